@@ -1,0 +1,84 @@
+//! Settings of a deployment and of the server, with their defaults.
+//!
+//! Plain data: the CLI (and later a deployments file) fills these in; [`crate::deployment`] and
+//! [`crate::http`] read them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default address; the Azure ML scoring server listens on port 5001 too.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:5001";
+
+/// One entry script with its model folder and limits.
+#[derive(Debug, Clone)]
+pub struct DeploymentSettings {
+    /// Name used in logs (and, with several deployments, in routes).
+    pub name: String,
+    /// The entry script: a Wasm component targeting the `scorer` world.
+    pub plugin: PathBuf,
+    /// The model folder, mounted read-only in the guest as `$AZUREML_MODEL_DIR`.
+    pub model_dir: PathBuf,
+    /// Resource limits for each instance and request.
+    pub limits: Limits,
+}
+
+/// Limits that keep one entry script from hurting the host or other requests.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Warm instances, each initialised once: the number of requests scored at the same time.
+    /// Default: 2 (one per core of the reference machine).
+    pub instances: usize,
+    /// Wall-clock budget of one `run` call. Default: 60 s (Azure ML's `SCORING_TIMEOUT_MS`
+    /// defaults to an hour, far too long to hold a connection).
+    pub timeout: Duration,
+    /// Wall-clock budget of `init` (model loading). Default: 300 s, gunicorn's worker timeout
+    /// in the Azure ML server.
+    pub init_timeout: Duration,
+    /// How long a request may wait for a free instance before it gets 503. Default: 10 s.
+    pub queue_timeout: Duration,
+    /// Linear memory one instance may grow to, in bytes. Default: 512 MiB.
+    pub max_memory: usize,
+    /// Largest request body accepted, in bytes; larger gets 413. Default: 8 MiB (the Azure ML
+    /// server has no limit; 8 MiB holds a 40 000 × 10 float64 JSON matrix).
+    pub max_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            instances: 2,
+            timeout: Duration::from_secs(60),
+            init_timeout: Duration::from_secs(300),
+            queue_timeout: Duration::from_secs(10),
+            max_memory: 512 << 20,
+            max_body: 8 << 20,
+        }
+    }
+}
+
+/// Process-wide settings of the Wasm runtime.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeSettings {
+    /// Where compiled components are cached (`NAME.cwasm` keyed by content hash and engine
+    /// settings). Default: `$XDG_CACHE_HOME/scorehost`, else `$HOME/.cache/scorehost`, else a
+    /// folder in the system temp dir.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl RuntimeSettings {
+    /// The cache folder to use: the configured one or the platform default.
+    pub fn cache_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.cache_dir {
+            return dir.clone();
+        }
+        let env_dir = |var: &str| {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        env_dir("XDG_CACHE_HOME")
+            .or_else(|| env_dir("HOME").map(|home| home.join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("scorehost")
+    }
+}

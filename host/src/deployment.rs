@@ -1,0 +1,152 @@
+//! A deployment: one entry script with its model folder, warm instances and limits.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::config::DeploymentSettings;
+use crate::runtime::bindings::{NamedParam, Param};
+use crate::runtime::models::ModelIndex;
+use crate::runtime::pool::Pool;
+use crate::runtime::{CallError, InstanceSpec, Runtime};
+
+/// Budget of the `schema()` call made once at load.
+const SCHEMA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A loaded entry script, ready to score.
+pub struct Deployment {
+    settings: DeploymentSettings,
+    pool: Pool,
+    digest: String,
+    schema: String,
+}
+
+/// A successful `run`: the response body and how long the guest took.
+pub(crate) struct Scored {
+    pub(crate) body: String,
+    pub(crate) run_time: Duration,
+}
+
+/// Why scoring produced no result.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ScoreError {
+    /// Every instance stayed busy for the whole queue timeout.
+    #[error("every instance stayed busy")]
+    Overloaded,
+    /// The guest call failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The guest returned text that is not JSON.
+    #[error("the entry script returned invalid JSON: {0}")]
+    InvalidOutput(serde_json::Error),
+}
+
+impl Deployment {
+    /// Compiles (or loads from cache) the plugin, scans the model folder, starts the warm
+    /// instances (each runs `init`) and reads the schema. Any failure means the deployment
+    /// cannot serve, and the error says why.
+    pub async fn load(
+        runtime: &Arc<Runtime>,
+        settings: DeploymentSettings,
+    ) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let model_dir = &settings.model_dir;
+        anyhow::ensure!(
+            model_dir.is_dir(),
+            "the model folder {} does not exist or is not a folder",
+            model_dir.display()
+        );
+        let models = ModelIndex::scan(model_dir)
+            .with_context(|| format!("reading the model folder {}", model_dir.display()))?;
+
+        let plugin = {
+            let runtime = runtime.clone();
+            let path = settings.plugin.clone();
+            tokio::task::spawn_blocking(move || runtime.load_plugin(&path))
+                .await
+                .context("the compile task panicked")??
+        };
+        let digest = plugin.digest.clone();
+        let spec = InstanceSpec {
+            deployment: settings.name.as_str().into(),
+            model_dir: model_dir.clone(),
+            models: Arc::new(models),
+            max_memory: settings.limits.max_memory,
+            init_timeout: settings.limits.init_timeout,
+        };
+        let pool = Pool::start(
+            Arc::new(plugin),
+            Arc::new(spec),
+            settings.limits.instances.max(1),
+        )
+        .await
+        .with_context(|| format!("starting deployment '{}'", settings.name))?;
+
+        let schema = {
+            let mut lease = pool
+                .lease(SCHEMA_TIMEOUT)
+                .await
+                .context("no instance free to read the schema")?;
+            lease
+                .instance()
+                .schema(SCHEMA_TIMEOUT)
+                .await
+                .context("calling schema()")?
+        };
+        tracing::info!(
+            deployment = %settings.name,
+            digest = &digest[..12],
+            instances = settings.limits.instances.max(1),
+            ms = started.elapsed().as_millis() as u64,
+            "deployment ready"
+        );
+        Ok(Deployment {
+            settings,
+            pool,
+            digest,
+            schema,
+        })
+    }
+
+    /// The deployment's settings.
+    pub fn settings(&self) -> &DeploymentSettings {
+        &self.settings
+    }
+
+    /// SHA-256 of the plugin component: the active version.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The schema JSON the plugin described at load (`{}` when it describes none).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Runs the entry script on a warm instance.
+    pub(crate) async fn score(
+        &self,
+        request_id: &str,
+        inputs: &[NamedParam],
+        global_parameters: Option<&Param>,
+    ) -> Result<Scored, ScoreError> {
+        let limits = &self.settings.limits;
+        let mut lease = self
+            .pool
+            .lease(limits.queue_timeout)
+            .await
+            .map_err(|_| ScoreError::Overloaded)?;
+        let started = Instant::now();
+        let body = lease
+            .instance()
+            .run(request_id, inputs, global_parameters, limits.timeout)
+            .await?;
+        let run_time = started.elapsed();
+        drop(lease);
+        // The body goes to the client as-is, so it must be JSON (a Rust guest's serde_json
+        // cannot write NaN, but another language's guest could).
+        serde_json::from_str::<serde::de::IgnoredAny>(&body).map_err(ScoreError::InvalidOutput)?;
+        Ok(Scored { body, run_time })
+    }
+}

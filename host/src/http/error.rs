@@ -1,0 +1,134 @@
+//! The one place where failures become HTTP responses: status, headers and a JSON body of the
+//! Azure ML server's shape, `{"message": "…"}`. Internal detail is logged where the failure
+//! is found and never reaches the client.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+
+use crate::deployment::ScoreError;
+use crate::runtime::CallError;
+use crate::runtime::bindings::RunError;
+
+/// Header that tells a client whether the entry script's `run` failed.
+pub(crate) const RUN_FUNCTION_FAILED: &str = "x-ms-run-function-failed";
+
+/// Generic message for a guest crash; the Azure ML server's wording.
+const SCRIPT_ERROR: &str =
+    "An unexpected error occurred in scoring script. Check the logs for more info.";
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("body over {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("timed out reading the body")]
+    BodyTimeout,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    HeaderTooLong(&'static str),
+    #[error("{0}")]
+    Score(#[from] ScoreError),
+}
+
+impl ApiError {
+    /// The response for this failure.
+    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
+        let mut run_failed = false;
+        let mut extra: Option<(hyper::header::HeaderName, HeaderValue)> = None;
+        let (status, message) = match self {
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.".to_owned(),
+            ),
+            ApiError::MethodNotAllowed { allow } => {
+                extra = Some((ALLOW, HeaderValue::from_static(allow)));
+                (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "The method is not allowed for the requested URL.".to_owned(),
+                )
+            }
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expects Content-Type to be application/json".to_owned(),
+            ),
+            ApiError::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body is larger than the limit of {limit} bytes."),
+            ),
+            ApiError::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Timed out reading the request body.".to_owned(),
+            ),
+            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            ApiError::HeaderTooLong(message) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                message.to_owned(),
+            ),
+            ApiError::Score(ScoreError::Overloaded) => {
+                extra = Some((RETRY_AFTER, HeaderValue::from_static("1")));
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Every instance of the scoring script is busy. Try again later.".to_owned(),
+                )
+            }
+            ApiError::Score(ScoreError::InvalidOutput(_)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected internal error occurred. Check the logs for more info.".to_owned(),
+            ),
+            ApiError::Score(ScoreError::Call(call)) => {
+                run_failed = true;
+                match call {
+                    CallError::Guest(RunError::BadInput(message)) => {
+                        (StatusCode::BAD_REQUEST, message)
+                    }
+                    CallError::Guest(RunError::Failed(message)) => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, message)
+                    }
+                    CallError::Trapped => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, SCRIPT_ERROR.to_owned())
+                    }
+                    CallError::MemoryLimit => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "The scoring script exceeded its memory limit. Check the logs for more info."
+                            .to_owned(),
+                    ),
+                    CallError::Timeout(budget) => (
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!("Scoring timeout after {} ms", budget.as_millis()),
+                    ),
+                }
+            }
+        };
+        let mut response = json_response(status, &serde_json::json!({ "message": message }));
+        let headers = response.headers_mut();
+        headers.insert(RUN_FUNCTION_FAILED, run_flag(run_failed));
+        if let Some((name, value)) = extra {
+            headers.insert(name, value);
+        }
+        response
+    }
+}
+
+/// `True`/`False`, spelled as the Azure ML server spells them.
+pub(crate) fn run_flag(failed: bool) -> HeaderValue {
+    HeaderValue::from_static(if failed { "True" } else { "False" })
+}
+
+/// A response with a JSON body.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,94 @@
+//! Request ids, as the Azure ML server handles them.
+//!
+//! - `x-request-id`: echoed, or a fresh UUID v4.
+//! - `x-ms-request-id`: the legacy client header if given, else `x-ms-client-request-id`, else
+//!   the request id.
+//! - `x-ms-client-request-id`: returned only when a client id was given (the client header,
+//!   else the legacy one).
+//! - `TraceId`: echoed.
+//!
+//! Any of them over 100 characters gets 431.
+
+use hyper::HeaderMap;
+use hyper::header::HeaderValue;
+
+use super::error::ApiError;
+
+/// Longest id accepted.
+const MAX_ID_LEN: usize = 100;
+
+/// The ids of one request, resolved from its headers.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestIds {
+    /// The id this server uses in its logs (`x-request-id`).
+    pub(crate) request_id: String,
+    ms_request_id: String,
+    client_request_id: Option<String>,
+    trace_id: Option<HeaderValue>,
+}
+
+impl RequestIds {
+    /// Reads the ids; `Err` carries the 431 response, with `x-request-id` when it was valid.
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Self, (ApiError, Option<String>)> {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let request_id = match text("x-request-id") {
+            Some(id) if id.len() > MAX_ID_LEN => {
+                return Err((
+                    ApiError::HeaderTooLong("x-request-id must not exceed 100 characters"),
+                    None,
+                ));
+            }
+            Some(id) => id,
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let legacy = text("x-ms-request-id");
+        let client = text("x-ms-client-request-id");
+        if legacy.iter().chain(&client).any(|id| id.len() > MAX_ID_LEN) {
+            return Err((
+                ApiError::HeaderTooLong(
+                    "x-ms-request-id and x-ms-client-request-id must not exceed 100 characters",
+                ),
+                Some(request_id),
+            ));
+        }
+        if legacy.is_some() {
+            tracing::debug!(
+                "x-ms-request-id is deprecated; clients should send x-ms-client-request-id"
+            );
+        }
+        Ok(RequestIds {
+            ms_request_id: legacy
+                .clone()
+                .or_else(|| client.clone())
+                .unwrap_or_else(|| request_id.clone()),
+            client_request_id: client.or(legacy),
+            trace_id: headers.get("traceid").cloned(),
+            request_id,
+        })
+    }
+
+    /// Adds the ids to a response.
+    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
+        insert_id(headers, "x-request-id", &self.request_id);
+        insert_id(headers, "x-ms-request-id", &self.ms_request_id);
+        if let Some(client) = &self.client_request_id {
+            insert_id(headers, "x-ms-client-request-id", client);
+        }
+        if let Some(trace) = &self.trace_id {
+            headers.insert("traceid", trace.clone());
+        }
+    }
+}
+
+/// Adds one id; ids came from valid header values (or are UUIDs), so this cannot fail.
+pub(crate) fn insert_id(headers: &mut HeaderMap, name: &'static str, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert(name, value);
+    }
+}

@@ -1,0 +1,155 @@
+//! Routes of the Azure ML scoring server: `/` (liveness) and `/score`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tracing::Instrument as _;
+
+use super::body::{is_json, parse_score_input, query_to_body, read_limited};
+use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
+use super::request_id::{RequestIds, insert_id};
+use crate::deployment::Deployment;
+
+/// Value of the `x-ms-server-version` header (the Azure ML server sends `azmlinfsrv/VERSION`).
+const SERVER_VERSION: &str = concat!("scorehost/", env!("CARGO_PKG_VERSION"));
+const TEXT_HTML: &str = "text/html; charset=utf-8";
+
+type HttpResponse = Response<Full<Bytes>>;
+
+/// What the routes serve.
+pub(crate) struct App {
+    pub(crate) deployment: Arc<Deployment>,
+}
+
+impl App {
+    /// Answers one request: resolves its ids, routes it, stamps the common headers, logs it.
+    pub(crate) async fn handle(&self, req: Request<Incoming>) -> HttpResponse {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let ids = match RequestIds::from_headers(req.headers()) {
+            Ok(ids) => ids,
+            Err((error, request_id)) => {
+                let mut response = error.into_response();
+                if let Some(id) = request_id {
+                    insert_id(response.headers_mut(), "x-request-id", &id);
+                }
+                return response;
+            }
+        };
+        let span = tracing::info_span!("request", request_id = %ids.request_id);
+        let mut response = self
+            .route(req, &ids)
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(ApiError::into_response);
+        let headers = response.headers_mut();
+        ids.apply(headers);
+        headers.insert(
+            "x-ms-server-version",
+            HeaderValue::from_static(SERVER_VERSION),
+        );
+        span.in_scope(|| {
+            tracing::info!(
+                %method,
+                path,
+                status = response.status().as_u16(),
+                ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1e3),
+                "request"
+            )
+        });
+        response
+    }
+
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        ids: &RequestIds,
+    ) -> Result<HttpResponse, ApiError> {
+        match req.uri().path() {
+            "/" => match *req.method() {
+                Method::GET | Method::HEAD => Ok(text(StatusCode::OK, "Healthy")),
+                Method::OPTIONS => Ok(options("GET, HEAD, OPTIONS", false)),
+                _ => Err(ApiError::MethodNotAllowed {
+                    allow: "GET, HEAD, OPTIONS",
+                }),
+            },
+            "/score" => match *req.method() {
+                Method::POST => self.score_post(req, ids).await,
+                Method::GET => {
+                    let body = query_to_body(req.uri().query().unwrap_or(""));
+                    self.score(&body, ids).await
+                }
+                Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true)),
+                _ => Err(ApiError::MethodNotAllowed {
+                    allow: "GET, POST, OPTIONS",
+                }),
+            },
+            _ => Err(ApiError::NotFound),
+        }
+    }
+
+    async fn score_post(
+        &self,
+        req: Request<Incoming>,
+        ids: &RequestIds,
+    ) -> Result<HttpResponse, ApiError> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        if !is_json(content_type) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let limit = self.deployment.settings().limits.max_body;
+        let body = read_limited(req.into_body(), limit).await?;
+        self.score(&body, ids).await
+    }
+
+    async fn score(&self, body: &[u8], ids: &RequestIds) -> Result<HttpResponse, ApiError> {
+        let input = parse_score_input(body)?;
+        let scored = self
+            .deployment
+            .score(
+                &ids.request_id,
+                &input.inputs,
+                input.global_parameters.as_ref(),
+            )
+            .await
+            .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
+        let mut response = Response::new(Full::new(Bytes::from(scored.body)));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
+        let exec_ms = format!("{:.3}", scored.run_time.as_secs_f64() * 1e3);
+        if let Ok(value) = HeaderValue::from_str(&exec_ms) {
+            headers.insert("x-ms-run-fn-exec-ms", value);
+        }
+        Ok(response)
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_HTML));
+    response
+}
+
+/// `OPTIONS`: 200 with an empty body and `Allow`, as the Azure ML server answers.
+fn options(allow: &'static str, with_run_flag: bool) -> HttpResponse {
+    let mut response = text(StatusCode::OK, "");
+    let headers = response.headers_mut();
+    headers.insert(ALLOW, HeaderValue::from_static(allow));
+    if with_run_flag {
+        headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
+    }
+    response
+}

@@ -1,0 +1,279 @@
+//! The Wasm side of the host: one engine, compiled plugins, sandboxed instances, their limits.
+//!
+//! - `bindings`: the `bindgen!` of `wit/scorehost.wit`.
+//! - `state`: `HostState` (WASI context, limits, the `host` imports).
+//! - `cache`: compiled components on disk, keyed by content hash.
+//! - `models`: the model folder in the guest and `get-model-path`.
+//! - `pool`: warm instances lent to requests, replaced when they fail.
+
+pub(crate) mod bindings;
+mod cache;
+pub(crate) mod models;
+pub(crate) mod pool;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::config::RuntimeSettings;
+use bindings::{NamedParam, Param, RunError, Scorer, ScorerPre};
+use cache::ComponentCache;
+use models::{GUEST_MODEL_DIR, ModelIndex};
+use state::{GuestOutput, HostState, LimitHit};
+
+/// How often the engine's epoch advances: the granularity of timeouts, and how often a running
+/// guest yields its tokio worker to other tasks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The process's one wasmtime engine with its linker and compile cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: ComponentCache,
+}
+
+impl Runtime {
+    /// Creates the engine (epoch interruption on, driven by a background ticker thread that
+    /// stops when the engine is dropped) and links WASI p2 and the `host` interface.
+    pub fn new(settings: &RuntimeSettings) -> anyhow::Result<Arc<Self>> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+        start_epoch_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        Scorer::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(anyhow::Error::from)?;
+
+        let cache = ComponentCache::new(&engine, settings.cache_dir());
+        Ok(Arc::new(Runtime {
+            engine,
+            linker,
+            cache,
+        }))
+    }
+
+    /// Reads, compiles (or loads from the cache) and links a plugin. CPU-bound for a cold
+    /// cache: call it from a blocking thread.
+    pub(crate) fn load_plugin(&self, path: &Path) -> anyhow::Result<Plugin> {
+        let started = Instant::now();
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let digest = cache::digest(&bytes);
+        let (component, cached) = self
+            .cache
+            .load(&self.engine, &bytes, &digest)
+            .with_context(|| format!("{} is not a loadable Wasm component", path.display()))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "{} does not fit the scorehost:plugin/scorer world",
+                    path.display()
+                )
+            })?;
+        let pre = ScorerPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "{} does not export the scorer world's functions",
+                    path.display()
+                )
+            })?;
+        tracing::info!(
+            plugin = %path.display(),
+            digest = &digest[..12],
+            cached,
+            ms = started.elapsed().as_millis() as u64,
+            "plugin compiled"
+        );
+        Ok(Plugin { pre, digest })
+    }
+}
+
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("scorehost-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+/// A compiled, linked entry script, ready to instantiate.
+pub(crate) struct Plugin {
+    pre: ScorerPre<HostState>,
+    /// SHA-256 of the component: the version identity of the plugin.
+    pub(crate) digest: String,
+}
+
+/// What every instance of one deployment is given.
+pub(crate) struct InstanceSpec {
+    pub(crate) deployment: Arc<str>,
+    pub(crate) model_dir: PathBuf,
+    pub(crate) models: Arc<ModelIndex>,
+    pub(crate) max_memory: usize,
+    pub(crate) init_timeout: Duration,
+}
+
+/// A failed or stopped call into the guest.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallError {
+    /// The entry script returned an error of its own.
+    #[error("the entry script returned an error: {0:?}")]
+    Guest(RunError),
+    /// The guest trapped (a panic, `unreachable`, a bad memory access…).
+    #[error("the entry script trapped")]
+    Trapped,
+    /// The call ran past its time budget.
+    #[error("the entry script ran past its {0:?} budget")]
+    Timeout(Duration),
+    /// The guest tried to use more linear memory than allowed.
+    #[error("the entry script exceeded its memory limit")]
+    MemoryLimit,
+}
+
+/// One sandboxed instance of an entry script that has run `init`.
+pub(crate) struct Instance {
+    store: Store<HostState>,
+    scorer: Scorer,
+    /// Set while a call is under way and cleared when it returns normally. Still set afterwards
+    /// means the call trapped or was cancelled: the instance must not be entered again.
+    poisoned: bool,
+}
+
+impl Instance {
+    /// Instantiates the plugin in a fresh store and runs its `init`.
+    pub(crate) async fn start(plugin: &Plugin, spec: &InstanceSpec) -> anyhow::Result<Instance> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.env("AZUREML_MODEL_DIR", GUEST_MODEL_DIR)
+            .stdout(GuestOutput {
+                deployment: spec.deployment.clone(),
+                stream: "stdout",
+            })
+            .stderr(GuestOutput {
+                deployment: spec.deployment.clone(),
+                stream: "stderr",
+            })
+            .preopened_dir(&spec.model_dir, GUEST_MODEL_DIR, FsPerms::ReadOnly)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("opening the model folder {}", spec.model_dir.display()))?;
+        let state = HostState {
+            wasi: wasi.build(),
+            table: Default::default(),
+            deployment: spec.deployment.clone(),
+            models: spec.models.clone(),
+            request_id: None,
+            deadline: Instant::now() + spec.init_timeout,
+            max_memory: spec.max_memory,
+        };
+        let mut store = Store::new(plugin.pre.engine(), state);
+        store.limiter(|state| state);
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() >= store.data().deadline {
+                Err(wasmtime::Error::new(LimitHit::Timeout))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+
+        let budget = spec.init_timeout;
+        let scorer = guarded(budget, plugin.pre.instantiate_async(&mut store))
+            .await
+            .map_err(|e| anyhow::anyhow!("instantiating the component: {e}"))?;
+        let mut instance = Instance {
+            store,
+            scorer,
+            poisoned: false,
+        };
+        instance.store.data_mut().deadline = Instant::now() + budget;
+        instance.poisoned = true;
+        let outcome = guarded(budget, instance.scorer.call_init(&mut instance.store)).await;
+        match outcome {
+            Ok(Ok(())) => {
+                instance.poisoned = false;
+                Ok(instance)
+            }
+            Ok(Err(message)) => anyhow::bail!("init() failed: {message}"),
+            Err(e) => anyhow::bail!("init() did not finish: {e}"),
+        }
+    }
+
+    /// Calls the guest's `schema()`.
+    pub(crate) async fn schema(&mut self, budget: Duration) -> Result<String, CallError> {
+        self.store.data_mut().request_id = None;
+        self.store.data_mut().deadline = Instant::now() + budget;
+        self.poisoned = true;
+        let schema = guarded(budget, self.scorer.call_schema(&mut self.store)).await?;
+        self.poisoned = false;
+        Ok(schema)
+    }
+
+    /// Calls the guest's `run` with a time budget.
+    pub(crate) async fn run(
+        &mut self,
+        request_id: &str,
+        inputs: &[NamedParam],
+        global_parameters: Option<&Param>,
+        budget: Duration,
+    ) -> Result<String, CallError> {
+        let state = self.store.data_mut();
+        state.request_id = Some(request_id.to_owned());
+        state.deadline = Instant::now() + budget;
+        self.poisoned = true;
+        let outcome = guarded(
+            budget,
+            self.scorer
+                .call_run(&mut self.store, inputs, global_parameters),
+        )
+        .await?;
+        self.poisoned = false;
+        outcome.map_err(CallError::Guest)
+    }
+
+    /// Whether the instance may take another call.
+    pub(crate) fn is_healthy(&self) -> bool {
+        !self.poisoned
+    }
+}
+
+/// Awaits a guest call under a time budget and sorts its failure.
+///
+/// The epoch callback stops guest code at the deadline; the outer timer (a little later)
+/// also stops a guest that is parked in a host call such as a WASI sleep, where no epoch
+/// check runs.
+async fn guarded<T>(
+    budget: Duration,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> Result<T, CallError> {
+    match tokio::time::timeout(budget + EPOCH_TICK * 5, call).await {
+        Err(_elapsed) => Err(CallError::Timeout(budget)),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(match error.downcast_ref::<LimitHit>() {
+            Some(LimitHit::Timeout) => CallError::Timeout(budget),
+            Some(LimitHit::Memory { .. }) => {
+                tracing::warn!("{error:?}");
+                CallError::MemoryLimit
+            }
+            None => {
+                // The guest's backtrace stays in the log; the client gets a generic message.
+                tracing::error!("guest trapped: {error:?}");
+                CallError::Trapped
+            }
+        }),
+    }
+}

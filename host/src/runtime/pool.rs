@@ -1,0 +1,148 @@
+//! Warm instances lent to requests one at a time, and replaced when they fail.
+//!
+//! Invariant: a semaphore permit is available only while an idle instance waits in `idle`.
+//! A lease holds a permit; when it ends the instance goes back (healthy) or a background task
+//! builds a replacement and only then gives the permit back, so capacity heals by itself and
+//! a request never receives a broken instance.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{Instance, InstanceSpec, Plugin};
+
+/// Waiting for a replacement after a failed start doubles up to this.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A fixed number of initialised instances of one plugin.
+pub(crate) struct Pool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    idle: Mutex<Vec<Instance>>,
+    permits: Arc<Semaphore>,
+    plugin: Arc<Plugin>,
+    spec: Arc<InstanceSpec>,
+}
+
+/// No instance became free in time.
+#[derive(Debug, thiserror::Error)]
+#[error("no instance became free within {0:?}")]
+pub(crate) struct Busy(pub(crate) Duration);
+
+impl Pool {
+    /// Starts `size` instances (each runs `init`); fails if any of them fails.
+    pub(crate) async fn start(
+        plugin: Arc<Plugin>,
+        spec: Arc<InstanceSpec>,
+        size: usize,
+    ) -> anyhow::Result<Pool> {
+        let mut idle = Vec::with_capacity(size);
+        for _ in 0..size {
+            idle.push(Instance::start(&plugin, &spec).await?);
+        }
+        Ok(Pool {
+            inner: Arc::new(PoolInner {
+                idle: Mutex::new(idle),
+                permits: Arc::new(Semaphore::new(size)),
+                plugin,
+                spec,
+            }),
+        })
+    }
+
+    /// Borrows an idle instance, waiting at most `wait` for one.
+    pub(crate) async fn lease(&self, wait: Duration) -> Result<Lease, Busy> {
+        let permit = tokio::time::timeout(wait, self.inner.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| Busy(wait))?
+            .map_err(|_closed| Busy(wait))?;
+        let instance = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .pop()
+            .expect("a permit is available only while an instance is idle");
+        Ok(Lease {
+            instance: Some(instance),
+            permit: Some(permit),
+            pool: Arc::downgrade(&self.inner),
+        })
+    }
+}
+
+/// An instance on loan; returned (or replaced) when dropped.
+pub(crate) struct Lease {
+    instance: Option<Instance>,
+    permit: Option<OwnedSemaphorePermit>,
+    pool: Weak<PoolInner>,
+}
+
+impl Lease {
+    /// The borrowed instance.
+    pub(crate) fn instance(&mut self) -> &mut Instance {
+        self.instance.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let (Some(instance), Some(permit)) = (self.instance.take(), self.permit.take()) else {
+            return;
+        };
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        if instance.is_healthy() {
+            pool.idle
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .push(instance);
+            drop(permit);
+            return;
+        }
+        drop(instance);
+        tracing::warn!(
+            deployment = &*pool.spec.deployment,
+            "discarding a failed instance; starting a replacement"
+        );
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(replace(Arc::downgrade(&pool), permit));
+            }
+            Err(_) => tracing::warn!("no runtime to start a replacement instance on"),
+        }
+    }
+}
+
+/// Starts a new instance and then releases the permit the failed one held. Retries with
+/// backoff while `init` fails; gives up when the pool is gone.
+async fn replace(pool: Weak<PoolInner>, permit: OwnedSemaphorePermit) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Some(inner) = pool.upgrade() else { return };
+        match Instance::start(&inner.plugin, &inner.spec).await {
+            Ok(instance) => {
+                inner
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .push(instance);
+                drop(permit);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(
+                    deployment = &*inner.spec.deployment,
+                    "replacement instance failed to start: {e:#}"
+                );
+            }
+        }
+        drop(inner);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+    }
+}

@@ -1,0 +1,182 @@
+//! The one `HostState` of every store: WASI context, limits, and the host imports.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::io::AsyncWrite;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::Level;
+use super::bindings::scorehost::plugin::host;
+use super::models::ModelIndex;
+
+/// Largest table (function references) an instance may grow to; Rust and Python guests need
+/// a few thousand entries.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// Per-store data. One store holds one instance of one deployment's entry script.
+pub(crate) struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    /// The deployment this instance belongs to, for log lines.
+    pub(crate) deployment: Arc<str>,
+    /// The model folder's `NAME/VERSION` folders, for `get-model-path`.
+    pub(crate) models: Arc<ModelIndex>,
+    /// The request being scored, for log lines (`None` during `init`).
+    pub(crate) request_id: Option<String>,
+    /// When the current call must stop; checked on every epoch tick.
+    pub(crate) deadline: Instant,
+    /// Linear memory limit in bytes.
+    pub(crate) max_memory: usize,
+}
+
+/// Why the host stopped a guest call: carried as the error of the trap so the caller can tell
+/// a limit from a bug in the guest.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LimitHit {
+    /// The call ran past its deadline.
+    #[error("the call ran past its deadline")]
+    Timeout,
+    /// The guest tried to grow its linear memory past the limit.
+    #[error("linear memory would grow to {desired} bytes, over the {limit}-byte limit")]
+    Memory {
+        /// Size the guest asked for.
+        desired: usize,
+        /// The deployment's limit.
+        limit: usize,
+    },
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            // An error (not `Ok(false)`) traps at once with a cause the pool can recognise,
+            // instead of letting the guest's allocator panic in a way that looks like a bug.
+            return Err(wasmtime::Error::new(LimitHit::Memory {
+                desired,
+                limit: self.max_memory,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        let deployment = &*self.deployment;
+        let request_id = self.request_id.as_deref().unwrap_or("-");
+        match level {
+            Level::Trace => tracing::trace!(target: "guest", deployment, request_id, "{message}"),
+            Level::Debug => tracing::debug!(target: "guest", deployment, request_id, "{message}"),
+            Level::Info => tracing::info!(target: "guest", deployment, request_id, "{message}"),
+            Level::Warn => tracing::warn!(target: "guest", deployment, request_id, "{message}"),
+            Level::Error => tracing::error!(target: "guest", deployment, request_id, "{message}"),
+        }
+    }
+
+    fn get_model_path(&mut self, name: String, version: Option<String>) -> Result<String, String> {
+        self.models.resolve(&name, version.as_deref())
+    }
+}
+
+impl super::bindings::TypesHost for HostState {}
+
+/// Guest stdout or stderr, forwarded line by line to the host log.
+#[derive(Clone)]
+pub(crate) struct GuestOutput {
+    pub(crate) deployment: Arc<str>,
+    pub(crate) stream: &'static str,
+}
+
+/// Longest line kept; the rest of a longer line is dropped (a guest cannot flood the log).
+const MAX_LINE: usize = 4096;
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineLogger {
+            out: self.clone(),
+            line: Vec::new(),
+        })
+    }
+}
+
+struct LineLogger {
+    out: GuestOutput,
+    line: Vec<u8>,
+}
+
+impl LineLogger {
+    fn emit(&mut self) {
+        if !self.line.is_empty() {
+            let text = String::from_utf8_lossy(&self.line);
+            tracing::info!(
+                target: "guest",
+                deployment = &*self.out.deployment,
+                stream = self.out.stream,
+                "{}",
+                text.trim_end()
+            );
+            self.line.clear();
+        }
+    }
+}
+
+impl AsyncWrite for LineLogger {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        for &byte in buf {
+            if byte == b'\n' {
+                self.emit();
+            } else if self.line.len() < MAX_LINE {
+                self.line.push(byte);
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.emit();
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,137 @@
+//! The `scorehost` binary as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::support::{TestResponse, plugin, ridge_model_dir, test_cache_dir};
+
+fn scorehost() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_scorehost"));
+    cmd.env("SCOREHOST_CACHE_DIR", test_cache_dir())
+        .env_remove("AZUREML_MODEL_DIR")
+        .env_remove("SCORING_TIMEOUT_MS");
+    cmd
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_starts_the_ridge_demo_and_scores() {
+    let started = Instant::now();
+    let mut child = Running(
+        scorehost()
+            .args(["serve", "--addr", "127.0.0.1:0", "--plugin"])
+            .arg(plugin("ridge"))
+            .arg("--model-dir")
+            .arg(ridge_model_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    let line = tokio::time::timeout(Duration::from_secs(120), line)
+        .await
+        .expect("the server became ready")
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    eprintln!("scorehost ready in {:?}", started.elapsed());
+
+    let response: TestResponse = crate::support::RequestBuilder::to(
+        addr,
+        hyper::Method::POST,
+        "/score",
+    )
+    .header("content-type", "application/json")
+    .body(
+        json!({"Inputs": {"input1": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}, "GlobalParameters": 1.0})
+            .to_string(),
+    )
+    .send()
+    .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(response.json().as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn a_failing_init_keeps_the_server_down_and_exits_3_with_the_reason() {
+    let output = scorehost()
+        .args(["serve", "--addr", "127.0.0.1:0", "--plugin"])
+        .arg(plugin("init_fails"))
+        .arg("--model-dir")
+        .arg(ridge_model_dir())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("init() failed: model file 'missing.pkl' not found in the model folder"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("Listening"));
+}
+
+#[test]
+fn missing_files_exit_3_and_say_which() {
+    let output = scorehost()
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--plugin",
+            "/nonexistent/x.wasm",
+        ])
+        .arg("--model-dir")
+        .arg(ridge_model_dir())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("reading /nonexistent/x.wasm"));
+
+    let output = scorehost()
+        .args(["serve", "--addr", "127.0.0.1:0", "--plugin"])
+        .arg(plugin("ridge"))
+        .args(["--model-dir", "/nonexistent/models"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("the model folder /nonexistent/models does not exist")
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_component_is_refused() {
+    let output = scorehost()
+        .args(["serve", "--addr", "127.0.0.1:0", "--plugin"])
+        .arg(ridge_model_dir().join("sklearn_regression_model.json"))
+        .arg("--model-dir")
+        .arg(ridge_model_dir())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a loadable Wasm component"));
+}

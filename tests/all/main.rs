@@ -1,0 +1,13 @@
+//! Integration tests: real servers on 127.0.0.1:0 spoken to over HTTP.
+//!
+//! One test binary with modules (it links once). Plugins are built from source on first use
+//! (`xtask::build_plugins`), so a fresh clone needs nothing prebuilt.
+
+// Panicking on a broken fixture is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod protocol;
+mod sandbox;
+mod score;
+mod support;

@@ -1,0 +1,215 @@
+//! Test fixtures: plugins built from source, servers on 127.0.0.1:0, and a small HTTP client.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::HeaderMap;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use scorehost::{Deployment, DeploymentSettings, Limits, Runtime, RuntimeSettings, Server};
+use serde_json::Value;
+
+/// Every request in the tests gives up after this long: a hang fails the test, not CI.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    xtask::repo_root()
+}
+
+/// The built plugin `name` (e.g. `"ridge"`), compiled from source on first use.
+pub fn plugin(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| xtask::build_plugins().expect("building the plugins"))
+        .join(format!("{name}.wasm"))
+}
+
+/// The ridge example's single-model folder.
+pub fn ridge_model_dir() -> PathBuf {
+    repo().join("plugins/ridge/model")
+}
+
+/// The multi-model example folder (`NAME/VERSION/`).
+pub fn multi_model_dir() -> PathBuf {
+    repo().join("plugins/ridge/multi-model")
+}
+
+/// A compile cache private to the test run, so tests never depend on the user's cache.
+pub fn test_cache_dir() -> PathBuf {
+    repo().join("target/test-compile-cache")
+}
+
+/// One engine for all tests, as the server has one per process.
+pub fn runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            Runtime::new(&RuntimeSettings {
+                cache_dir: Some(test_cache_dir()),
+            })
+            .expect("creating the runtime")
+        })
+        .clone()
+}
+
+/// A server running in this process on a loopback port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    server: Option<Server>,
+}
+
+impl TestServer {
+    /// Serves `plugin` with `model_dir` and `limits`.
+    pub async fn start(plugin_name: &str, model_dir: &Path, limits: Limits) -> TestServer {
+        let deployment = Deployment::load(
+            &runtime(),
+            DeploymentSettings {
+                name: plugin_name.to_owned(),
+                plugin: plugin(plugin_name),
+                model_dir: model_dir.to_owned(),
+                limits,
+            },
+        )
+        .await
+        .expect("loading the deployment");
+        let server = Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(deployment))
+            .await
+            .expect("starting the server");
+        TestServer {
+            addr: server.local_addr(),
+            server: Some(server),
+        }
+    }
+
+    /// Serves `plugin_name` with the ridge model folder and default limits.
+    pub async fn with_defaults(plugin_name: &str) -> TestServer {
+        Self::start(plugin_name, &ridge_model_dir(), Limits::default()).await
+    }
+
+    /// POSTs `body` as JSON to `/score`.
+    pub async fn score(&self, body: &Value) -> TestResponse {
+        self.score_request(body).send().await
+    }
+
+    /// A POST of `body` as JSON to `/score`, to send later (e.g. from another task).
+    pub fn score_request(&self, body: &Value) -> RequestBuilder {
+        self.request(Method::POST, "/score")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    }
+
+    /// Starts building a request to this server.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        RequestBuilder::to(self.addr, method, path)
+    }
+
+    /// Stops the server, waiting for requests under way.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// A request to send with [`RequestBuilder::send`].
+pub struct RequestBuilder {
+    addr: SocketAddr,
+    method: Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+impl RequestBuilder {
+    /// A request to any address (for servers not started by [`TestServer`]).
+    pub fn to(addr: SocketAddr, method: Method, path: &str) -> Self {
+        RequestBuilder {
+            addr,
+            method,
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends over a new HTTP/1.1 connection and reads the whole response.
+    pub async fn send(self) -> TestResponse {
+        tokio::time::timeout(CLIENT_TIMEOUT, send(self))
+            .await
+            .expect("the server answered within the client timeout")
+    }
+}
+
+async fn send(req: RequestBuilder) -> TestResponse {
+    let stream = tokio::net::TcpStream::connect(req.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut builder = Request::builder()
+        .method(req.method)
+        .uri(&req.path)
+        .header("host", req.addr.to_string());
+    for (name, value) in &req.headers {
+        builder = builder.header(name, value);
+    }
+    let response = sender
+        .send_request(builder.body(Full::new(req.body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A complete response.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body parsed as JSON (panics with the body text when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value as text, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// The `message` of an Azure ML style error body.
+    pub fn message(&self) -> String {
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no message in {:?}", self.text()))
+            .to_owned()
+    }
+}

@@ -1,0 +1,135 @@
+//! `cargo xtask TASK`: the project's tasks (see README.md).
+//!
+//! - `plugins`: build every plugin to a Wasm component.
+//! - `demo`: build the ridge plugin and the host, then serve the demo on 127.0.0.1:5001.
+//! - `test`: everything CI runs: formatting, lints, docs, plugin builds and every test.
+
+use std::process::ExitCode;
+
+use xtask::{build_plugins, cargo_command, repo_root, run};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("plugins") => {
+            build_plugins().map(|dir| println!("plugins built in {}", dir.display()))
+        }
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(),
+        _ => {
+            eprintln!("usage: cargo xtask <plugins | demo [SERVE ARGS…] | test>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves the ridge example with its model folder; extra arguments go to `scorehost serve`.
+fn demo(extra: &[String]) -> std::io::Result<()> {
+    let root = repo_root();
+    let plugins = build_plugins()?;
+    let mut serve = cargo_command(&root);
+    serve
+        .args(["run", "--release", "--package", "scorehost", "--", "serve"])
+        .arg("--plugin")
+        .arg(plugins.join("ridge.wasm"))
+        .arg("--model-dir")
+        .arg(root.join("plugins/ridge/model"))
+        .args(extra);
+    run(&mut serve)
+}
+
+/// Every check and test, in the order that fails fastest.
+fn test() -> std::io::Result<()> {
+    let root = repo_root();
+    let plugins_dir = root.join("plugins");
+    let step = |dir: &std::path::Path, args: &[&str]| {
+        println!("xtask: cargo {}", args.join(" "));
+        run(cargo_command(dir).args(args))
+    };
+    step(&root, &["fmt", "--all", "--check"])?;
+    step(&plugins_dir, &["fmt", "--all", "--check"])?;
+    build_plugins()?;
+    step(
+        &root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    step(
+        &plugins_dir,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    let mut doc = cargo_command(&root);
+    doc.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    println!("xtask: cargo doc --workspace --no-deps");
+    run(&mut doc)?;
+    println!("xtask: cargo test --workspace");
+    let (passed, failed) = cargo_test(&root)?;
+    // A plain closing line, so CI sees the total rather than the last crate's (often empty)
+    // doc-test summary.
+    println!("tests: {passed} passed, {failed} failed");
+    Ok(())
+}
+
+/// Runs `cargo test --workspace`, echoing its output, and adds up its `test result` lines.
+fn cargo_test(root: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let mut child = cargo_command(root)
+        .args(["test", "--workspace"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(summary) = line.strip_prefix("test result: ") {
+                passed += count(summary, "passed");
+                failed += count(summary, "failed");
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!(
+            "cargo test failed ({passed} passed, {failed} failed): {status}"
+        )));
+    }
+    Ok((passed, failed))
+}
+
+/// The number before `label` in a summary such as `ok. 7 passed; 0 failed; 1 ignored`.
+fn count(summary: &str, label: &str) -> u64 {
+    summary
+        .split(';')
+        .filter_map(|part| {
+            let mut words = part.split_whitespace().rev();
+            let (word, number) = (words.next()?, words.next()?);
+            if word == label {
+                number.parse::<u64>().ok()
+            } else {
+                None
+            }
+        })
+        .sum()
+}
