@@ -22,7 +22,8 @@
 //! scorehost_guest::export_entry_script!(Doubler);
 //! ```
 //!
-//! Modules: [`model`] (where the model files are), [`log`] (the host's structured log);
+//! Modules: [`model`] (where the model files are), [`log`] (the host's structured log),
+//! [`schema`] (samples that type the inputs);
 //! the input types ([`Inputs`], [`Param`], [`Matrix`]) and [`RunError`] live at the root.
 
 use std::any::Any;
@@ -33,8 +34,10 @@ pub use serde_json::{Value, json};
 pub mod log;
 pub mod model;
 mod param;
+pub mod schema;
 
 pub use param::{Inputs, Matrix, Param};
+pub use schema::{Orient, Sample, Schema, column};
 /// Tensor and frame types exactly as the host sends them (see `wit/scorehost.wit`).
 pub use wit::scorehost::plugin::types::{Column, Dtype, Elements, Frame, Tensor};
 
@@ -58,10 +61,10 @@ pub trait EntryScript: Sized + 'static {
     /// An `Err` keeps the deployment from becoming ready; the host logs the message.
     fn init() -> Result<Self, String>;
 
-    /// JSON describing the inputs and outputs. The default, `{}`, means "not described":
-    /// every `Inputs` entry then arrives as [`Param::Json`].
-    fn schema() -> String {
-        "{}".to_owned()
+    /// The inputs and outputs, described by samples (see [`schema`]). The default, `None`,
+    /// means "not described": every `Inputs` entry then arrives as [`Param::Json`].
+    fn schema() -> Option<Schema> {
+        None
     }
 
     /// Scores one request. `inputs` are the entries of the request's `Inputs` object,
@@ -113,8 +116,9 @@ macro_rules! export_entry_script {
                     $crate::__private::init::<$script>()
                 }
 
-                fn schema() -> ::std::string::String {
-                    <$script as $crate::EntryScript>::schema()
+                fn schema() -> ::std::option::Option<$crate::wit::scorehost::plugin::types::Schema>
+                {
+                    <$script as $crate::EntryScript>::schema().map($crate::__private::schema_to_wit)
                 }
 
                 fn run(
@@ -145,6 +149,10 @@ pub mod __private {
         /// The script's state after `init`. A component instance is single-threaded, so a
         /// thread-local is simply the instance's global.
         static SCRIPT: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    }
+
+    pub fn schema_to_wit(schema: Schema) -> wit_types::Schema {
+        schema.into_wit()
     }
 
     pub fn init<S: EntryScript>() -> Result<(), String> {

@@ -5,11 +5,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use serde_json::value::RawValue;
+
 use crate::config::DeploymentSettings;
 use crate::runtime::bindings::{NamedParam, Param};
 use crate::runtime::models::ModelIndex;
 use crate::runtime::pool::Pool;
 use crate::runtime::{CallError, InstanceSpec, Runtime};
+use crate::schema::{Documents, Invalid, Schema, SwaggerVersion};
 
 /// Budget of the `schema()` call made once at load.
 const SCHEMA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -19,7 +22,9 @@ pub struct Deployment {
     settings: DeploymentSettings,
     pool: Pool,
     digest: String,
-    schema: String,
+    /// `None` when the entry script describes no schema.
+    schema: Option<Schema>,
+    documents: Documents,
 }
 
 /// A successful `run`: the response body and how long the guest took.
@@ -37,6 +42,9 @@ pub(crate) enum ScoreError {
     /// The guest call failed.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// The request does not fit the schema.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
     /// The guest returned text that is not JSON.
     #[error("the entry script returned invalid JSON: {0}")]
     InvalidOutput(serde_json::Error),
@@ -94,6 +102,12 @@ impl Deployment {
                 .await
                 .context("calling schema()")?
         };
+        let schema = schema
+            .map(Schema::from_wit)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("the entry script's schema is unusable: {e}"))?;
+        let documents = Documents::render(schema.as_ref(), &settings.swagger)
+            .context("rendering the Swagger documents")?;
         tracing::info!(
             deployment = %settings.name,
             digest = &digest[..12],
@@ -106,6 +120,7 @@ impl Deployment {
             pool,
             digest,
             schema,
+            documents,
         })
     }
 
@@ -119,18 +134,37 @@ impl Deployment {
         &self.digest
     }
 
-    /// The schema JSON the plugin described at load (`{}` when it describes none).
-    pub fn schema(&self) -> &str {
-        &self.schema
+    /// Whether the entry script describes its inputs (and so gets typed, validated values).
+    pub fn is_typed(&self) -> bool {
+        self.schema.is_some()
     }
 
-    /// Runs the entry script on a warm instance.
+    /// The Swagger/OpenAPI document of `version`, rendered at load.
+    pub(crate) fn swagger(&self, version: SwaggerVersion) -> bytes::Bytes {
+        self.documents.get(version)
+    }
+
+    /// Checks the request against the schema and runs the entry script on a warm instance.
+    /// Without a schema every input goes to the guest as its JSON text.
     pub(crate) async fn score(
         &self,
         request_id: &str,
-        inputs: &[NamedParam],
-        global_parameters: Option<&Param>,
+        inputs: &[(String, &RawValue)],
+        global_parameters: Option<&RawValue>,
     ) -> Result<Scored, ScoreError> {
+        let (inputs, global_parameters) = match &self.schema {
+            Some(schema) => schema.bind(inputs, global_parameters)?,
+            None => (
+                inputs
+                    .iter()
+                    .map(|(name, raw)| NamedParam {
+                        name: name.clone(),
+                        value: Param::Json(raw.get().to_owned()),
+                    })
+                    .collect(),
+                global_parameters.map(|raw| Param::Json(raw.get().to_owned())),
+            ),
+        };
         let limits = &self.settings.limits;
         let mut lease = self
             .pool
@@ -140,7 +174,12 @@ impl Deployment {
         let started = Instant::now();
         let body = lease
             .instance()
-            .run(request_id, inputs, global_parameters, limits.timeout)
+            .run(
+                request_id,
+                &inputs,
+                global_parameters.as_ref(),
+                limits.timeout,
+            )
             .await?;
         let run_time = started.elapsed();
         drop(lease);

@@ -10,13 +10,32 @@
 //! - [`runtime`]: the wasmtime engine, compile cache, host imports, warm instance pool, limits.
 //! - [`deployment`]: one loaded entry script with its model folder and instances.
 //! - [`http`]: the HTTP server, routes, request ids and the error-to-response mapping.
+//! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
 
 pub mod config;
 pub mod deployment;
 pub mod http;
 pub mod runtime;
+mod schema;
 
-pub use config::{DeploymentSettings, Limits, RuntimeSettings};
+pub use config::{DeploymentSettings, Limits, RuntimeSettings, SampleVisibility, SwaggerSettings};
 pub use deployment::Deployment;
 pub use http::Server;
 pub use runtime::Runtime;
+
+/// Entry points for the benchmarks in `host/benches/`; not a stable API.
+#[doc(hidden)]
+pub mod __bench {
+    use serde_json::value::RawValue;
+
+    /// Validates and converts a JSON float64 matrix with `cols` columns into tensor bytes, as
+    /// a typed request's `ndarray` input is; returns the number of element bytes.
+    pub fn convert_float64_matrix(json: &str, cols: u64) -> Result<usize, String> {
+        let raw: &RawValue = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let tensor = crate::schema::tensor_for_bench(raw, cols).map_err(|e| e.to_string())?;
+        Ok(match tensor.elements {
+            crate::runtime::bindings::Elements::Bytes(b) => b.len(),
+            crate::runtime::bindings::Elements::Strings(s) => s.len(),
+        })
+    }
+}

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use scorehost::{Deployment, DeploymentSettings, Limits, Runtime, RuntimeSettings, Server};
+use scorehost::{
+    Deployment, DeploymentSettings, Limits, Runtime, RuntimeSettings, SampleVisibility, Server,
+    SwaggerSettings,
+};
 
 /// Exit code when the entry script cannot start (the Azure ML server exits with 3 too).
 const EXIT_NOT_READY: u8 = 3;
@@ -52,12 +55,30 @@ struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = Limits::default().max_body)]
     max_body: usize,
+    /// Whether the Swagger page shows the samples or placeholders of the same types.
+    #[arg(long, value_enum, default_value_t = Samples::Show)]
+    samples: Samples,
+    /// Title of the Swagger document.
+    #[arg(long, env = "SERVICE_NAME", default_value = "ML service")]
+    service_name: String,
+    /// Version in the Swagger document.
+    #[arg(long, env = "SERVICE_VERSION", default_value = "1.0")]
+    service_version: String,
+    /// Prefix of the paths in the Swagger document.
+    #[arg(long, env = "SERVICE_PATH_PREFIX", default_value = "")]
+    service_path_prefix: String,
     /// Where compiled components are cached.
     #[arg(long, env = "SCOREHOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Samples {
+    Show,
+    Redact,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -93,6 +114,15 @@ fn serve(args: ServeArgs) -> ExitCode {
                 max_memory: args.max_memory_mib << 20,
                 max_body: args.max_body,
                 ..Limits::default()
+            },
+            swagger: SwaggerSettings {
+                title: args.service_name,
+                version: args.service_version,
+                path_prefix: args.service_path_prefix.trim_end_matches('/').to_owned(),
+                samples: match args.samples {
+                    Samples::Show => SampleVisibility::Show,
+                    Samples::Redact => SampleVisibility::Redact,
+                },
             },
         };
         let loaded = async {

@@ -9,5 +9,6 @@
 mod cli;
 mod protocol;
 mod sandbox;
+mod schema;
 mod score;
 mod support;

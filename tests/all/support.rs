@@ -10,7 +10,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::HeaderMap;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use scorehost::{Deployment, DeploymentSettings, Limits, Runtime, RuntimeSettings, Server};
+use scorehost::{
+    Deployment, DeploymentSettings, Limits, Runtime, RuntimeSettings, Server, SwaggerSettings,
+};
 use serde_json::Value;
 
 /// Every request in the tests gives up after this long: a hang fails the test, not CI.
@@ -56,6 +58,32 @@ pub fn runtime() -> Arc<Runtime> {
         .clone()
 }
 
+/// The path of `command` from the PyPI package `package`, installed on first use into a venv
+/// under `target/` (the machine's python3 and the registry are all it needs).
+pub fn python_tool(package: &str, command: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let venv = repo().join("target/test-venv");
+    let tool = venv.join("bin").join(command);
+    if !tool.exists() {
+        let run = |cmd: &mut std::process::Command| {
+            let status = cmd.status().unwrap();
+            assert!(status.success(), "{cmd:?} failed");
+        };
+        run(std::process::Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv));
+        run(std::process::Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            package,
+        ]));
+    }
+    tool
+}
+
 /// A server running in this process on a loopback port.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -65,17 +93,21 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `plugin` with `model_dir` and `limits`.
     pub async fn start(plugin_name: &str, model_dir: &Path, limits: Limits) -> TestServer {
-        let deployment = Deployment::load(
-            &runtime(),
-            DeploymentSettings {
-                name: plugin_name.to_owned(),
-                plugin: plugin(plugin_name),
-                model_dir: model_dir.to_owned(),
-                limits,
-            },
-        )
+        Self::start_with(DeploymentSettings {
+            name: plugin_name.to_owned(),
+            plugin: plugin(plugin_name),
+            model_dir: model_dir.to_owned(),
+            limits,
+            swagger: SwaggerSettings::default(),
+        })
         .await
-        .expect("loading the deployment");
+    }
+
+    /// Serves a deployment with all its settings given.
+    pub async fn start_with(settings: DeploymentSettings) -> TestServer {
+        let deployment = Deployment::load(&runtime(), settings)
+            .await
+            .expect("loading the deployment");
         let server = Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(deployment))
             .await
             .expect("starting the server");

@@ -12,7 +12,6 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
-use crate::runtime::bindings::{NamedParam, Param};
 
 /// How long a client may take to send its body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -86,16 +85,17 @@ pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-/// The scoring payload, split into what `run` takes.
+/// The scoring payload: the entries of `Inputs` and the `GlobalParameters` value, each still
+/// the JSON text the client sent (borrowed from the body, never re-serialised).
 #[derive(Debug)]
-pub(crate) struct ScoreInput {
-    pub(crate) inputs: Vec<NamedParam>,
-    pub(crate) global_parameters: Option<Param>,
+pub(crate) struct Payload<'a> {
+    pub(crate) inputs: Vec<(String, &'a RawValue)>,
+    pub(crate) global_parameters: Option<&'a RawValue>,
 }
 
 /// Parses `{"Inputs": {...}, "GlobalParameters": ...}`. Other top-level keys are ignored, as
-/// the Azure ML server ignores them. Each value is passed on as its original JSON text.
-pub(crate) fn parse_score_input(body: &[u8]) -> Result<ScoreInput, ApiError> {
+/// the Azure ML server ignores them.
+pub(crate) fn parse_payload(body: &[u8]) -> Result<Payload<'_>, ApiError> {
     if body.is_empty() {
         return Err(ApiError::BadRequest(
             "POST body is empty. Expecting a JSON dictionary.".to_owned(),
@@ -113,18 +113,9 @@ pub(crate) fn parse_score_input(body: &[u8]) -> Result<ScoreInput, ApiError> {
     })?;
     let inputs = serde_json::from_str::<Entries>(inputs.get())
         .map_err(|_| ApiError::BadRequest("Inputs should be a JSON dictionary.".to_owned()))?;
-    Ok(ScoreInput {
-        inputs: inputs
-            .0
-            .into_iter()
-            .map(|(name, value)| NamedParam {
-                name,
-                value: Param::Json(value.get().to_owned()),
-            })
-            .collect(),
-        global_parameters: top
-            .get("GlobalParameters")
-            .map(|raw| Param::Json(raw.get().to_owned())),
+    Ok(Payload {
+        inputs: inputs.0,
+        global_parameters: top.get("GlobalParameters"),
     })
 }
 
@@ -190,35 +181,38 @@ mod tests {
 
     #[test]
     fn inputs_keep_order_and_raw_text() {
-        let parsed = parse_score_input(
-            br#"{"extra": 1, "Inputs": {"b": [1, 2.50], "a": {"x": "y"}}, "GlobalParameters": 1.0}"#,
+        let parsed = parse_payload(
+            br#"{"extra": 1, "Inputs": {"b": [1, 2.50], "a": {"x": "y"}, "b": [3]}, "GlobalParameters": 1.0}"#,
         )
         .unwrap();
-        let names: Vec<_> = parsed.inputs.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["b", "a"]);
-        assert!(matches!(&parsed.inputs[0].value, Param::Json(t) if t == "[1, 2.50]"));
-        assert!(matches!(parsed.global_parameters, Some(Param::Json(t)) if t == "1.0"));
+        let inputs: Vec<_> = parsed
+            .inputs
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.get()))
+            .collect();
+        assert_eq!(inputs, [("b", "[3]"), ("a", r#"{"x": "y"}"#)]);
+        assert_eq!(parsed.global_parameters.map(RawValue::get), Some("1.0"));
     }
 
     #[test]
     fn bodies_that_are_not_objects_get_the_azure_messages() {
         assert_eq!(
-            message(parse_score_input(b"").unwrap_err()),
+            message(parse_payload(b"").unwrap_err()),
             "POST body is empty. Expecting a JSON dictionary."
         );
         for body in [&b"[1,2]"[..], b"\"hello\"", b"null"] {
             assert_eq!(
-                message(parse_score_input(body).unwrap_err()),
+                message(parse_payload(body).unwrap_err()),
                 "POST body should be a JSON dictionary."
             );
         }
-        let m = message(parse_score_input(b"{\"Inputs\": {\"a\" 1}}").unwrap_err());
+        let m = message(parse_payload(b"{\"Inputs\": {\"a\" 1}}").unwrap_err());
         assert!(
             m.starts_with("POST body could not be decoded as JSON: "),
             "{m}"
         );
         assert_eq!(
-            message(parse_score_input(b"{\"GlobalParameters\": 1}").unwrap_err()),
+            message(parse_payload(b"{\"GlobalParameters\": 1}").unwrap_err()),
             "A value is not provided for the 'Inputs' parameter."
         );
     }

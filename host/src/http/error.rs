@@ -23,6 +23,8 @@ const SCRIPT_ERROR: &str =
 pub(crate) enum ApiError {
     #[error("not found")]
     NotFound,
+    #[error("{0}")]
+    NotFoundWith(String),
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
     #[error("unsupported media type")]
@@ -49,6 +51,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.".to_owned(),
             ),
+            ApiError::NotFoundWith(message) => (StatusCode::NOT_FOUND, message),
             ApiError::MethodNotAllowed { allow } => {
                 extra = Some((ALLOW, HeaderValue::from_static(allow)));
                 (
@@ -79,6 +82,16 @@ impl ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Every instance of the scoring script is busy. Try again later.".to_owned(),
                 )
+            }
+            ApiError::Score(ScoreError::Invalid(invalid)) => {
+                let mut response = json_response(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({ "message": invalid.to_string(), "path": invalid.path }),
+                );
+                response
+                    .headers_mut()
+                    .insert(RUN_FUNCTION_FAILED, run_flag(false));
+                return response;
             }
             ApiError::Score(ScoreError::InvalidOutput(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

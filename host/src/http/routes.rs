@@ -10,10 +10,11 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::Instrument as _;
 
-use super::body::{is_json, parse_score_input, query_to_body, read_limited};
+use super::body::{is_json, parse_payload, query_to_body, read_limited};
 use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
 use super::request_id::{RequestIds, insert_id};
 use crate::deployment::Deployment;
+use crate::schema::SwaggerVersion;
 
 /// Value of the `x-ms-server-version` header (the Azure ML server sends `azmlinfsrv/VERSION`).
 const SERVER_VERSION: &str = concat!("scorehost/", env!("CARGO_PKG_VERSION"));
@@ -90,8 +91,26 @@ impl App {
                     allow: "GET, POST, OPTIONS",
                 }),
             },
+            "/swagger.json" => match *req.method() {
+                Method::GET | Method::HEAD => self.swagger(req.uri().query()),
+                _ => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+            },
             _ => Err(ApiError::NotFound),
         }
+    }
+
+    fn swagger(&self, query: Option<&str>) -> Result<HttpResponse, ApiError> {
+        let version = query.and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "version")
+                .map(|(_, v)| v.into_owned())
+        });
+        let version = SwaggerVersion::parse(version.as_deref()).map_err(ApiError::NotFoundWith)?;
+        let mut response = Response::new(Full::new(self.deployment.swagger(version)));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
+        Ok(response)
     }
 
     async fn score_post(
@@ -112,14 +131,10 @@ impl App {
     }
 
     async fn score(&self, body: &[u8], ids: &RequestIds) -> Result<HttpResponse, ApiError> {
-        let input = parse_score_input(body)?;
+        let payload = parse_payload(body)?;
         let scored = self
             .deployment
-            .score(
-                &ids.request_id,
-                &input.inputs,
-                input.global_parameters.as_ref(),
-            )
+            .score(&ids.request_id, &payload.inputs, payload.global_parameters)
             .await
             .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
         let mut response = Response::new(Full::new(Bytes::from(scored.body)));

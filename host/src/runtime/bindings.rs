@@ -7,4 +7,6 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use self::scorehost::plugin::host::Level;
-pub(crate) use self::scorehost::plugin::types::Host as TypesHost;
+pub(crate) use self::scorehost::plugin::types::{
+    Column, Dtype, Elements, Frame, Host as TypesHost, Orient, Sample, Tensor,
+};

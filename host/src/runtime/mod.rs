@@ -22,7 +22,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::config::RuntimeSettings;
-use bindings::{NamedParam, Param, RunError, Scorer, ScorerPre};
+use bindings::{NamedParam, Param, RunError, Schema, Scorer, ScorerPre};
 use cache::ComponentCache;
 use models::{GUEST_MODEL_DIR, ModelIndex};
 use state::{GuestOutput, HostState, LimitHit};
@@ -214,7 +214,7 @@ impl Instance {
     }
 
     /// Calls the guest's `schema()`.
-    pub(crate) async fn schema(&mut self, budget: Duration) -> Result<String, CallError> {
+    pub(crate) async fn schema(&mut self, budget: Duration) -> Result<Option<Schema>, CallError> {
         self.store.data_mut().request_id = None;
         self.store.data_mut().deadline = Instant::now() + budget;
         self.poisoned = true;

@@ -1,0 +1,220 @@
+//! Describing inputs and outputs by samples, as `inference-schema` does in Python.
+//!
+//! The host turns a [`Schema`] into the Swagger 2.0 / OpenAPI 3 documents and checks every
+//! request against it, so `run` receives typed tensors and frames.
+//!
+//! ```ignore
+//! Schema::new()
+//!     .input("input1", Sample::matrix(&[[1.0, 2.0], [3.0, 4.0]]))       // NumpyParameterType
+//!     .input("input2", Sample::frame(vec![                               // PandasParameterType
+//!         column("name", &["Sarah", "John"]),
+//!         column("age", &[25i64, 26]),
+//!     ]))
+//!     .input("input3", Sample::json(json!(0.0)))                         // StandardPythonParameterType
+//!     .global_parameters(Sample::json(json!(1.0)))
+//!     .output(json!({"Results": [1.0, 1.0]}))
+//! ```
+
+use serde_json::Value;
+
+use crate::wit::scorehost::plugin::types as wit_types;
+use crate::{Column, Dtype, Elements, Frame, Tensor};
+
+pub use wit_types::Orient;
+
+/// What `run` takes and returns.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    inputs: Vec<wit_types::InputSpec>,
+    global_parameters: Option<wit_types::Sample>,
+    global_parameters_required: bool,
+    output: Option<String>,
+}
+
+impl Schema {
+    /// A schema with no inputs yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a required entry of `Inputs`.
+    pub fn input(mut self, name: impl Into<String>, sample: Sample) -> Self {
+        self.inputs.push(wit_types::InputSpec {
+            name: name.into(),
+            sample: sample.0,
+        });
+        self
+    }
+
+    /// Declares `GlobalParameters`, required in every request.
+    pub fn global_parameters(mut self, sample: Sample) -> Self {
+        self.global_parameters = Some(sample.0);
+        self.global_parameters_required = true;
+        self
+    }
+
+    /// Declares `GlobalParameters` that requests may leave out (`run` then gets `None`).
+    pub fn optional_global_parameters(mut self, sample: Sample) -> Self {
+        self.global_parameters = Some(sample.0);
+        self.global_parameters_required = false;
+        self
+    }
+
+    /// A sample of `run`'s result, shown in the Swagger page.
+    pub fn output(mut self, sample: Value) -> Self {
+        self.output = Some(sample.to_string());
+        self
+    }
+
+    pub(crate) fn into_wit(self) -> wit_types::Schema {
+        wit_types::Schema {
+            inputs: self.inputs,
+            global_parameters: self.global_parameters,
+            global_parameters_required: self.global_parameters_required,
+            output: self.output,
+        }
+    }
+}
+
+/// An example value that fixes an input's type.
+#[derive(Debug, Clone)]
+pub struct Sample(wit_types::Sample);
+
+impl Sample {
+    /// A numpy-style array of `shape` with `data` in row-major order. Requests must match its
+    /// dtype, rank, and every dimension but the first (the batch).
+    ///
+    /// # Panics
+    /// When `data` does not have the shape's element count (a bug in the entry script).
+    pub fn ndarray<T: Element>(shape: &[u64], data: &[T]) -> Sample {
+        Sample(wit_types::Sample::Tensor(tensor(shape, data)))
+    }
+
+    /// A two-dimensional array from its rows.
+    ///
+    /// # Panics
+    /// When the rows differ in length.
+    pub fn matrix<T: Element, R: AsRef<[T]>>(rows: &[R]) -> Sample {
+        let cols = rows.first().map_or(0, |r| r.as_ref().len());
+        assert!(
+            rows.iter().all(|r| r.as_ref().len() == cols),
+            "matrix sample rows differ in length"
+        );
+        let data: Vec<&T> = rows.iter().flat_map(|r| r.as_ref()).collect();
+        let mut elements = T::empty();
+        for x in data {
+            x.push_to(&mut elements);
+        }
+        Sample(wit_types::Sample::Tensor(Tensor {
+            dtype: T::DTYPE,
+            shape: vec![rows.len() as u64, cols as u64],
+            elements,
+        }))
+    }
+
+    /// A pandas-style data frame written as records (`[{"col": value}, ...]`).
+    pub fn frame(columns: Vec<Column>) -> Sample {
+        Self::frame_with_orient(columns, Orient::Records)
+    }
+
+    /// A data frame written with another pandas `orient`.
+    pub fn frame_with_orient(columns: Vec<Column>, orient: Orient) -> Sample {
+        Sample(wit_types::Sample::Frame(wit_types::FrameSample {
+            frame: Frame { columns },
+            orient,
+        }))
+    }
+
+    /// Any JSON value: requests must follow its structure and types.
+    pub fn json(value: Value) -> Sample {
+        Sample(wit_types::Sample::Json(value.to_string()))
+    }
+}
+
+/// A data frame column of sample values.
+pub fn column<T: Element>(name: impl Into<String>, values: &[T]) -> Column {
+    Column {
+        name: name.into(),
+        values: tensor(&[values.len() as u64], values),
+    }
+}
+
+fn tensor<T: Element>(shape: &[u64], data: &[T]) -> Tensor {
+    let count: u64 = shape.iter().product();
+    assert_eq!(
+        count,
+        data.len() as u64,
+        "sample shape {shape:?} needs {count} elements, got {}",
+        data.len()
+    );
+    let mut elements = T::empty();
+    for x in data {
+        x.push_to(&mut elements);
+    }
+    Tensor {
+        dtype: T::DTYPE,
+        shape: shape.to_vec(),
+        elements,
+    }
+}
+
+/// A Rust type that is a tensor element type.
+pub trait Element {
+    /// The numpy dtype it maps to.
+    const DTYPE: Dtype;
+    /// An empty element buffer of the right kind.
+    fn empty() -> Elements {
+        Elements::Bytes(Vec::new())
+    }
+    /// Appends this value.
+    fn push_to(&self, out: &mut Elements);
+}
+
+macro_rules! numeric_element {
+    ($($ty:ty => $dtype:ident),*) => {$(
+        impl Element for $ty {
+            const DTYPE: Dtype = Dtype::$dtype;
+            fn push_to(&self, out: &mut Elements) {
+                if let Elements::Bytes(bytes) = out {
+                    bytes.extend_from_slice(&self.to_le_bytes());
+                }
+            }
+        }
+    )*};
+}
+
+numeric_element!(f64 => Float64, f32 => Float32, i64 => Int64, i32 => Int32, i16 => Int16,
+    i8 => Int8, u64 => Uint64, u32 => Uint32, u16 => Uint16, u8 => Uint8);
+
+impl Element for bool {
+    const DTYPE: Dtype = Dtype::Bool;
+    fn push_to(&self, out: &mut Elements) {
+        if let Elements::Bytes(bytes) = out {
+            bytes.push(u8::from(*self));
+        }
+    }
+}
+
+impl Element for &str {
+    const DTYPE: Dtype = Dtype::Str;
+    fn empty() -> Elements {
+        Elements::Strings(Vec::new())
+    }
+    fn push_to(&self, out: &mut Elements) {
+        if let Elements::Strings(strings) = out {
+            strings.push((*self).to_owned());
+        }
+    }
+}
+
+impl Element for String {
+    const DTYPE: Dtype = Dtype::Str;
+    fn empty() -> Elements {
+        Elements::Strings(Vec::new())
+    }
+    fn push_to(&self, out: &mut Elements) {
+        if let Elements::Strings(strings) = out {
+            strings.push(self.clone());
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! Request values → typed parameters, checked against their samples.
+//!
+//! Tensors are read straight from the request's JSON text into little-endian element bytes
+//! (one pass, no intermediate `serde_json::Value`); frames and standard JSON values go through
+//! `Value`. Every failure names the offending field path, e.g. `Inputs.input1[1][3]`.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::JsonType;
+use crate::runtime::bindings::{Column, Dtype, Elements, Frame, Orient, Tensor};
+
+/// A request value that does not fit its sample: where, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub(crate) struct Invalid {
+    pub(crate) path: String,
+    pub(crate) message: String,
+}
+
+impl Invalid {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One JSON scalar, whichever way it was read.
+#[derive(Clone, Copy)]
+enum Scalar<'a> {
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Str(&'a str),
+    /// Anything else, by its kind name (`null`, `a list`, `an object`).
+    Other(&'static str),
+}
+
+impl<'a> Scalar<'a> {
+    fn of(value: &'a Value) -> Self {
+        match value {
+            Value::Bool(b) => Scalar::Bool(*b),
+            Value::Number(n) => n
+                .as_u64()
+                .map(Scalar::U64)
+                .or_else(|| n.as_i64().map(Scalar::I64))
+                .or_else(|| n.as_f64().map(Scalar::F64))
+                .unwrap_or(Scalar::Other("a number")),
+            Value::String(s) => Scalar::Str(s),
+            Value::Null => Scalar::Other("null"),
+            Value::Array(_) => Scalar::Other("a list"),
+            Value::Object(_) => Scalar::Other("an object"),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::I64(n) => n.to_string(),
+            Scalar::U64(n) => n.to_string(),
+            Scalar::F64(x) => x.to_string(),
+            Scalar::Str(s) => format!("the string {s:?}"),
+            Scalar::Other(kind) => (*kind).to_owned(),
+        }
+    }
+}
+
+/// Element storage while a tensor or column is being read.
+enum Buffer {
+    Bytes(Vec<u8>),
+    Strings(Vec<String>),
+}
+
+impl Buffer {
+    fn new(dtype: Dtype) -> Self {
+        match dtype {
+            Dtype::Str => Buffer::Strings(Vec::new()),
+            _ => Buffer::Bytes(Vec::new()),
+        }
+    }
+
+    fn into_elements(self) -> Elements {
+        match self {
+            Buffer::Bytes(b) => Elements::Bytes(b),
+            Buffer::Strings(s) => Elements::Strings(s),
+        }
+    }
+
+    /// Appends `scalar` converted to `dtype` the way numpy would accept it: any number into a
+    /// float, integral numbers into an integer type that holds them, booleans into `bool`, and
+    /// strings into `str`. Anything else is refused with a message (the caller adds the path).
+    fn push(&mut self, dtype: Dtype, scalar: Scalar<'_>) -> Result<(), String> {
+        let mismatch = || format!("expected {}, got {}", expected(dtype), scalar.describe());
+        match self {
+            Buffer::Strings(strings) => match scalar {
+                Scalar::Str(s) => strings.push(s.to_owned()),
+                _ => return Err(mismatch()),
+            },
+            Buffer::Bytes(bytes) => {
+                macro_rules! int {
+                    ($ty:ty) => {{
+                        let value: Option<$ty> = match scalar {
+                            Scalar::I64(n) => <$ty>::try_from(n).ok(),
+                            Scalar::U64(n) => <$ty>::try_from(n).ok(),
+                            Scalar::F64(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => {
+                                <$ty>::try_from(x as i64).ok()
+                            }
+                            _ => return Err(mismatch()),
+                        };
+                        let value = value.ok_or_else(|| {
+                            format!("{} does not fit in {}", scalar.describe(), name(dtype))
+                        })?;
+                        bytes.extend_from_slice(&value.to_le_bytes());
+                    }};
+                }
+                let float = || match scalar {
+                    Scalar::I64(n) => Ok(n as f64),
+                    Scalar::U64(n) => Ok(n as f64),
+                    Scalar::F64(x) => Ok(x),
+                    _ => Err(mismatch()),
+                };
+                match dtype {
+                    Dtype::Float64 => bytes.extend_from_slice(&float()?.to_le_bytes()),
+                    Dtype::Float32 => {
+                        let x = float()?;
+                        if x.abs() > f64::from(f32::MAX) {
+                            return Err(format!("{x} does not fit in float32"));
+                        }
+                        bytes.extend_from_slice(&(x as f32).to_le_bytes());
+                    }
+                    Dtype::Int64 => int!(i64),
+                    Dtype::Int32 => int!(i32),
+                    Dtype::Int16 => int!(i16),
+                    Dtype::Int8 => int!(i8),
+                    Dtype::Uint64 => int!(u64),
+                    Dtype::Uint32 => int!(u32),
+                    Dtype::Uint16 => int!(u16),
+                    Dtype::Uint8 => int!(u8),
+                    Dtype::Bool => match scalar {
+                        Scalar::Bool(b) => bytes.push(u8::from(b)),
+                        _ => return Err(mismatch()),
+                    },
+                    Dtype::Str => return Err(mismatch()),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// numpy's name of a dtype.
+pub(crate) fn name(dtype: Dtype) -> &'static str {
+    match dtype {
+        Dtype::Float64 => "float64",
+        Dtype::Float32 => "float32",
+        Dtype::Int64 => "int64",
+        Dtype::Int32 => "int32",
+        Dtype::Int16 => "int16",
+        Dtype::Int8 => "int8",
+        Dtype::Uint64 => "uint64",
+        Dtype::Uint32 => "uint32",
+        Dtype::Uint16 => "uint16",
+        Dtype::Uint8 => "uint8",
+        Dtype::Bool => "bool",
+        Dtype::Str => "str",
+    }
+}
+
+fn expected(dtype: Dtype) -> &'static str {
+    match dtype {
+        Dtype::Float64 | Dtype::Float32 => "a number",
+        Dtype::Bool => "true or false",
+        Dtype::Str => "a string",
+        _ => "an integer",
+    }
+}
+
+/// Reads a tensor of `dtype` from JSON nested lists. Its rank must be the sample's, and every
+/// dimension but the first (the batch) must equal the sample's.
+pub(crate) fn tensor(
+    raw: &RawValue,
+    dtype: Dtype,
+    sample_shape: &[u64],
+    path: &str,
+) -> Result<Tensor, Invalid> {
+    let reader = TensorReader {
+        dtype,
+        rank: sample_shape.len(),
+        shape: RefCell::new(vec![None; sample_shape.len()]),
+        buffer: RefCell::new(Buffer::new(dtype)),
+        index: RefCell::new(Vec::new()),
+        error: RefCell::new(None),
+    };
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let outcome = Level {
+        reader: &reader,
+        depth: 0,
+    }
+    .deserialize(&mut de);
+    if outcome.is_err() {
+        let message = reader
+            .error
+            .take()
+            .unwrap_or_else(|| "is not valid JSON".to_owned());
+        let at: String = reader
+            .index
+            .borrow()
+            .iter()
+            .map(|i| format!("[{i}]"))
+            .collect();
+        return Err(Invalid::new(format!("{path}{at}"), message));
+    }
+    let shape: Vec<u64> = reader
+        .shape
+        .into_inner()
+        .into_iter()
+        .zip(sample_shape)
+        .map(|(got, sample)| got.unwrap_or(*sample))
+        .collect();
+    if shape.get(1..) != sample_shape.get(1..) {
+        return Err(Invalid::new(
+            path,
+            format!(
+                "expected shape {}, got {}",
+                shape_text(sample_shape, true),
+                shape_text(&shape, false)
+            ),
+        ));
+    }
+    Ok(Tensor {
+        dtype,
+        shape,
+        elements: reader.buffer.into_inner().into_elements(),
+    })
+}
+
+fn shape_text(shape: &[u64], batch_free: bool) -> String {
+    let dims: Vec<String> = shape
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if i == 0 && batch_free {
+                "*".to_owned()
+            } else {
+                d.to_string()
+            }
+        })
+        .collect();
+    format!("[{}]", dims.join(", "))
+}
+
+struct TensorReader {
+    dtype: Dtype,
+    rank: usize,
+    /// Length of each axis, fixed by the first list seen at that depth.
+    shape: RefCell<Vec<Option<u64>>>,
+    buffer: RefCell<Buffer>,
+    /// Where the reader is, for error paths.
+    index: RefCell<Vec<usize>>,
+    /// The first problem, in our words (serde's own message would add line and column).
+    error: RefCell<Option<String>>,
+}
+
+impl TensorReader {
+    fn fail<E: de::Error>(&self, message: String) -> E {
+        self.error.borrow_mut().get_or_insert(message);
+        E::custom("invalid tensor")
+    }
+}
+
+/// Reads the value at one depth of the nested lists.
+#[derive(Clone, Copy)]
+struct Level<'r> {
+    reader: &'r TensorReader,
+    depth: usize,
+}
+
+impl Level<'_> {
+    fn scalar<E: de::Error>(self, scalar: Scalar<'_>) -> Result<(), E> {
+        if self.depth < self.reader.rank {
+            let missing = self.reader.rank - self.depth;
+            return Err(self.reader.fail(format!(
+                "expected a list ({missing} more level{} of nesting), got {}",
+                if missing == 1 { "" } else { "s" },
+                scalar.describe()
+            )));
+        }
+        let dtype = self.reader.dtype;
+        self.reader
+            .buffer
+            .borrow_mut()
+            .push(dtype, scalar)
+            .map_err(|m| self.reader.fail(m))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Level<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Level<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tensor")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.scalar(Scalar::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.scalar(Scalar::I64(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.scalar(Scalar::U64(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.scalar(Scalar::F64(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.scalar(Scalar::Str(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.scalar(Scalar::Other("null"))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
+        self.scalar(Scalar::Other("an object"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let reader = self.reader;
+        if self.depth >= reader.rank {
+            return Err(reader.fail(format!(
+                "expected {}, got a list (the input has more dimensions than the sample's {})",
+                expected(reader.dtype),
+                reader.rank
+            )));
+        }
+        let next = Level {
+            reader,
+            depth: self.depth + 1,
+        };
+        let mut count = 0usize;
+        loop {
+            reader.index.borrow_mut().push(count);
+            let more = seq.next_element_seed(next)?;
+            reader.index.borrow_mut().pop();
+            if more.is_none() {
+                break;
+            }
+            count += 1;
+        }
+        let mut shape = reader.shape.borrow_mut();
+        match shape[self.depth] {
+            None => shape[self.depth] = Some(count as u64),
+            Some(n) if n == count as u64 => {}
+            Some(n) => {
+                drop(shape);
+                return Err(reader.fail(format!(
+                    "has {count} elements where the rows before it have {n} (ragged array)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a data frame written with `orient`; it must have exactly the sample's columns.
+pub(crate) fn frame(
+    raw: &RawValue,
+    columns: &[(String, Dtype)],
+    orient: Orient,
+    path: &str,
+) -> Result<Frame, Invalid> {
+    let value: Value = serde_json::from_str(raw.get())
+        .map_err(|e| Invalid::new(path, format!("is not valid JSON: {e}")))?;
+    let mut buffers: Vec<Buffer> = columns.iter().map(|(_, d)| Buffer::new(*d)).collect();
+    let mut rows = 0u64;
+    let mut push = |col: usize, value: &Value, at: &dyn Fn() -> String| {
+        buffers[col]
+            .push(columns[col].1, Scalar::of(value))
+            .map_err(|m| Invalid::new(at(), m))
+    };
+    let unknown = |names: &mut dyn Iterator<Item = &String>, at: &dyn Fn(&str) -> String| {
+        for name in names {
+            if !columns.iter().any(|(c, _)| c == name) {
+                return Some(Invalid::new(at(name), "is not a column of the sample"));
+            }
+        }
+        None
+    };
+    match orient {
+        Orient::Records => {
+            let Value::Array(records) = &value else {
+                return Err(Invalid::new(path, "expected a list of records"));
+            };
+            for (i, record) in records.iter().enumerate() {
+                let Value::Object(fields) = record else {
+                    return Err(Invalid::new(
+                        format!("{path}[{i}]"),
+                        "expected a record (object)",
+                    ));
+                };
+                if let Some(e) = unknown(&mut fields.keys(), &|n| format!("{path}[{i}].{n}")) {
+                    return Err(e);
+                }
+                for (c, (name, _)) in columns.iter().enumerate() {
+                    let at = || format!("{path}[{i}].{name}");
+                    let cell = fields
+                        .get(name)
+                        .ok_or_else(|| Invalid::new(at(), "is missing"))?;
+                    push(c, cell, &at)?;
+                }
+            }
+            rows = records.len() as u64;
+        }
+        Orient::Split => {
+            let Value::Object(parts) = &value else {
+                return Err(Invalid::new(
+                    path,
+                    "expected {\"columns\": [...], \"data\": [...]}",
+                ));
+            };
+            let names: Vec<String> = match parts.get("columns") {
+                Some(Value::Array(names)) => names
+                    .iter()
+                    .map(|n| n.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| Invalid::new(format!("{path}.columns"), "expected strings"))?,
+                _ => return Err(Invalid::new(format!("{path}.columns"), "is missing")),
+            };
+            if let Some(e) = unknown(&mut names.iter(), &|n| format!("{path}.columns[{n:?}]")) {
+                return Err(e);
+            }
+            let positions: Vec<usize> = columns
+                .iter()
+                .map(|(name, _)| {
+                    names.iter().position(|n| n == name).ok_or_else(|| {
+                        Invalid::new(format!("{path}.columns"), format!("lacks column {name:?}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            let Some(Value::Array(data)) = parts.get("data") else {
+                return Err(Invalid::new(format!("{path}.data"), "is missing"));
+            };
+            for (i, row) in data.iter().enumerate() {
+                let row = match row {
+                    Value::Array(row) if row.len() == names.len() => row,
+                    _ => {
+                        return Err(Invalid::new(
+                            format!("{path}.data[{i}]"),
+                            format!("expected a list of {} values", names.len()),
+                        ));
+                    }
+                };
+                for (c, &p) in positions.iter().enumerate() {
+                    push(c, &row[p], &|| format!("{path}.data[{i}][{p}]"))?;
+                }
+            }
+            rows = data.len() as u64;
+        }
+        Orient::Columns => {
+            let Value::Object(by_column) = &value else {
+                return Err(Invalid::new(
+                    path,
+                    "expected {\"column\": {\"0\": value, ...}}",
+                ));
+            };
+            if let Some(e) = unknown(&mut by_column.keys(), &|n| format!("{path}.{n}")) {
+                return Err(e);
+            }
+            for (c, (name, _)) in columns.iter().enumerate() {
+                let Some(Value::Object(cells)) = by_column.get(name) else {
+                    return Err(Invalid::new(format!("{path}.{name}"), "is missing"));
+                };
+                // Row labels are pandas' index: keep the rows in numeric label order.
+                let mut cells: Vec<(&String, &Value)> = cells.iter().collect();
+                cells.sort_by_key(|(label, _)| (label.parse::<u64>().ok(), label.as_str()));
+                if c > 0 && cells.len() as u64 != rows {
+                    return Err(Invalid::new(
+                        format!("{path}.{name}"),
+                        format!("has {} rows, the first column {rows}", cells.len()),
+                    ));
+                }
+                rows = cells.len() as u64;
+                for (label, cell) in cells {
+                    push(c, cell, &|| format!("{path}.{name}.{label}"))?;
+                }
+            }
+        }
+    }
+    Ok(Frame {
+        columns: columns
+            .iter()
+            .zip(buffers)
+            .map(|((name, dtype), buffer)| Column {
+                name: name.clone(),
+                values: Tensor {
+                    dtype: *dtype,
+                    shape: vec![rows],
+                    elements: buffer.into_elements(),
+                },
+            })
+            .collect(),
+    })
+}
+
+/// Checks a standard JSON value against the type inferred from its sample. Objects must have
+/// every key of the sample (more are allowed, as the Azure ML server ignores them); lists
+/// check every item against the sample's first item.
+pub(crate) fn json(value: &Value, expected: &JsonType, path: &str) -> Result<(), Invalid> {
+    let got = || Scalar::of(value).describe();
+    match expected {
+        JsonType::Any => Ok(()),
+        JsonType::Number if value.is_number() => Ok(()),
+        JsonType::Integer if value.is_i64() || value.is_u64() => Ok(()),
+        JsonType::Boolean if value.is_boolean() => Ok(()),
+        JsonType::String if value.is_string() => Ok(()),
+        JsonType::Array(item) => match value {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, v)| json(v, item, &format!("{path}[{i}]"))),
+            _ => Err(Invalid::new(
+                path,
+                format!("expected a list, got {}", got()),
+            )),
+        },
+        JsonType::Object(fields) => match value {
+            Value::Object(map) => fields.iter().try_for_each(|(key, ty)| {
+                let at = format!("{path}.{key}");
+                match map.get(key) {
+                    Some(v) => json(v, ty, &at),
+                    None => Err(Invalid::new(at, "is missing")),
+                }
+            }),
+            _ => Err(Invalid::new(
+                path,
+                format!("expected an object, got {}", got()),
+            )),
+        },
+        JsonType::Number => Err(Invalid::new(
+            path,
+            format!("expected a number, got {}", got()),
+        )),
+        JsonType::Integer => Err(Invalid::new(
+            path,
+            format!("expected an integer, got {}", got()),
+        )),
+        JsonType::Boolean => Err(Invalid::new(
+            path,
+            format!("expected true or false, got {}", got()),
+        )),
+        JsonType::String => Err(Invalid::new(
+            path,
+            format!("expected a string, got {}", got()),
+        )),
+    }
+}
