@@ -53,31 +53,22 @@ fn test() -> std::io::Result<()> {
         println!("xtask: cargo {}", args.join(" "));
         run(cargo_command(dir).args(args))
     };
-    step(&root, &["fmt", "--all", "--check"])?;
-    step(&plugins_dir, &["fmt", "--all", "--check"])?;
+    let workspaces = [&root, &plugins_dir];
+    for dir in workspaces {
+        step(dir, &["fmt", "--all", "--check"])?;
+    }
     build_plugins()?;
-    step(
-        &root,
-        &[
+    for dir in workspaces {
+        let clippy = [
             "clippy",
             "--workspace",
             "--all-targets",
             "--",
             "-D",
             "warnings",
-        ],
-    )?;
-    step(
-        &plugins_dir,
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
+        ];
+        step(dir, &clippy)?;
+    }
     let mut doc = cargo_command(&root);
     doc.args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings");

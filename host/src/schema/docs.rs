@@ -245,6 +245,8 @@ fn kind_schema(kind: &Kind) -> Value {
     }
 }
 
+const HEALTH_CHECK: &str =
+    "Simple health check endpoint to ensure the service is up at any given point.";
 const HEALTH_DESCRIPTION: &str =
     "If service is up and running, this response will be returned with the content 'Healthy'";
 const ERROR_DESCRIPTION: &str = "The service failed to execute due to an error.";
@@ -265,6 +267,14 @@ fn info(settings: &SwaggerSettings) -> Value {
     })
 }
 
+/// The `Authorization: Bearer <key>` scheme Azure ML documents.
+fn bearer_scheme() -> Value {
+    json!({
+        "type": "apiKey", "name": "Authorization", "in": "header",
+        "description": "For example: Bearer abc123",
+    })
+}
+
 fn error_response() -> Value {
     json!({"type": "object", "properties": {"message": {"type": "string"}}})
 }
@@ -278,14 +288,11 @@ fn swagger2(settings: &SwaggerSettings, input: Value, output: Value) -> Value {
         "schemes": ["https"],
         "consumes": ["application/json"],
         "produces": ["application/json"],
-        "securityDefinitions": {"Bearer": {
-            "type": "apiKey", "name": "Authorization", "in": "header",
-            "description": "For example: Bearer abc123",
-        }},
+        "securityDefinitions": {"Bearer": bearer_scheme()},
         "paths": {
             format!("{prefix}/"): {"get": {
                 "operationId": "ServiceHealthCheck",
-                "description": "Simple health check endpoint to ensure the service is up at any given point.",
+                "description": HEALTH_CHECK,
                 "responses": {
                     "200": {
                         "description": HEALTH_DESCRIPTION,
@@ -346,7 +353,7 @@ fn openapi3(settings: &SwaggerSettings, input: Value, output: Value) -> anyhow::
         "paths": {
             format!("{prefix}/"): {"get": {
                 "operationId": "ServiceHealthCheck",
-                "description": "Simple health check endpoint to ensure the service is up at any given point.",
+                "description": HEALTH_CHECK,
                 "responses": {
                     "200": {
                         "description": HEALTH_DESCRIPTION,
@@ -393,10 +400,7 @@ fn openapi3(settings: &SwaggerSettings, input: Value, output: Value) -> anyhow::
                 "ServiceOutput": output,
                 "ErrorResponse": error_response(),
             },
-            "securitySchemes": {"Bearer": {
-                "type": "apiKey", "name": "Authorization", "in": "header",
-                "description": "For example: Bearer abc123",
-            }},
+            "securitySchemes": {"Bearer": bearer_scheme()},
         },
     });
     serde_json::from_value::<openapiv3::OpenAPI>(document.clone())?;
