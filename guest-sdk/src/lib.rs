@@ -34,6 +34,7 @@ pub use serde_json::{Value, json};
 pub mod log;
 pub mod model;
 mod param;
+pub mod raw;
 pub mod schema;
 
 pub use param::{Inputs, Matrix, Param};
@@ -42,6 +43,10 @@ pub use schema::{Orient, Sample, Schema, column};
 pub use wit::scorehost::plugin::types::{Column, Dtype, Elements, Frame, Tensor};
 
 /// The generated bindings. Not part of the API: use the types re-exported at the root.
+///
+/// The `scorer` world is generated here; the `raw-scorer` world in [`raw::wit`] reuses its
+/// shared interfaces. A plugin exports one of them; the other's component-type section is not
+/// referenced and the linker drops it.
 #[doc(hidden)]
 #[allow(missing_docs, unsafe_code, unused_qualifications, clippy::all)]
 pub mod wit {
@@ -156,9 +161,18 @@ pub mod __private {
     }
 
     pub fn init<S: EntryScript>() -> Result<(), String> {
-        let script = S::init()?;
-        SCRIPT.with(|slot| *slot.borrow_mut() = Some(Box::new(script)));
+        keep(S::init()?);
         Ok(())
+    }
+
+    /// Stores the script's state for later `run` calls.
+    pub fn keep<S: 'static>(script: S) {
+        SCRIPT.with(|slot| *slot.borrow_mut() = Some(Box::new(script)));
+    }
+
+    /// Calls `f` with the script's state; `None` before `init`.
+    pub fn with_script<S: 'static, R>(f: impl FnOnce(&mut S) -> R) -> Option<R> {
+        SCRIPT.with(|slot| slot.borrow_mut().as_mut()?.downcast_mut::<S>().map(f))
     }
 
     pub fn run<S: EntryScript>(
@@ -168,14 +182,8 @@ pub mod __private {
         let result = (|| {
             let inputs = Inputs::from_wit(inputs)?;
             let global = global_parameters.map(Param::from_wit).transpose()?;
-            SCRIPT.with(|slot| {
-                let mut slot = slot.borrow_mut();
-                let script = slot
-                    .as_mut()
-                    .and_then(|s| s.downcast_mut::<S>())
-                    .ok_or_else(|| RunError::failed("run() was called before init()"))?;
-                script.run(inputs, global)
-            })
+            with_script(|script: &mut S| script.run(inputs, global))
+                .ok_or_else(|| RunError::failed("run() was called before init()"))?
         })();
         match result {
             Ok(value) => serde_json::to_string(&value)

@@ -22,6 +22,10 @@ pub struct DeploymentSettings {
     pub limits: Limits,
     /// What the Swagger/OpenAPI documents say about the deployment.
     pub swagger: SwaggerSettings,
+    /// Origins allowed to call the deployment from a browser (CORS), like the Azure ML
+    /// server's `AML_CORS_ORIGINS`: exact origins such as `https://app.example.com`, or `*`
+    /// for any. Default: none (no CORS headers are added).
+    pub cors_origins: Vec<String>,
 }
 
 /// Settings of the generated Swagger/OpenAPI documents.

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use serde_json::value::RawValue;
 
 use crate::config::DeploymentSettings;
+use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawResponse};
 use crate::runtime::bindings::{NamedParam, Param};
 use crate::runtime::models::ModelIndex;
 use crate::runtime::pool::Pool;
@@ -22,14 +23,16 @@ pub struct Deployment {
     settings: DeploymentSettings,
     pool: Pool,
     digest: String,
+    /// Whether the entry script targets the `raw-scorer` world.
+    raw: bool,
     /// `None` when the entry script describes no schema.
     schema: Option<Schema>,
     documents: Documents,
 }
 
-/// A successful `run`: the response body and how long the guest took.
-pub(crate) struct Scored {
-    pub(crate) body: String,
+/// A successful `run`: what the guest returned and how long it took.
+pub(crate) struct Scored<T = String> {
+    pub(crate) body: T,
     pub(crate) run_time: Duration,
 }
 
@@ -45,6 +48,9 @@ pub(crate) enum ScoreError {
     /// The request does not fit the schema.
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// A raw entry script returned a status outside 100–999.
+    #[error("the entry script returned an invalid HTTP status")]
+    InvalidStatus,
     /// The guest returned text that is not JSON.
     #[error("the entry script returned invalid JSON: {0}")]
     InvalidOutput(serde_json::Error),
@@ -76,6 +82,7 @@ impl Deployment {
                 .context("the compile task panicked")??
         };
         let digest = plugin.digest.clone();
+        let raw = plugin.is_raw();
         let spec = InstanceSpec {
             deployment: settings.name.as_str().into(),
             model_dir: model_dir.clone(),
@@ -119,6 +126,7 @@ impl Deployment {
             settings,
             pool,
             digest,
+            raw,
             schema,
             documents,
         })
@@ -134,6 +142,11 @@ impl Deployment {
         &self.digest
     }
 
+    /// Whether the entry script targets the `raw-scorer` world (whole requests in and out).
+    pub fn is_raw(&self) -> bool {
+        self.raw
+    }
+
     /// Whether the entry script describes its inputs (and so gets typed, validated values).
     pub fn is_typed(&self) -> bool {
         self.schema.is_some()
@@ -142,6 +155,29 @@ impl Deployment {
     /// The Swagger/OpenAPI document of `version`, rendered at load.
     pub(crate) fn swagger(&self, version: SwaggerVersion) -> bytes::Bytes {
         self.documents.get(version)
+    }
+
+    /// Hands a whole request to a raw entry script on a warm instance.
+    pub(crate) async fn score_raw(
+        &self,
+        request_id: &str,
+        request: &RawRequest,
+    ) -> Result<Scored<RawResponse>, ScoreError> {
+        let limits = &self.settings.limits;
+        let mut lease = self
+            .pool
+            .lease(limits.queue_timeout)
+            .await
+            .map_err(|_| ScoreError::Overloaded)?;
+        let started = Instant::now();
+        let body = lease
+            .instance()
+            .run_raw(request_id, request, limits.timeout)
+            .await?;
+        Ok(Scored {
+            body,
+            run_time: started.elapsed(),
+        })
     }
 
     /// Checks the request against the schema and runs the entry script on a warm instance.

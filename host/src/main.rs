@@ -67,6 +67,9 @@ struct ServeArgs {
     /// Prefix of the paths in the Swagger document.
     #[arg(long, env = "SERVICE_PATH_PREFIX", default_value = "")]
     service_path_prefix: String,
+    /// Origins allowed to call from a browser (CORS), comma-separated; `*` for any.
+    #[arg(long, env = "AML_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Where compiled components are cached.
     #[arg(long, env = "SCOREHOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -124,6 +127,12 @@ fn serve(args: ServeArgs) -> ExitCode {
                     Samples::Redact => SampleVisibility::Redact,
                 },
             },
+            cors_origins: args
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
         };
         let loaded = async {
             let wasm = Runtime::new(&RuntimeSettings {

@@ -8,6 +8,7 @@
 
 mod cli;
 mod protocol;
+mod raw;
 mod sandbox;
 mod schema;
 mod score;

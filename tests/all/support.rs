@@ -99,6 +99,7 @@ impl TestServer {
             model_dir: model_dir.to_owned(),
             limits,
             swagger: SwaggerSettings::default(),
+            cors_origins: Vec::new(),
         })
         .await
     }

@@ -12,6 +12,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
+use crate::runtime::bindings::raw::FormFile;
 
 /// How long a client may take to send its body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,6 +69,47 @@ fn drain(mut body: Incoming) {
         };
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
     });
+}
+
+/// Most parts a `multipart/form-data` body may have.
+const MAX_PARTS: usize = 100;
+
+/// Splits a `multipart/form-data` body into its files and plain fields (`multer` does the
+/// parsing). Not multipart: nothing. Malformed: 400.
+pub(crate) async fn parse_multipart(
+    content_type: Option<&str>,
+    body: &Bytes,
+) -> Result<(Vec<FormFile>, Vec<(String, String)>), ApiError> {
+    let Some(boundary) = content_type.and_then(|ct| multer::parse_boundary(ct).ok()) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let bad =
+        |e: multer::Error| ApiError::BadRequest(format!("Malformed multipart/form-data body: {e}"));
+    let mut multipart =
+        multer::Multipart::with_reader(std::io::Cursor::new(body.clone()), boundary);
+    let (mut files, mut form) = (Vec::new(), Vec::new());
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        if files.len() + form.len() >= MAX_PARTS {
+            return Err(ApiError::BadRequest(format!(
+                "Malformed multipart/form-data body: more than {MAX_PARTS} parts"
+            )));
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(|m| m.to_string());
+        let data = field.bytes().await.map_err(bad)?;
+        if filename.is_some() {
+            files.push(FormFile {
+                field: name,
+                filename,
+                content_type,
+                data: data.to_vec(),
+            });
+        } else {
+            form.push((name, String::from_utf8_lossy(&data).into_owned()));
+        }
+    }
+    Ok((files, form))
 }
 
 /// Whether a `Content-Type` is JSON the way Flask's `request.is_json` decides it:

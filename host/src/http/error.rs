@@ -93,7 +93,7 @@ impl ApiError {
                     .insert(RUN_FUNCTION_FAILED, run_flag(false));
                 return response;
             }
-            ApiError::Score(ScoreError::InvalidOutput(_)) => (
+            ApiError::Score(ScoreError::InvalidOutput(_) | ScoreError::InvalidStatus) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "An unexpected internal error occurred. Check the logs for more info.".to_owned(),
             ),
@@ -106,8 +106,16 @@ impl ApiError {
                     CallError::Guest(RunError::Failed(message)) => {
                         (StatusCode::INTERNAL_SERVER_ERROR, message)
                     }
-                    CallError::Trapped => {
+                    CallError::RawFailed(_) | CallError::Trapped => {
                         (StatusCode::INTERNAL_SERVER_ERROR, SCRIPT_ERROR.to_owned())
+                    }
+                    CallError::WrongWorld => {
+                        run_failed = false;
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "An unexpected internal error occurred. Check the logs for more info."
+                                .to_owned(),
+                        )
                     }
                     CallError::MemoryLimit => (
                         StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,11 +1,13 @@
 //! The HTTP surface: a hyper 1 server speaking the Azure ML scoring server's protocol.
 //!
 //! - `routes`: dispatch and the handlers.
-//! - `body`: body limits and the scoring payload.
+//! - `body`: body limits, the scoring payload, multipart forms.
+//! - `cors`: CORS headers and preflights per deployment.
 //! - `request_id`: `x-request-id`, `x-ms-request-id`, `x-ms-client-request-id`, `TraceId`.
 //! - `error`: the one mapping from failures to status codes and JSON bodies.
 
 mod body;
+mod cors;
 mod error;
 mod request_id;
 mod routes;

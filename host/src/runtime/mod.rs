@@ -22,6 +22,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::config::RuntimeSettings;
+use bindings::raw::{RawScorer, RawScorerPre};
 use bindings::{NamedParam, Param, RunError, Schema, Scorer, ScorerPre};
 use cache::ComponentCache;
 use models::{GUEST_MODEL_DIR, ModelIndex};
@@ -76,18 +77,22 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!(
-                    "{} does not fit the scorehost:plugin/scorer world",
+                    "{} imports something scorehost does not provide",
                     path.display()
                 )
             })?;
-        let pre = ScorerPre::new(pre)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "{} does not export the scorer world's functions",
+        // The component's exports say which world it targets.
+        let pre = match ScorerPre::new(pre.clone()) {
+            Ok(typed) => WorldPre::Scorer(typed),
+            Err(typed_error) => match RawScorerPre::new(pre) {
+                Ok(raw) => WorldPre::Raw(raw),
+                Err(raw_error) => anyhow::bail!(
+                    "{} exports neither the scorer world ({typed_error}) nor the raw-scorer \
+                     world ({raw_error})",
                     path.display()
-                )
-            })?;
+                ),
+            },
+        };
         tracing::info!(
             plugin = %path.display(),
             digest = &digest[..12],
@@ -115,9 +120,28 @@ fn start_epoch_ticker(engine: &Engine) {
 
 /// A compiled, linked entry script, ready to instantiate.
 pub(crate) struct Plugin {
-    pre: ScorerPre<HostState>,
+    pre: WorldPre,
     /// SHA-256 of the component: the version identity of the plugin.
     pub(crate) digest: String,
+}
+
+/// The pre-linked component, by the world it targets.
+enum WorldPre {
+    Scorer(ScorerPre<HostState>),
+    Raw(RawScorerPre<HostState>),
+}
+
+impl Plugin {
+    /// Whether the plugin targets the `raw-scorer` world.
+    pub(crate) fn is_raw(&self) -> bool {
+        matches!(self.pre, WorldPre::Raw(_))
+    }
+}
+
+/// An instance's exports, by world.
+enum World {
+    Scorer(Scorer),
+    Raw(RawScorer),
 }
 
 /// What every instance of one deployment is given.
@@ -135,6 +159,12 @@ pub(crate) enum CallError {
     /// The entry script returned an error of its own.
     #[error("the entry script returned an error: {0:?}")]
     Guest(RunError),
+    /// A raw entry script returned `Err` (logged; the client gets a generic 500).
+    #[error("the raw entry script failed: {0}")]
+    RawFailed(String),
+    /// The call does not exist in the plugin's world (a host bug, not the guest's).
+    #[error("the plugin does not export this call")]
+    WrongWorld,
     /// The guest trapped (a panic, `unreachable`, a bad memory access…).
     #[error("the entry script trapped")]
     Trapped,
@@ -149,7 +179,7 @@ pub(crate) enum CallError {
 /// One sandboxed instance of an entry script that has run `init`.
 pub(crate) struct Instance {
     store: Store<HostState>,
-    scorer: Scorer,
+    world: World,
     /// Set while a call is under way and cleared when it returns normally. Still set afterwards
     /// means the call trapped or was cancelled: the instance must not be entered again.
     poisoned: bool,
@@ -180,7 +210,11 @@ impl Instance {
             deadline: Instant::now() + spec.init_timeout,
             max_memory: spec.max_memory,
         };
-        let mut store = Store::new(plugin.pre.engine(), state);
+        let engine = match &plugin.pre {
+            WorldPre::Scorer(pre) => pre.engine(),
+            WorldPre::Raw(pre) => pre.engine(),
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|state| state);
         store.epoch_deadline_callback(|store| {
             if Instant::now() >= store.data().deadline {
@@ -192,17 +226,27 @@ impl Instance {
         store.set_epoch_deadline(1);
 
         let budget = spec.init_timeout;
-        let scorer = guarded(budget, plugin.pre.instantiate_async(&mut store))
-            .await
-            .map_err(|e| anyhow::anyhow!("instantiating the component: {e}"))?;
+        let world = match &plugin.pre {
+            WorldPre::Scorer(pre) => guarded(budget, pre.instantiate_async(&mut store))
+                .await
+                .map(World::Scorer),
+            WorldPre::Raw(pre) => guarded(budget, pre.instantiate_async(&mut store))
+                .await
+                .map(World::Raw),
+        }
+        .map_err(|e| anyhow::anyhow!("instantiating the component: {e}"))?;
         let mut instance = Instance {
             store,
-            scorer,
+            world,
             poisoned: false,
         };
         instance.store.data_mut().deadline = Instant::now() + budget;
         instance.poisoned = true;
-        let outcome = guarded(budget, instance.scorer.call_init(&mut instance.store)).await;
+        let store = &mut instance.store;
+        let outcome = match &instance.world {
+            World::Scorer(scorer) => guarded(budget, scorer.call_init(store)).await,
+            World::Raw(raw) => guarded(budget, raw.call_init(store)).await,
+        };
         match outcome {
             Ok(Ok(())) => {
                 instance.poisoned = false;
@@ -213,14 +257,36 @@ impl Instance {
         }
     }
 
-    /// Calls the guest's `schema()`.
+    /// Calls the guest's `schema()` (a raw entry script has none).
     pub(crate) async fn schema(&mut self, budget: Duration) -> Result<Option<Schema>, CallError> {
+        let World::Scorer(scorer) = &self.world else {
+            return Ok(None);
+        };
         self.store.data_mut().request_id = None;
         self.store.data_mut().deadline = Instant::now() + budget;
         self.poisoned = true;
-        let schema = guarded(budget, self.scorer.call_schema(&mut self.store)).await?;
+        let schema = guarded(budget, scorer.call_schema(&mut self.store)).await?;
         self.poisoned = false;
         Ok(schema)
+    }
+
+    /// Calls a raw entry script's `run` with a time budget.
+    pub(crate) async fn run_raw(
+        &mut self,
+        request_id: &str,
+        request: &bindings::raw::Request,
+        budget: Duration,
+    ) -> Result<bindings::raw::Response, CallError> {
+        let World::Raw(raw) = &self.world else {
+            return Err(CallError::WrongWorld);
+        };
+        let state = self.store.data_mut();
+        state.request_id = Some(request_id.to_owned());
+        state.deadline = Instant::now() + budget;
+        self.poisoned = true;
+        let outcome = guarded(budget, raw.call_run(&mut self.store, request)).await?;
+        self.poisoned = false;
+        outcome.map_err(CallError::RawFailed)
     }
 
     /// Calls the guest's `run` with a time budget.
@@ -231,14 +297,16 @@ impl Instance {
         global_parameters: Option<&Param>,
         budget: Duration,
     ) -> Result<String, CallError> {
+        let World::Scorer(scorer) = &self.world else {
+            return Err(CallError::WrongWorld);
+        };
         let state = self.store.data_mut();
         state.request_id = Some(request_id.to_owned());
         state.deadline = Instant::now() + budget;
         self.poisoned = true;
         let outcome = guarded(
             budget,
-            self.scorer
-                .call_run(&mut self.store, inputs, global_parameters),
+            scorer.call_run(&mut self.store, inputs, global_parameters),
         )
         .await?;
         self.poisoned = false;
