@@ -6,6 +6,7 @@
 // Panicking on a broken fixture is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+mod browser;
 mod cli;
 mod protocol;
 mod raw;

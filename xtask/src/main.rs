@@ -74,21 +74,47 @@ fn test() -> std::io::Result<()> {
         .env("RUSTDOCFLAGS", "-D warnings");
     println!("xtask: cargo doc --workspace --no-deps");
     run(&mut doc)?;
+    let browser = ensure_chromium();
     println!("xtask: cargo test --workspace");
-    let (passed, failed) = cargo_test(&root)?;
+    let (passed, failed) = cargo_test(&root, browser)?;
     // A plain closing line, so CI sees the total rather than the last crate's (often empty)
     // doc-test summary.
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }
 
+/// The browser test drives Debian's headless Chromium: install it when missing and we may
+/// (root, as on CI). Returns whether it is there, so the test is required to run.
+fn ensure_chromium() -> bool {
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    if std::path::Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    println!("xtask: installing Debian's chromium for the browser test");
+    let installed = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        println!("xtask: could not install chromium; the browser test will be skipped");
+    }
+    installed && std::path::Path::new(CHROMIUM).exists()
+}
+
 /// Runs `cargo test --workspace`, echoing its output, and adds up its `test result` lines.
-fn cargo_test(root: &std::path::Path) -> std::io::Result<(u64, u64)> {
+fn cargo_test(root: &std::path::Path, require_browser: bool) -> std::io::Result<(u64, u64)> {
     use std::io::{BufRead, BufReader};
-    let mut child = cargo_command(root)
+    let mut cargo = cargo_command(root);
+    cargo
         .args(["test", "--workspace"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
+        .stdout(std::process::Stdio::piped());
+    if require_browser {
+        cargo.env("SCOREHOST_REQUIRE_BROWSER", "1");
+    }
+    let mut child = cargo.spawn()?;
     let (mut passed, mut failed) = (0, 0);
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
