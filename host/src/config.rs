@@ -1,6 +1,6 @@
 //! Settings of a deployment and of the server, with their defaults.
 //!
-//! Plain data: the CLI (and later a deployments file) fills these in; [`crate::deployment`] and
+//! Plain data: the CLI or a deployments file ([`crate::manifest`]) fills these in; [`crate::deployment`] and
 //! [`crate::http`] read them.
 
 use std::path::PathBuf;
@@ -26,6 +26,10 @@ pub struct DeploymentSettings {
     /// server's `AML_CORS_ORIGINS`: exact origins such as `https://app.example.com`, or `*`
     /// for any. Default: none (no CORS headers are added).
     pub cors_origins: Vec<String>,
+    /// Keys that open the deployment (`Authorization: Bearer <key>`): primary and secondary.
+    /// Empty: no authentication (the single-deployment default, as the Azure ML server itself
+    /// checks no key).
+    pub keys: Vec<String>,
 }
 
 /// Settings of the generated Swagger/OpenAPI documents.
@@ -79,6 +83,9 @@ pub struct Limits {
     pub init_timeout: Duration,
     /// How long a request may wait for a free instance before it gets 503. Default: 10 s.
     pub queue_timeout: Duration,
+    /// How many requests may wait for a free instance at once; more get 503 at once.
+    /// Default: 64.
+    pub queue: usize,
     /// Linear memory one instance may grow to, in bytes. Default: 512 MiB.
     pub max_memory: usize,
     /// Largest request body accepted, in bytes; larger gets 413. Default: 8 MiB (the Azure ML
@@ -93,6 +100,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(60),
             init_timeout: Duration::from_secs(300),
             queue_timeout: Duration::from_secs(10),
+            queue: 64,
             max_memory: 512 << 20,
             max_body: 8 << 20,
         }

@@ -94,6 +94,7 @@ impl Deployment {
             Arc::new(plugin),
             Arc::new(spec),
             settings.limits.instances.max(1),
+            settings.limits.queue,
         )
         .await
         .with_context(|| format!("starting deployment '{}'", settings.name))?;

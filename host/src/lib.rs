@@ -10,17 +10,22 @@
 //! - [`runtime`]: the wasmtime engine, compile cache, host imports, warm instance pool, limits.
 //! - [`deployment`]: one loaded entry script with its model folder and instances.
 //! - [`http`]: the HTTP server, routes, request ids and the error-to-response mapping.
+//! - [`manifest`]: the deployments file (many tenants on one host).
+//! - [`registry`]: the deployments being served, and hot swap.
 //! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
 
 pub mod config;
 pub mod deployment;
 pub mod http;
+pub mod manifest;
+pub mod registry;
 pub mod runtime;
 mod schema;
 
 pub use config::{DeploymentSettings, Limits, RuntimeSettings, SampleVisibility, SwaggerSettings};
 pub use deployment::Deployment;
-pub use http::Server;
+pub use http::{Server, ServerOptions};
+pub use registry::Registry;
 pub use runtime::Runtime;
 
 /// Entry points for the benchmarks in `host/benches/`; not a stable API.

@@ -4,17 +4,19 @@ use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use scorehost::manifest::Manifest;
 use scorehost::{
-    Deployment, DeploymentSettings, Limits, Runtime, RuntimeSettings, SampleVisibility, Server,
-    SwaggerSettings,
+    DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings, SampleVisibility, Server,
+    ServerOptions, SwaggerSettings,
 };
 
 /// Exit code when the entry script cannot start (the Azure ML server exits with 3 too).
 const EXIT_NOT_READY: u8 = 3;
+/// How often plugin files are checked for changes when watching.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 #[derive(Parser)]
 #[command(
@@ -28,21 +30,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve one entry script at /score, like the Azure ML scoring server.
+    /// Serve one entry script at /score like the Azure ML scoring server (--plugin), or many
+    /// deployments from a file (--config).
     Serve(ServeArgs),
 }
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// The entry script: a Wasm component of the scorehost:plugin/scorer world.
-    #[arg(long, env = "SCOREHOST_PLUGIN")]
-    plugin: PathBuf,
+    /// The entry script: a Wasm component of the scorehost:plugin/scorer or raw-scorer world.
+    #[arg(long, env = "SCOREHOST_PLUGIN", required_unless_present = "config")]
+    plugin: Option<PathBuf>,
     /// The model folder, mounted read-only in the guest as $AZUREML_MODEL_DIR.
-    #[arg(long, env = "AZUREML_MODEL_DIR")]
-    model_dir: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = scorehost::config::DEFAULT_ADDR)]
-    addr: SocketAddr,
+    #[arg(long, env = "AZUREML_MODEL_DIR", required_unless_present = "config")]
+    model_dir: Option<PathBuf>,
+    /// A deployments file (TOML) with many deployments; replaces --plugin and --model-dir.
+    #[arg(long, conflicts_with_all = ["plugin", "model_dir"])]
+    config: Option<PathBuf>,
+    /// Address to listen on (a deployments file may set it too).
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Key for the --plugin deployment (Authorization: Bearer KEY); default: no key needed.
+    #[arg(long, env = "SCOREHOST_KEY")]
+    key: Option<String>,
+    /// Key of the admin API (list, hot swap); default: admin API off.
+    #[arg(long, env = "SCOREHOST_ADMIN_KEY")]
+    admin_key: Option<String>,
+    /// Swap in a plugin file when it changes on disk (always on with --config unless the
+    /// file says `watch = false`).
+    #[arg(long)]
+    watch: bool,
     /// Warm instances (requests scored at the same time).
     #[arg(long, default_value_t = Limits::default().instances)]
     instances: usize,
@@ -107,10 +123,77 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let plan = match plan(args) {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                return ExitCode::from(EXIT_NOT_READY);
+            }
+        };
+        let loaded = async {
+            let wasm = Runtime::new(&RuntimeSettings {
+                cache_dir: plan.cache_dir,
+            })?;
+            Registry::load(wasm, plan.deployments).await
+        };
+        let registry = match loaded.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("cannot serve: {e:#}");
+                return ExitCode::from(EXIT_NOT_READY);
+            }
+        };
+        if plan.watch {
+            registry.watch(WATCH_INTERVAL);
+        }
+        let server = match Server::start(plan.addr, registry, plan.options).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot listen on {}: {e}", plan.addr);
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("Listening on http://{}", server.local_addr());
+        tracing::info!(addr = %server.local_addr(), "ready");
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// What `serve` will do, from the flags or the deployments file.
+struct Plan {
+    addr: SocketAddr,
+    deployments: Vec<DeploymentSettings>,
+    options: ServerOptions,
+    watch: bool,
+    cache_dir: Option<PathBuf>,
+}
+
+fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
+    let default_addr: SocketAddr = scorehost::config::DEFAULT_ADDR.parse()?;
+    if let Some(path) = &args.config {
+        let manifest = Manifest::load(path)?;
+        return Ok(Plan {
+            addr: args.addr.or(manifest.addr).unwrap_or(default_addr),
+            deployments: manifest.deployments,
+            options: ServerOptions {
+                default_deployment: None,
+                admin_key: args.admin_key.or(manifest.admin_key),
+            },
+            watch: manifest.watch || args.watch,
+            cache_dir: args.cache_dir,
+        });
+    }
+    let (Some(plugin), Some(model_dir)) = (args.plugin, args.model_dir) else {
+        anyhow::bail!("give --plugin and --model-dir, or --config");
+    };
+    {
         let settings = DeploymentSettings {
             name: "default".to_owned(),
-            plugin: args.plugin,
-            model_dir: args.model_dir,
+            plugin,
+            model_dir,
             limits: Limits {
                 instances: args.instances,
                 timeout: Duration::from_millis(args.timeout_ms),
@@ -133,34 +216,19 @@ fn serve(args: ServeArgs) -> ExitCode {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            keys: args.key.into_iter().collect(),
         };
-        let loaded = async {
-            let wasm = Runtime::new(&RuntimeSettings {
-                cache_dir: args.cache_dir,
-            })?;
-            Deployment::load(&wasm, settings).await
-        };
-        let deployment = match loaded.await {
-            Ok(d) => Arc::new(d),
-            Err(e) => {
-                tracing::error!("the entry script cannot serve: {e:#}");
-                return ExitCode::from(EXIT_NOT_READY);
-            }
-        };
-        let server = match Server::start(args.addr, deployment).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("cannot listen on {}: {e}", args.addr);
-                return ExitCode::FAILURE;
-            }
-        };
-        println!("Listening on http://{}", server.local_addr());
-        tracing::info!(addr = %server.local_addr(), "ready");
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        server.shutdown().await;
-        ExitCode::SUCCESS
-    })
+        Ok(Plan {
+            addr: args.addr.unwrap_or(default_addr),
+            deployments: vec![settings],
+            options: ServerOptions {
+                default_deployment: Some("default".to_owned()),
+                admin_key: args.admin_key,
+            },
+            watch: args.watch,
+            cache_dir: args.cache_dir,
+        })
+    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -109,6 +109,7 @@ async fn a_page_on_another_origin_can_call_an_allowed_deployment_and_not_a_disal
             limits: Limits::default(),
             swagger: SwaggerSettings::default(),
             cors_origins: vec![allowed],
+            keys: Vec::new(),
         })
         .await;
         serve_page(page, page_html(&format!("http://{}/score", server.addr)));

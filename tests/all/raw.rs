@@ -47,6 +47,7 @@ async fn with_cors(plugin_name: &str, origins: &[&str]) -> TestServer {
         limits: Limits::default(),
         swagger: SwaggerSettings::default(),
         cors_origins: origins.iter().map(|o| o.to_string()).collect(),
+        keys: Vec::new(),
     })
     .await
 }

@@ -466,6 +466,7 @@ async fn redacted_samples_keep_types_and_shapes_but_not_values() {
             ..SwaggerSettings::default()
         },
         cors_origins: Vec::new(),
+        keys: Vec::new(),
     })
     .await;
     let shown = reference("seed_powerbi_fixed.v2.json");

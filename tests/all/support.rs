@@ -11,7 +11,8 @@ use hyper::header::HeaderMap;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use scorehost::{
-    Deployment, DeploymentSettings, Limits, Runtime, RuntimeSettings, Server, SwaggerSettings,
+    DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings, Server, ServerOptions,
+    SwaggerSettings,
 };
 use serde_json::Value;
 
@@ -100,16 +101,38 @@ impl TestServer {
             limits,
             swagger: SwaggerSettings::default(),
             cors_origins: Vec::new(),
+            keys: Vec::new(),
         })
         .await
     }
 
-    /// Serves a deployment with all its settings given.
+    /// Serves a deployment with all its settings given, also at `/score`.
     pub async fn start_with(settings: DeploymentSettings) -> TestServer {
-        let deployment = Deployment::load(&runtime(), settings)
+        let default = settings.name.clone();
+        Self::start_many(
+            vec![settings],
+            ServerOptions {
+                default_deployment: Some(default),
+                admin_key: None,
+            },
+        )
+        .await
+    }
+
+    /// Serves several deployments under `/api/v1/service/NAME/`.
+    pub async fn start_many(
+        settings: Vec<DeploymentSettings>,
+        options: ServerOptions,
+    ) -> TestServer {
+        let registry = Registry::load(runtime(), settings)
             .await
-            .expect("loading the deployment");
-        let server = Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(deployment))
+            .expect("loading the deployments");
+        Self::serve(registry, options).await
+    }
+
+    /// Serves an already loaded registry.
+    pub async fn serve(registry: Arc<Registry>, options: ServerOptions) -> TestServer {
+        let server = Server::start("127.0.0.1:0".parse().unwrap(), registry, options)
             .await
             .expect("starting the server");
         TestServer {

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
 use crate::deployment::ScoreError;
@@ -23,6 +23,12 @@ const SCRIPT_ERROR: &str =
 pub(crate) enum ApiError {
     #[error("not found")]
     NotFound,
+    #[error("unauthorized")]
+    Unauthorized { invalid_key: bool },
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     NotFoundWith(String),
     #[error("method not allowed")]
@@ -52,6 +58,25 @@ impl ApiError {
                 "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.".to_owned(),
             ),
             ApiError::NotFoundWith(message) => (StatusCode::NOT_FOUND, message),
+            ApiError::Unauthorized { invalid_key } => {
+                let challenge = if invalid_key {
+                    r#"Bearer realm="scorehost", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="scorehost""#
+                };
+                extra = Some((WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
+                (
+                    StatusCode::UNAUTHORIZED,
+                    if invalid_key {
+                        "The key in the Authorization header is not valid for this deployment."
+                    } else {
+                        "Send a key: Authorization: Bearer <key>."
+                    }
+                    .to_owned(),
+                )
+            }
+            ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, message.to_owned()),
+            ApiError::Unprocessable(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
             ApiError::MethodNotAllowed { allow } => {
                 extra = Some((ALLOW, HeaderValue::from_static(allow)));
                 (

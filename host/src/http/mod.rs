@@ -1,16 +1,20 @@
 //! The HTTP surface: a hyper 1 server speaking the Azure ML scoring server's protocol.
 //!
-//! - `routes`: dispatch and the handlers.
+//! - `routes`: dispatch, keys, the common headers.
+//! - `score`: the `/score` and `/swagger.json` handlers of one deployment.
+//! - `admin`: the deployment list and hot swap.
 //! - `body`: body limits, the scoring payload, multipart forms.
 //! - `cors`: CORS headers and preflights per deployment.
 //! - `request_id`: `x-request-id`, `x-ms-request-id`, `x-ms-client-request-id`, `TraceId`.
 //! - `error`: the one mapping from failures to status codes and JSON bodies.
 
+mod admin;
 mod body;
 mod cors;
 mod error;
 mod request_id;
 mod routes;
+mod score;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,8 +29,25 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::deployment::Deployment;
+use bytes::Bytes;
+use http_body_util::Full;
+
+use crate::registry::Registry;
 use routes::App;
+
+type HttpResponse = hyper::Response<Full<Bytes>>;
+
+/// Content type of plain answers, as the Azure ML server sends them.
+const TEXT_HTML: &str = "text/html; charset=utf-8";
+
+/// How the server exposes the registry.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// The deployment also served at `/score` and `/swagger.json` (the `--plugin` shorthand).
+    pub default_deployment: Option<String>,
+    /// Key of the admin API; `None` turns the admin API off.
+    pub admin_key: Option<String>,
+}
 
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,12 +62,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `addr` (port 0 picks a free port) and serves `deployment` on a background task.
-    pub async fn start(addr: SocketAddr, deployment: Arc<Deployment>) -> std::io::Result<Server> {
+    /// Binds `addr` (port 0 picks a free port) and serves the registry's deployments on a
+    /// background task.
+    pub async fn start(
+        addr: SocketAddr,
+        registry: Arc<Registry>,
+        options: ServerOptions,
+    ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let app = Arc::new(App { deployment });
+        let app = Arc::new(App { registry, options });
         let task = tokio::spawn(accept_loop(listener, app, stopped));
         Ok(Server { addr, stop, task })
     }

@@ -1,4 +1,6 @@
-//! Routes of the Azure ML scoring server: `/` (liveness) and `/score`.
+//! Routing: `/` (liveness); `/score` and `/swagger.json` for the default deployment;
+//! `/api/v1/service/NAME/score|swagger.json` per deployment (keys checked here); the admin API
+//! (`GET /api/v1/deployments`, `GET|PUT /api/v1/service/NAME`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -6,27 +8,43 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ACCESS_CONTROL_REQUEST_METHOD, ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::Instrument as _;
 
-use super::body::{is_json, parse_multipart, parse_payload, query_to_body, read_limited};
+use subtle::ConstantTimeEq as _;
+
+use super::body::query_to_body;
 use super::cors::{self, CorsRequest};
 use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
 use super::request_id::{RequestIds, insert_id};
+use super::{HttpResponse, ServerOptions, TEXT_HTML, admin, score};
 use crate::deployment::Deployment;
-use crate::runtime::bindings::raw::Request as RawRequest;
-use crate::schema::SwaggerVersion;
+use crate::registry::Registry;
 
 /// Value of the `x-ms-server-version` header (the Azure ML server sends `azmlinfsrv/VERSION`).
 const SERVER_VERSION: &str = concat!("scorehost/", env!("CARGO_PKG_VERSION"));
-const TEXT_HTML: &str = "text/html; charset=utf-8";
-
-type HttpResponse = Response<Full<Bytes>>;
+/// Carries the active plugin version (SHA-256 of the component) on every deployment response.
+const VERSION_HEADER: &str = "x-scorehost-plugin-sha256";
+/// Where the named deployments live, as in an Azure ML AKS scoring URI.
+const SERVICE_PREFIX: &str = "/api/v1/service/";
 
 /// What the routes serve.
 pub(crate) struct App {
-    pub(crate) deployment: Arc<Deployment>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) options: ServerOptions,
+}
+
+/// What a path names.
+enum Target {
+    Liveness,
+    Score(Arc<Deployment>),
+    Swagger(Arc<Deployment>),
+    AdminList,
+    AdminDeployment(String),
+    NotFound,
 }
 
 impl App {
@@ -46,18 +64,28 @@ impl App {
             }
         };
         let cors_request = CorsRequest::from_request(method == Method::OPTIONS, req.headers());
-        let span = tracing::info_span!("request", request_id = %ids.request_id);
+        let target = self.target(&path);
+        let deployment = match &target {
+            Target::Score(d) | Target::Swagger(d) => Some(d.clone()),
+            _ => None,
+        };
+        let span = tracing::info_span!(
+            "request",
+            request_id = %ids.request_id,
+            deployment = deployment.as_ref().map(|d| d.settings().name.as_str()).unwrap_or("-"),
+        );
         let mut response = self
-            .route(req, &ids)
+            .route(target, req, &ids)
             .instrument(span.clone())
             .await
             .unwrap_or_else(ApiError::into_response);
         let headers = response.headers_mut();
-        cors::apply(
-            &self.deployment.settings().cors_origins,
-            &cors_request,
-            headers,
-        );
+        if let Some(d) = &deployment {
+            cors::apply(&d.settings().cors_origins, &cors_request, headers);
+            if let Ok(version) = HeaderValue::from_str(d.digest()) {
+                headers.insert(VERSION_HEADER, version);
+            }
+        }
         ids.apply(headers);
         headers.insert(
             "x-ms-server-version",
@@ -75,177 +103,123 @@ impl App {
         response
     }
 
+    /// `/score` and `/swagger.json` belong to the default deployment (the `--plugin` one);
+    /// `/api/v1/service/NAME/...` to deployment NAME.
+    fn target(&self, path: &str) -> Target {
+        let by_name = |name: &str, make: fn(Arc<Deployment>) -> Target| {
+            self.registry.get(name).map_or(Target::NotFound, make)
+        };
+        let default = self.options.default_deployment.as_deref();
+        match path {
+            "/" => Target::Liveness,
+            "/score" => default.map_or(Target::NotFound, |n| by_name(n, Target::Score)),
+            "/swagger.json" => default.map_or(Target::NotFound, |n| by_name(n, Target::Swagger)),
+            "/api/v1/deployments" => Target::AdminList,
+            _ => match path
+                .strip_prefix(SERVICE_PREFIX)
+                .map(|rest| rest.split_once('/'))
+            {
+                Some(Some((name, "score"))) => by_name(name, Target::Score),
+                Some(Some((name, "swagger.json"))) => by_name(name, Target::Swagger),
+                Some(None) => Target::AdminDeployment(path[SERVICE_PREFIX.len()..].to_owned()),
+                _ => Target::NotFound,
+            },
+        }
+    }
+
     async fn route(
         &self,
+        target: Target,
         req: Request<Incoming>,
         ids: &RequestIds,
     ) -> Result<HttpResponse, ApiError> {
-        match req.uri().path() {
-            "/" => match *req.method() {
+        match target {
+            Target::Liveness => match *req.method() {
                 Method::GET | Method::HEAD => Ok(text(StatusCode::OK, "Healthy")),
                 Method::OPTIONS => Ok(options("GET, HEAD, OPTIONS", false)),
                 _ => Err(ApiError::MethodNotAllowed {
                     allow: "GET, HEAD, OPTIONS",
                 }),
             },
-            "/score" if self.deployment.is_raw() => self.score_raw(req, ids).await,
-            "/score" => match *req.method() {
-                Method::POST => self.score_post(req, ids).await,
-                Method::GET => {
-                    let body = query_to_body(req.uri().query().unwrap_or(""));
-                    self.score(&body, ids).await
+            Target::Score(d) => {
+                // A browser preflight carries no credentials; everything else needs a key.
+                let preflight = *req.method() == Method::OPTIONS
+                    && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+                if !preflight {
+                    authorize(req.headers(), d.settings().keys.as_slice())?;
                 }
-                Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true)),
-                _ => Err(ApiError::MethodNotAllowed {
-                    allow: "GET, POST, OPTIONS",
-                }),
-            },
-            "/swagger.json" => match *req.method() {
-                Method::GET | Method::HEAD => self.swagger(req.uri().query()),
+                if d.is_raw() {
+                    return score::score_raw(&d, req, ids).await;
+                }
+                match *req.method() {
+                    Method::POST => score::score_post(&d, req, ids).await,
+                    Method::GET => {
+                        let body = query_to_body(req.uri().query().unwrap_or(""));
+                        score::score(&d, &body, ids).await
+                    }
+                    Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true)),
+                    _ => Err(ApiError::MethodNotAllowed {
+                        allow: "GET, POST, OPTIONS",
+                    }),
+                }
+            }
+            Target::Swagger(d) => match *req.method() {
+                Method::GET | Method::HEAD => score::swagger(&d, req.uri().query()),
                 _ => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
             },
-            _ => Err(ApiError::NotFound),
-        }
-    }
-
-    fn swagger(&self, query: Option<&str>) -> Result<HttpResponse, ApiError> {
-        let version = query.and_then(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "version")
-                .map(|(_, v)| v.into_owned())
-        });
-        let version = SwaggerVersion::parse(version.as_deref()).map_err(ApiError::NotFoundWith)?;
-        let mut response = Response::new(Full::new(self.deployment.swagger(version)));
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
-        Ok(response)
-    }
-
-    async fn score_post(
-        &self,
-        req: Request<Incoming>,
-        ids: &RequestIds,
-    ) -> Result<HttpResponse, ApiError> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        if !is_json(content_type) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let limit = self.deployment.settings().limits.max_body;
-        let body = read_limited(req.into_body(), limit).await?;
-        self.score(&body, ids).await
-    }
-
-    /// A raw entry script gets the whole request, whatever its method, and makes the response.
-    async fn score_raw(
-        &self,
-        req: Request<Incoming>,
-        ids: &RequestIds,
-    ) -> Result<HttpResponse, ApiError> {
-        let (parts, body) = req.into_parts();
-        let limit = self.deployment.settings().limits.max_body;
-        let body = read_limited(body, limit).await?;
-        let content_type = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let (files, form) = parse_multipart(content_type, &body).await?;
-        let request = RawRequest {
-            method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().unwrap_or("").to_owned(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(name, value)| {
-                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                    (name.as_str().to_owned(), value)
-                })
-                .collect(),
-            body: body.to_vec(),
-            files,
-            form,
-        };
-        let scored = self
-            .deployment
-            .score_raw(&ids.request_id, &request)
-            .await
-            .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
-        let raw = scored.body;
-        let Ok(status) = StatusCode::from_u16(raw.status) else {
-            tracing::warn!(
-                status = raw.status,
-                "the entry script returned an invalid status"
-            );
-            return Err(ApiError::Score(
-                crate::deployment::ScoreError::InvalidStatus,
-            ));
-        };
-        let mut response = Response::new(Full::new(Bytes::from(raw.body)));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        for (name, value) in raw.headers {
-            match (
-                hyper::header::HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
-                (Ok(name), Ok(value)) if !is_host_owned(&name) => {
-                    headers.append(name, value);
+            Target::AdminList => {
+                self.admin(req.headers())?;
+                match *req.method() {
+                    Method::GET => Ok(admin::list(&self.registry)),
+                    _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
                 }
-                (Ok(name), Ok(_)) => tracing::debug!(%name, "dropping a host-owned header"),
-                _ => tracing::warn!(name, "dropping an invalid response header"),
             }
+            Target::AdminDeployment(name) => {
+                self.admin(req.headers())?;
+                match *req.method() {
+                    Method::GET => admin::show(&self.registry, &name),
+                    Method::PUT => admin::swap(&self.registry, &name, req).await,
+                    _ => Err(ApiError::MethodNotAllowed { allow: "GET, PUT" }),
+                }
+            }
+            Target::NotFound => Err(ApiError::NotFound),
         }
-        if !headers.contains_key(CONTENT_TYPE) {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_HTML));
-        }
-        headers.insert(RUN_FUNCTION_FAILED, run_flag(status.is_server_error()));
-        insert_exec_ms(headers, scored.run_time);
-        Ok(response)
     }
 
-    async fn score(&self, body: &[u8], ids: &RequestIds) -> Result<HttpResponse, ApiError> {
-        let payload = parse_payload(body)?;
-        let scored = self
-            .deployment
-            .score(&ids.request_id, &payload.inputs, payload.global_parameters)
-            .await
-            .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
-        let mut response = Response::new(Full::new(Bytes::from(scored.body)));
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
-        insert_exec_ms(headers, scored.run_time);
-        Ok(response)
+    /// The admin API needs the admin key; without one configured it is off.
+    fn admin(&self, headers: &hyper::HeaderMap) -> Result<(), ApiError> {
+        match &self.options.admin_key {
+            None => Err(ApiError::Forbidden(
+                "The admin API is off: no admin key is configured.",
+            )),
+            Some(key) => authorize(headers, std::slice::from_ref(key)),
+        }
     }
 }
 
-/// `x-ms-run-fn-exec-ms`: the guest's run time, `%.3f` ms as the Azure ML server writes it.
-fn insert_exec_ms(headers: &mut hyper::HeaderMap, run_time: std::time::Duration) {
-    let exec_ms = format!("{:.3}", run_time.as_secs_f64() * 1e3);
-    if let Ok(value) = HeaderValue::from_str(&exec_ms) {
-        headers.insert("x-ms-run-fn-exec-ms", value);
+/// Checks `Authorization: Bearer <key>` against `keys` (none: open) in constant time, so a
+/// timing difference cannot reveal how much of a guess was right.
+fn authorize(headers: &hyper::HeaderMap, keys: &[String]) -> Result<(), ApiError> {
+    if keys.is_empty() {
+        return Ok(());
     }
-}
-
-/// Headers the host sets itself: framing and connection management (hop-by-hop headers of
-/// RFC 9110 §7.6.1, `content-length`, `transfer-encoding`) would corrupt the response if an
-/// entry script could set them.
-fn is_host_owned(name: &hyper::header::HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "content-length"
-            | "transfer-encoding"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "upgrade"
-    )
+    let presented = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(presented) = presented else {
+        return Err(ApiError::Unauthorized { invalid_key: false });
+    };
+    let mut matched = subtle::Choice::from(0);
+    for key in keys {
+        matched |= presented.as_bytes().ct_eq(key.as_bytes());
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized { invalid_key: true })
+    }
 }
 
 fn text(status: StatusCode, body: &'static str) -> HttpResponse {

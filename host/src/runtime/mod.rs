@@ -25,6 +25,7 @@ use crate::config::RuntimeSettings;
 use bindings::raw::{RawScorer, RawScorerPre};
 use bindings::{NamedParam, Param, RunError, Schema, Scorer, ScorerPre};
 use cache::ComponentCache;
+pub(crate) use cache::digest;
 use models::{GUEST_MODEL_DIR, ModelIndex};
 use state::{GuestOutput, HostState, LimitHit};
 
@@ -66,7 +67,7 @@ impl Runtime {
     pub(crate) fn load_plugin(&self, path: &Path) -> anyhow::Result<Plugin> {
         let started = Instant::now();
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let digest = cache::digest(&bytes);
+        let digest = digest(&bytes);
         let (component, cached) = self
             .cache
             .load(&self.engine, &bytes, &digest)

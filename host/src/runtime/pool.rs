@@ -5,6 +5,7 @@
 //! builds a replacement and only then gives the permit back, so capacity heals by itself and
 //! a request never receives a broken instance.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -23,14 +24,18 @@ pub(crate) struct Pool {
 struct PoolInner {
     idle: Mutex<Vec<Instance>>,
     permits: Arc<Semaphore>,
+    /// Requests waiting for an instance now.
+    waiting: AtomicUsize,
+    /// Most requests that may wait.
+    max_waiting: usize,
     plugin: Arc<Plugin>,
     spec: Arc<InstanceSpec>,
 }
 
-/// No instance became free in time.
+/// No instance became free in time, or too many requests were already waiting.
 #[derive(Debug, thiserror::Error)]
-#[error("no instance became free within {0:?}")]
-pub(crate) struct Busy(pub(crate) Duration);
+#[error("every instance is busy")]
+pub(crate) struct Busy;
 
 impl Pool {
     /// Starts `size` instances (each runs `init`); fails if any of them fails.
@@ -38,6 +43,7 @@ impl Pool {
         plugin: Arc<Plugin>,
         spec: Arc<InstanceSpec>,
         size: usize,
+        max_waiting: usize,
     ) -> anyhow::Result<Pool> {
         let mut idle = Vec::with_capacity(size);
         for _ in 0..size {
@@ -47,18 +53,31 @@ impl Pool {
             inner: Arc::new(PoolInner {
                 idle: Mutex::new(idle),
                 permits: Arc::new(Semaphore::new(size)),
+                waiting: AtomicUsize::new(0),
+                max_waiting,
                 plugin,
                 spec,
             }),
         })
     }
 
-    /// Borrows an idle instance, waiting at most `wait` for one.
+    /// Borrows an idle instance, waiting at most `wait` for one; refuses at once when the
+    /// wait list is full.
     pub(crate) async fn lease(&self, wait: Duration) -> Result<Lease, Busy> {
-        let permit = tokio::time::timeout(wait, self.inner.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| Busy(wait))?
-            .map_err(|_closed| Busy(wait))?;
+        let permit = match self.inner.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let inner = &self.inner;
+                if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.max_waiting {
+                    inner.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(Busy);
+                }
+                let acquired =
+                    tokio::time::timeout(wait, inner.permits.clone().acquire_owned()).await;
+                inner.waiting.fetch_sub(1, Ordering::AcqRel);
+                acquired.map_err(|_| Busy)?.map_err(|_closed| Busy)?
+            }
+        };
         let instance = self
             .inner
             .idle

@@ -1,0 +1,65 @@
+//! The admin API: list the deployments and their active versions, and swap one for a new
+//! version (`PUT /api/v1/service/NAME` with `{"plugin": "/path.wasm", "model_dir": "/path"}`,
+//! either field optional). Protected by the admin key (checked in `routes`).
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::{Value, json};
+
+use super::HttpResponse;
+use super::body::read_limited;
+use super::error::{ApiError, json_response};
+use crate::deployment::Deployment;
+use crate::registry::{Registry, SwapError, SwapRequest};
+
+/// Largest swap request body.
+const MAX_ADMIN_BODY: usize = 64 << 10;
+
+/// `GET /api/v1/deployments`.
+pub(crate) fn list(registry: &Registry) -> HttpResponse {
+    let deployments: Vec<Value> = registry.list().iter().map(|d| describe(d)).collect();
+    json_response(StatusCode::OK, &json!({ "deployments": deployments }))
+}
+
+/// `GET /api/v1/service/NAME`.
+pub(crate) fn show(registry: &Registry, name: &str) -> Result<HttpResponse, ApiError> {
+    let d = registry.get(name).ok_or(ApiError::NotFound)?;
+    Ok(json_response(StatusCode::OK, &describe(&d)))
+}
+
+/// `PUT /api/v1/service/NAME`: loads the new version beside the old and switches to it.
+pub(crate) async fn swap(
+    registry: &Registry,
+    name: &str,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(req.into_body(), MAX_ADMIN_BODY).await?;
+    let change: SwapRequest = if body.is_empty() {
+        SwapRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!("Expected {{\"plugin\", \"model_dir\"}}: {e}"))
+        })?
+    };
+    match registry.swap(name, change).await {
+        Ok(d) => Ok(json_response(StatusCode::OK, &describe(&d))),
+        Err(SwapError::NotFound(_)) => Err(ApiError::NotFound),
+        // The operator needs the reason; the old version keeps serving.
+        Err(e @ SwapError::Refused(_)) => Err(ApiError::Unprocessable(e.to_string())),
+    }
+}
+
+fn describe(d: &Deployment) -> Value {
+    let s = d.settings();
+    json!({
+        "name": s.name,
+        "version": d.digest(),
+        "plugin": s.plugin,
+        "model_dir": s.model_dir,
+        "world": if d.is_raw() { "raw-scorer" } else { "scorer" },
+        "typed": d.is_typed(),
+        "instances": s.limits.instances,
+        "auth": !s.keys.is_empty(),
+        "score_uri": format!("/api/v1/service/{}/score", s.name),
+    })
+}

@@ -1,0 +1,162 @@
+//! The scoring handlers: typed `/score` (JSON payload, GET query), raw `/score` (whole
+//! request to the script) and `/swagger.json`, for one deployment.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use super::HttpResponse;
+use super::TEXT_HTML;
+use super::body::{is_json, parse_multipart, parse_payload, read_limited};
+use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
+use super::request_id::RequestIds;
+use crate::deployment::Deployment;
+use crate::runtime::bindings::raw::Request as RawRequest;
+use crate::schema::SwaggerVersion;
+
+/// Answers `/swagger.json[?version=]` from the documents rendered at load.
+pub(crate) fn swagger(
+    deployment: &Deployment,
+    query: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let version = query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "version")
+            .map(|(_, v)| v.into_owned())
+    });
+    let version = SwaggerVersion::parse(version.as_deref()).map_err(ApiError::NotFoundWith)?;
+    let mut response = Response::new(Full::new(deployment.swagger(version)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
+    Ok(response)
+}
+
+pub(crate) async fn score_post(
+    deployment: &Deployment,
+    req: Request<Incoming>,
+    ids: &RequestIds,
+) -> Result<HttpResponse, ApiError> {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !is_json(content_type) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let limit = deployment.settings().limits.max_body;
+    let body = read_limited(req.into_body(), limit).await?;
+    score(deployment, &body, ids).await
+}
+
+/// A raw entry script gets the whole request, whatever its method, and makes the response.
+pub(crate) async fn score_raw(
+    deployment: &Deployment,
+    req: Request<Incoming>,
+    ids: &RequestIds,
+) -> Result<HttpResponse, ApiError> {
+    let (parts, body) = req.into_parts();
+    let limit = deployment.settings().limits.max_body;
+    let body = read_limited(body, limit).await?;
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let (files, form) = parse_multipart(content_type, &body).await?;
+    let request = RawRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect(),
+        body: body.to_vec(),
+        files,
+        form,
+    };
+    let scored = deployment
+        .score_raw(&ids.request_id, &request)
+        .await
+        .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
+    let raw = scored.body;
+    let Ok(status) = StatusCode::from_u16(raw.status) else {
+        tracing::warn!(
+            status = raw.status,
+            "the entry script returned an invalid status"
+        );
+        return Err(ApiError::Score(
+            crate::deployment::ScoreError::InvalidStatus,
+        ));
+    };
+    let mut response = Response::new(Full::new(Bytes::from(raw.body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in raw.headers {
+        match (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            (Ok(name), Ok(value)) if !is_host_owned(&name) => {
+                headers.append(name, value);
+            }
+            (Ok(name), Ok(_)) => tracing::debug!(%name, "dropping a host-owned header"),
+            _ => tracing::warn!(name, "dropping an invalid response header"),
+        }
+    }
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_HTML));
+    }
+    headers.insert(RUN_FUNCTION_FAILED, run_flag(status.is_server_error()));
+    insert_exec_ms(headers, scored.run_time);
+    Ok(response)
+}
+
+pub(crate) async fn score(
+    deployment: &Deployment,
+    body: &[u8],
+    ids: &RequestIds,
+) -> Result<HttpResponse, ApiError> {
+    let payload = parse_payload(body)?;
+    let scored = deployment
+        .score(&ids.request_id, &payload.inputs, payload.global_parameters)
+        .await
+        .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
+    let mut response = Response::new(Full::new(Bytes::from(scored.body)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
+    insert_exec_ms(headers, scored.run_time);
+    Ok(response)
+}
+
+/// `x-ms-run-fn-exec-ms`: the guest's run time, `%.3f` ms as the Azure ML server writes it.
+fn insert_exec_ms(headers: &mut hyper::HeaderMap, run_time: std::time::Duration) {
+    let exec_ms = format!("{:.3}", run_time.as_secs_f64() * 1e3);
+    if let Ok(value) = HeaderValue::from_str(&exec_ms) {
+        headers.insert("x-ms-run-fn-exec-ms", value);
+    }
+}
+
+/// Headers the host sets itself: framing and connection management (hop-by-hop headers of
+/// RFC 9110 §7.6.1, `content-length`, `transfer-encoding`) would corrupt the response if an
+/// entry script could set them.
+fn is_host_owned(name: &hyper::header::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "content-length"
+            | "transfer-encoding"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "upgrade"
+    )
+}

@@ -1,0 +1,268 @@
+//! The deployments file (`scorehost serve --config deployments.toml`): many tenants on one
+//! host, each with its plugin, model folder, keys, CORS origins and limits.
+//!
+//! ```toml
+//! addr = "127.0.0.1:5001"          # optional
+//! admin_key = "change-me"          # optional: without it the admin API is off
+//!
+//! [[deployment]]
+//! name = "ridge"                   # served at /api/v1/service/ridge/score
+//! plugin = "ridge.wasm"            # paths are relative to this file
+//! model_dir = "models/ridge"
+//! primary_key = "k1"               # Authorization: Bearer k1 (or the secondary key)
+//! secondary_key = "k2"
+//! instances = 4
+//! ```
+//!
+//! Every field is checked once, at load; an error names the file, the deployment and the field.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+use crate::config::{DeploymentSettings, Limits, SampleVisibility, SwaggerSettings};
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    /// Listen address. Default: the `--addr` flag (127.0.0.1:5001).
+    addr: Option<SocketAddr>,
+    /// Key of the admin API (`Authorization: Bearer <key>`). Default: none, admin API off.
+    admin_key: Option<String>,
+    /// Poll plugin files for changes and swap them in. Default: true.
+    #[serde(default = "yes")]
+    watch: bool,
+    /// The tenants.
+    #[serde(default, rename = "deployment")]
+    deployments: Vec<DeploymentEntry>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One `[[deployment]]` table. Limits default as in [`Limits::default`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeploymentEntry {
+    /// Route name: letters, digits, `-` and `_`.
+    name: String,
+    /// The entry script component, relative to the file.
+    plugin: PathBuf,
+    /// The model folder, relative to the file.
+    model_dir: PathBuf,
+    /// Whether requests need a key. Default: true.
+    #[serde(default = "yes")]
+    auth: bool,
+    /// Required when `auth` is true.
+    primary_key: Option<String>,
+    /// A second valid key, for rotation.
+    secondary_key: Option<String>,
+    /// Allowed browser origins (or `"*"`). Default: none.
+    #[serde(default)]
+    cors_origins: Vec<String>,
+    /// `"show"` or `"redact"` the samples in the Swagger page. Default: show.
+    #[serde(default)]
+    samples: Samples,
+    /// Warm instances = requests scored at once. Default: 2.
+    instances: Option<usize>,
+    /// Requests that may wait for an instance; more get 503. Default: 64.
+    queue: Option<usize>,
+    /// Time budget of one `run`, in ms. Default: 60000.
+    timeout_ms: Option<u64>,
+    /// Linear memory per instance, in MiB. Default: 512.
+    max_memory_mib: Option<usize>,
+    /// Largest request body, in bytes. Default: 8 MiB.
+    max_body: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Samples {
+    #[default]
+    Show,
+    Redact,
+}
+
+/// A loaded deployments file.
+#[derive(Debug)]
+pub struct Manifest {
+    /// Listen address, if the file sets one.
+    pub addr: Option<SocketAddr>,
+    /// The admin API's key, if any.
+    pub admin_key: Option<String>,
+    /// Whether to watch plugin files for changes.
+    pub watch: bool,
+    /// The deployments, in file order.
+    pub deployments: Vec<DeploymentSettings>,
+}
+
+impl Manifest {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Manifest> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text, path.parent().unwrap_or(Path::new(".")))
+            .with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses a file's text; relative paths resolve against `base`.
+    pub fn parse(text: &str, base: &Path) -> anyhow::Result<Manifest> {
+        let file: File = toml::from_str(text)?;
+        if file.deployments.is_empty() {
+            bail!("no [[deployment]] tables");
+        }
+        let mut names = HashSet::new();
+        let deployments = file
+            .deployments
+            .into_iter()
+            .map(|entry| {
+                let name = entry.name.clone();
+                if !names.insert(name.clone()) {
+                    bail!("deployment '{name}': the name is used twice");
+                }
+                entry
+                    .into_settings(base)
+                    .with_context(|| format!("deployment '{name}'"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        if file.admin_key.as_deref().is_some_and(str::is_empty) {
+            bail!("admin_key: must not be empty");
+        }
+        Ok(Manifest {
+            addr: file.addr,
+            admin_key: file.admin_key,
+            watch: file.watch,
+            deployments,
+        })
+    }
+}
+
+impl DeploymentEntry {
+    fn into_settings(self, base: &Path) -> anyhow::Result<DeploymentSettings> {
+        let valid_name = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_name {
+            bail!("name: use letters, digits, '-' and '_'");
+        }
+        let mut keys: Vec<String> = [self.primary_key, self.secondary_key]
+            .into_iter()
+            .flatten()
+            .collect();
+        if keys.iter().any(String::is_empty) {
+            bail!("primary_key/secondary_key: must not be empty");
+        }
+        if self.auth && keys.is_empty() {
+            bail!("primary_key: required unless auth = false");
+        }
+        if !self.auth {
+            keys.clear();
+        }
+        let defaults = Limits::default();
+        let limits = Limits {
+            instances: self.instances.unwrap_or(defaults.instances),
+            queue: self.queue.unwrap_or(defaults.queue),
+            timeout: self
+                .timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.timeout),
+            max_memory: self
+                .max_memory_mib
+                .map(|mib| mib << 20)
+                .unwrap_or(defaults.max_memory),
+            max_body: self.max_body.unwrap_or(defaults.max_body),
+            ..defaults
+        };
+        if limits.instances == 0 {
+            bail!("instances: must be at least 1");
+        }
+        if limits.timeout.is_zero() {
+            bail!("timeout_ms: must be more than 0");
+        }
+        Ok(DeploymentSettings {
+            swagger: SwaggerSettings {
+                path_prefix: format!("/api/v1/service/{}", self.name),
+                samples: match self.samples {
+                    Samples::Show => SampleVisibility::Show,
+                    Samples::Redact => SampleVisibility::Redact,
+                },
+                ..SwaggerSettings::default()
+            },
+            name: self.name,
+            plugin: base.join(self.plugin),
+            model_dir: base.join(self.model_dir),
+            limits,
+            cors_origins: self.cors_origins,
+            keys,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "/srv";
+
+    fn parse(text: &str) -> anyhow::Result<Manifest> {
+        Manifest::parse(text, Path::new(BASE))
+    }
+
+    #[test]
+    fn a_full_file_loads_with_defaults_filled_in() {
+        let m = parse(
+            r#"
+            admin_key = "adm"
+            [[deployment]]
+            name = "ridge"
+            plugin = "ridge.wasm"
+            model_dir = "models/ridge"
+            primary_key = "k1"
+            secondary_key = "k2"
+            instances = 4
+            [[deployment]]
+            name = "open"
+            plugin = "/abs/echo.wasm"
+            model_dir = "m"
+            auth = false
+            samples = "redact"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(m.admin_key.as_deref(), Some("adm"));
+        assert!(m.watch);
+        let ridge = &m.deployments[0];
+        assert_eq!(ridge.plugin, Path::new("/srv/ridge.wasm"));
+        assert_eq!(ridge.keys, ["k1", "k2"]);
+        assert_eq!(ridge.limits.instances, 4);
+        assert_eq!(ridge.limits.timeout, Limits::default().timeout);
+        assert_eq!(ridge.swagger.path_prefix, "/api/v1/service/ridge");
+        let open = &m.deployments[1];
+        assert_eq!(open.plugin, Path::new("/abs/echo.wasm"));
+        assert!(open.keys.is_empty());
+        assert_eq!(open.swagger.samples, SampleVisibility::Redact);
+    }
+
+    #[test]
+    fn errors_name_the_deployment_and_the_field() {
+        let err = |text: &str| format!("{:#}", parse(text).unwrap_err());
+        let one = |extra: &str| {
+            format!("[[deployment]]\nname = \"a\"\nplugin = \"p\"\nmodel_dir = \"m\"\n{extra}")
+        };
+        assert!(err(&one("")).contains("deployment 'a': primary_key: required"));
+        assert!(err(&one("auth = false\ninstances = 0")).contains("instances: must be at least 1"));
+        assert!(err(&one("auth = false\nbogus = 1")).contains("unknown field `bogus`"));
+        assert!(err(&one("auth = false\nsamples = \"hide\"")).contains("unknown variant"));
+        let twice = format!("{}\n{}", one("auth = false"), one("auth = false"));
+        assert!(err(&twice).contains("the name is used twice"));
+        assert!(err("").contains("no [[deployment]] tables"));
+    }
+}
