@@ -14,3 +14,4 @@ mod sandbox;
 mod schema;
 mod score;
 mod support;
+mod tenancy;

@@ -259,14 +259,14 @@ async fn a_full_pool_answers_503_with_retry_after() {
         queue_timeout: std::time::Duration::from_millis(200),
         ..Limits::default()
     };
-    let server = TestServer::start("probe", &ridge_model_dir(), limits).await;
+    let server = TestServer::start("slow", &ridge_model_dir(), limits).await;
     let slow = tokio::spawn(
         server
-            .score_request(&json!({"Inputs": {"action": "sleep", "ms": 1500}}))
+            .score_request(&json!({"Inputs": {"ms": 1500}}))
             .send(),
     );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let response = server.score(&json!({"Inputs": {"action": "env"}})).await;
+    let response = server.score(&json!({"Inputs": {"ms": 1}})).await;
     assert_eq!(
         response.status,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -275,7 +275,7 @@ async fn a_full_pool_answers_503_with_retry_after() {
     );
     assert_eq!(response.header("retry-after"), Some("1"));
     assert_eq!(slow.await.unwrap().status, StatusCode::OK);
-    let response = server.score(&json!({"Inputs": {"action": "env"}})).await;
+    let response = server.score(&json!({"Inputs": {"ms": 1}})).await;
     assert_eq!(response.status, StatusCode::OK);
     server.stop().await;
 }

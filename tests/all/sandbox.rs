@@ -159,9 +159,9 @@ async fn a_trapping_guest_gets_a_generic_500_and_the_host_recovers() {
         instances: 1,
         ..Limits::default()
     };
-    let server = TestServer::start("probe", &ridge_model_dir(), limits).await;
+    let server = TestServer::start("trap", &ridge_model_dir(), limits).await;
     for _ in 0..3 {
-        let response = probe(&server, json!({"action": "panic"})).await;
+        let response = probe(&server, json!({})).await;
         assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(response.header("x-ms-run-function-failed"), Some("True"));
         // No guest message, path or backtrace reaches the client.
@@ -169,7 +169,7 @@ async fn a_trapping_guest_gets_a_generic_500_and_the_host_recovers() {
             response.message(),
             "An unexpected error occurred in scoring script. Check the logs for more info."
         );
-        assert_serving(&server).await;
+        assert!(!response.text().contains("secret"), "{}", response.text());
     }
     server.stop().await;
 }
@@ -181,21 +181,27 @@ async fn an_endless_loop_times_out_with_504_and_the_host_recovers() {
         timeout: Duration::from_millis(300),
         ..Limits::default()
     };
-    let server = TestServer::start("probe", &ridge_model_dir(), limits).await;
-    for action in ["loop", "sleep"] {
-        let started = std::time::Instant::now();
-        let response = probe(&server, json!({"action": action, "ms": 5000})).await;
-        assert_eq!(response.status, StatusCode::GATEWAY_TIMEOUT, "{action}");
-        assert_eq!(response.message(), "Scoring timeout after 300 ms");
-        assert_eq!(response.header("x-ms-run-function-failed"), Some("True"));
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{action}: {:?}",
-            started.elapsed()
-        );
-        assert_serving(&server).await;
+    for plugin in ["loop_forever", "slow"] {
+        let server = TestServer::start(plugin, &ridge_model_dir(), limits.clone()).await;
+        for _ in 0..2 {
+            let started = std::time::Instant::now();
+            let response = probe(&server, json!({"ms": 5000})).await;
+            assert_eq!(response.status, StatusCode::GATEWAY_TIMEOUT, "{plugin}");
+            assert_eq!(response.message(), "Scoring timeout after 300 ms");
+            assert_eq!(response.header("x-ms-run-function-failed"), Some("True"));
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{plugin}: {:?}",
+                started.elapsed()
+            );
+        }
+        // The instance was replaced: a short sleep now completes.
+        if plugin == "slow" {
+            let response = probe(&server, json!({"ms": 10})).await;
+            assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        }
+        server.stop().await;
     }
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -220,5 +226,21 @@ async fn a_memory_bomb_hits_the_limit_and_the_host_recovers() {
         "The scoring script exceeded its memory limit. Check the logs for more info."
     );
     assert_serving(&server).await;
+    server.stop().await;
+
+    let limits = Limits {
+        instances: 1,
+        max_memory: 64 << 20,
+        ..Limits::default()
+    };
+    let server = TestServer::start("alloc_bomb", &ridge_model_dir(), limits).await;
+    for _ in 0..2 {
+        let response = probe(&server, json!({})).await;
+        assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.message(),
+            "The scoring script exceeded its memory limit. Check the logs for more info."
+        );
+    }
     server.stop().await;
 }

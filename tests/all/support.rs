@@ -210,6 +210,16 @@ impl RequestBuilder {
     }
 }
 
+/// `request.await` sends it, like `request.send().await`.
+impl IntoFuture for RequestBuilder {
+    type Output = TestResponse;
+    type IntoFuture = std::pin::Pin<Box<dyn Future<Output = TestResponse> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
 async fn send(req: RequestBuilder) -> TestResponse {
     let stream = tokio::net::TcpStream::connect(req.addr).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

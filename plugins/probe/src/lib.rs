@@ -1,9 +1,9 @@
 //! Test plugin: does what `Inputs.action` asks, so tests can check the sandbox from inside.
 //!
 //! Actions: `read`/`write`/`list` a `path`, `env` (the whole environment), `model_path`
-//! (`name`, optional `version`), and the misbehaviours the host must survive: `panic`, `loop`,
-//! `alloc` (`mib` mebibytes), `sleep` (`ms`).
-//! A denied operation answers `RunError::Failed` with the OS error text.
+//! (`name`, optional `version`), `alloc` (`mib` mebibytes, to check a limit is not too tight).
+//! The misbehaving plugins (`loop_forever`, `alloc_bomb`, `trap`, `slow`, `fs_escape`) test
+//! the limits themselves. A denied operation answers `RunError::Failed` with the OS error text.
 
 use scorehost_guest::model::get_model_path;
 use scorehost_guest::{EntryScript, Inputs, Param, RunError, Value, json};
@@ -27,6 +27,15 @@ impl EntryScript for Probe {
         let number =
             |name: &str| -> Result<u64, RunError> { Ok(inputs.require(name)?.as_f64()? as u64) };
         let denied = |e: std::io::Error| RunError::failed(format!("denied: {e}"));
+        let list = |path: &str| -> Result<Vec<String>, RunError> {
+            let mut names = std::fs::read_dir(path)
+                .map_err(denied)?
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(denied)?;
+            names.sort();
+            Ok(names)
+        };
         match text("action")?.as_str() {
             "read" => {
                 let content = std::fs::read_to_string(text("path")?).map_err(denied)?;
@@ -36,15 +45,7 @@ impl EntryScript for Probe {
                 std::fs::write(text("path")?, b"scribble").map_err(denied)?;
                 Ok(json!({ "written": true }))
             }
-            "list" => {
-                let mut names = std::fs::read_dir(text("path")?)
-                    .map_err(denied)?
-                    .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(denied)?;
-                names.sort();
-                Ok(json!({ "entries": names }))
-            }
+            "list" => Ok(json!({ "entries": list(&text("path")?)? })),
             "env" => {
                 let vars: serde_json::Map<String, Value> = std::env::vars()
                     .map(|(k, v)| (k, Value::String(v)))
@@ -58,20 +59,8 @@ impl EntryScript for Probe {
                 };
                 let path = get_model_path(&text("name")?, version.as_deref())
                     .map_err(RunError::bad_input)?;
-                let mut files = std::fs::read_dir(&path)
-                    .map_err(denied)?
-                    .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(denied)?;
-                files.sort();
+                let files = list(&path.to_string_lossy())?;
                 Ok(json!({ "path": path, "files": files }))
-            }
-            "panic" => panic!("probe was asked to panic"),
-            "loop" => {
-                let mut n: u64 = 0;
-                loop {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
             }
             "alloc" => {
                 let mut blocks: Vec<Vec<u8>> = Vec::new();
@@ -79,10 +68,6 @@ impl EntryScript for Probe {
                     blocks.push(vec![1u8; 1 << 20]);
                 }
                 Ok(json!({ "allocated_mib": blocks.len() }))
-            }
-            "sleep" => {
-                std::thread::sleep(std::time::Duration::from_millis(number("ms")?));
-                Ok(json!({ "slept": true }))
             }
             other => Err(RunError::bad_input(format!("unknown action {other:?}"))),
         }
