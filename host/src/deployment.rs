@@ -158,6 +158,22 @@ impl Deployment {
         self.documents.get(version)
     }
 
+    /// Runs `inputs` on a fresh instance made for this call alone (instantiate + `init` +
+    /// `run`), the alternative to the warm pool; used by the benchmarks.
+    pub(crate) async fn score_on_fresh_instance(
+        &self,
+        inputs: &[NamedParam],
+    ) -> Result<String, ScoreError> {
+        let mut instance = self
+            .pool
+            .fresh_instance()
+            .await
+            .map_err(|_| ScoreError::Call(CallError::Trapped))?;
+        Ok(instance
+            .run("bench", inputs, None, self.settings.limits.timeout)
+            .await?)
+    }
+
     /// Hands a whole request to a raw entry script on a warm instance.
     pub(crate) async fn score_raw(
         &self,

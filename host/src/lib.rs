@@ -33,6 +33,36 @@ pub use runtime::Runtime;
 pub mod __bench {
     use serde_json::value::RawValue;
 
+    use crate::runtime::bindings::{NamedParam, Param};
+
+    fn trivial_inputs() -> Vec<NamedParam> {
+        vec![NamedParam {
+            name: "x".to_owned(),
+            value: Param::Json("1".to_owned()),
+        }]
+    }
+
+    /// Borrows a warm instance, calls `run` with one tiny input, returns it.
+    pub async fn warm_call(deployment: &crate::Deployment) -> Result<usize, String> {
+        let raw: Box<RawValue> =
+            RawValue::from_string("1".to_owned()).map_err(|e| e.to_string())?;
+        let inputs = [("x".to_owned(), &*raw)];
+        deployment
+            .score("bench", &inputs, None)
+            .await
+            .map(|s| s.body.len())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Instantiates a fresh instance, runs `init`, calls `run` with one tiny input.
+    pub async fn fresh_call(deployment: &crate::Deployment) -> Result<usize, String> {
+        deployment
+            .score_on_fresh_instance(&trivial_inputs())
+            .await
+            .map(|s| s.len())
+            .map_err(|e| e.to_string())
+    }
+
     /// Validates and converts a JSON float64 matrix with `cols` columns into tensor bytes, as
     /// a typed request's `ndarray` input is; returns the number of element bytes.
     pub fn convert_float64_matrix(json: &str, cols: u64) -> Result<usize, String> {

@@ -61,6 +61,12 @@ impl Pool {
         })
     }
 
+    /// A new instance of the pool's plugin outside the pool (it has run `init`); for measuring
+    /// what an instance per request would cost.
+    pub(crate) async fn fresh_instance(&self) -> anyhow::Result<Instance> {
+        Instance::start(&self.inner.plugin, &self.inner.spec).await
+    }
+
     /// Borrows an idle instance, waiting at most `wait` for one; refuses at once when the
     /// wait list is full.
     pub(crate) async fn lease(&self, wait: Duration) -> Result<Lease, Busy> {
