@@ -12,7 +12,7 @@ use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawRespon
 use crate::runtime::bindings::{NamedParam, Param};
 use crate::runtime::models::ModelIndex;
 use crate::runtime::pool::Pool;
-use crate::runtime::{CallError, InstanceSpec, Runtime};
+use crate::runtime::{CallError, Instance, InstanceSpec, Runtime};
 use crate::schema::{Documents, Invalid, Schema, SwaggerVersion};
 
 /// Budget of the `schema()` call made once at load.
@@ -174,12 +174,12 @@ impl Deployment {
             .await?)
     }
 
-    /// Hands a whole request to a raw entry script on a warm instance.
-    pub(crate) async fn score_raw(
+    /// Borrows a warm instance (waiting in the bounded queue), makes one call on it under the
+    /// deployment's time budget, and times the call.
+    async fn on_warm_instance<T>(
         &self,
-        request_id: &str,
-        request: &RawRequest,
-    ) -> Result<Scored<RawResponse>, ScoreError> {
+        call: impl AsyncFnOnce(&mut Instance, Duration) -> Result<T, CallError>,
+    ) -> Result<Scored<T>, ScoreError> {
         let limits = &self.settings.limits;
         let mut lease = self
             .pool
@@ -187,14 +187,23 @@ impl Deployment {
             .await
             .map_err(|_| ScoreError::Overloaded)?;
         let started = Instant::now();
-        let body = lease
-            .instance()
-            .run_raw(request_id, request, limits.timeout)
-            .await?;
+        let body = call(lease.instance(), limits.timeout).await?;
         Ok(Scored {
             body,
             run_time: started.elapsed(),
         })
+    }
+
+    /// Hands a whole request to a raw entry script on a warm instance.
+    pub(crate) async fn score_raw(
+        &self,
+        request_id: &str,
+        request: &RawRequest,
+    ) -> Result<Scored<RawResponse>, ScoreError> {
+        self.on_warm_instance(async |instance, budget| {
+            instance.run_raw(request_id, request, budget).await
+        })
+        .await
     }
 
     /// Checks the request against the schema and runs the entry script on a warm instance.
@@ -218,27 +227,17 @@ impl Deployment {
                 global_parameters.map(|raw| Param::Json(raw.get().to_owned())),
             ),
         };
-        let limits = &self.settings.limits;
-        let mut lease = self
-            .pool
-            .lease(limits.queue_timeout)
-            .await
-            .map_err(|_| ScoreError::Overloaded)?;
-        let started = Instant::now();
-        let body = lease
-            .instance()
-            .run(
-                request_id,
-                &inputs,
-                global_parameters.as_ref(),
-                limits.timeout,
-            )
+        let scored = self
+            .on_warm_instance(async |instance, budget| {
+                instance
+                    .run(request_id, &inputs, global_parameters.as_ref(), budget)
+                    .await
+            })
             .await?;
-        let run_time = started.elapsed();
-        drop(lease);
         // The body goes to the client as-is, so it must be JSON (a Rust guest's serde_json
         // cannot write NaN, but another language's guest could).
-        serde_json::from_str::<serde::de::IgnoredAny>(&body).map_err(ScoreError::InvalidOutput)?;
-        Ok(Scored { body, run_time })
+        serde_json::from_str::<serde::de::IgnoredAny>(&scored.body)
+            .map_err(ScoreError::InvalidOutput)?;
+        Ok(scored)
     }
 }

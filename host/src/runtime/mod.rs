@@ -270,9 +270,7 @@ impl Instance {
         let World::Scorer(scorer) = &self.world else {
             return Ok(None);
         };
-        self.store.data_mut().request_id = None;
-        self.store.data_mut().deadline = Instant::now() + budget;
-        self.poisoned = true;
+        begin_call(&mut self.store, &mut self.poisoned, None, budget);
         let schema = guarded(budget, scorer.call_schema(&mut self.store)).await?;
         self.poisoned = false;
         Ok(schema)
@@ -288,10 +286,12 @@ impl Instance {
         let World::Raw(raw) = &self.world else {
             return Err(CallError::WrongWorld);
         };
-        let state = self.store.data_mut();
-        state.request_id = Some(request_id.to_owned());
-        state.deadline = Instant::now() + budget;
-        self.poisoned = true;
+        begin_call(
+            &mut self.store,
+            &mut self.poisoned,
+            Some(request_id),
+            budget,
+        );
         let outcome = guarded(budget, raw.call_run(&mut self.store, request)).await?;
         self.poisoned = false;
         outcome.map_err(CallError::RawFailed)
@@ -308,10 +308,12 @@ impl Instance {
         let World::Scorer(scorer) = &self.world else {
             return Err(CallError::WrongWorld);
         };
-        let state = self.store.data_mut();
-        state.request_id = Some(request_id.to_owned());
-        state.deadline = Instant::now() + budget;
-        self.poisoned = true;
+        begin_call(
+            &mut self.store,
+            &mut self.poisoned,
+            Some(request_id),
+            budget,
+        );
         let outcome = guarded(
             budget,
             scorer.call_run(&mut self.store, inputs, global_parameters),
@@ -325,6 +327,21 @@ impl Instance {
     pub(crate) fn is_healthy(&self) -> bool {
         !self.poisoned
     }
+}
+
+/// Prepares a call: tags its log lines, sets its deadline, and marks the instance poisoned
+/// until the call returns normally (a trap or a cancelled call leaves the mark). Takes the
+/// fields, not the instance, so the caller can hold its borrow of the exports.
+fn begin_call(
+    store: &mut Store<HostState>,
+    poisoned: &mut bool,
+    request_id: Option<&str>,
+    budget: Duration,
+) {
+    let state = store.data_mut();
+    state.request_id = request_id.map(str::to_owned);
+    state.deadline = Instant::now() + budget;
+    *poisoned = true;
 }
 
 /// Awaits a guest call under a time budget and sorts its failure.
