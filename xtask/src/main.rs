@@ -2,9 +2,13 @@
 //!
 //! - `plugins`: build every plugin to a Wasm component.
 //! - `demo`: build the ridge plugin and the host, then serve the demo on 127.0.0.1:5001.
-//! - `test`: everything CI runs: formatting, lints, docs, plugin builds and every test.
+//! - `test`: everything CI runs: formatting, lints, docs, plugin builds, every test, and the
+//!   benchmark harness in its quick mode.
+//! - `bench [--quick]`: scorehost vs the Azure ML server vs a native handler (see `bench.rs`).
 
 use std::process::ExitCode;
+
+mod bench;
 
 use xtask::{build_plugins, cargo_command, repo_root, run};
 
@@ -16,8 +20,9 @@ fn main() -> ExitCode {
         }
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
+        Some("bench") => bench::bench(args.get(1).is_some_and(|a| a == "--quick")),
         _ => {
-            eprintln!("usage: cargo xtask <plugins | demo [SERVE ARGS…] | test>");
+            eprintln!("usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick]>");
             return ExitCode::from(2);
         }
     };
@@ -79,6 +84,8 @@ fn test() -> std::io::Result<()> {
     let (passed, failed) = cargo_test(&root, browser)?;
     // A plain closing line, so CI sees the total rather than the last crate's (often empty)
     // doc-test summary.
+    println!("xtask: cargo xtask bench --quick (the benchmark harness still works end to end)");
+    bench::bench(true)?;
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }

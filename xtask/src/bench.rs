@@ -1,0 +1,436 @@
+//! `cargo xtask bench [--quick]`: the same requests, on loopback, against the Azure ML scoring
+//! server (Python, in a venv made here from PyPI), scorehost, and a native hyper handler, with
+//! `wrk` at 1, 8 and 64 connections. Prints a Markdown table; the full run also writes it into
+//! BENCHMARKS.md between the `bench:start`/`bench:end` markers. `--quick` (a second per case)
+//! only checks the whole pipeline still works, and is part of `cargo xtask test`.
+
+use std::fmt::Write as _;
+use std::io::{self, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use xtask::{build_plugins, cargo_command, repo_root, run};
+
+/// Python packages of the reference server (and what its entry scripts import).
+const AZUREML_PACKAGES: &[&str] = &["azureml-inference-server-http", "numpy", "pandas", "pillow"];
+const MARK_START: &str = "<!-- bench:start -->";
+const MARK_END: &str = "<!-- bench:end -->";
+
+/// One server under test.
+struct Target {
+    name: &'static str,
+    command: Command,
+    port: u16,
+}
+
+/// One wrk run's figures.
+struct Figures {
+    requests_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+    errors: u64,
+    cpu_s: f64,
+    rss_mib: f64,
+}
+
+pub fn bench(quick: bool) -> io::Result<()> {
+    let root = repo_root();
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let plugins = build_plugins()?;
+    println!("xtask: building scorehost and the native handler (release)");
+    run(cargo_command(&root).args([
+        "build",
+        "--release",
+        "--package",
+        "scorehost",
+        "--bin",
+        "scorehost",
+        "--example",
+        "native_ridge",
+    ]))?;
+    let wrk = ensure_wrk()?;
+    let venv = ensure_venv(&root.join("target/bench-venv"))?;
+    let model_dir = root.join("plugins/ridge/model");
+    let bench_dir = root.join("xtask/bench");
+
+    // The inputs: the seed's Power BI request, and a 64×48 PNG upload.
+    let powerbi_body = r#"{"Inputs": {"input1": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]], "input2": [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}], "input3": 0.0}, "GlobalParameters": 1.0}"#;
+    let json_lua = out.join("powerbi.lua");
+    std::fs::write(
+        &json_lua,
+        wrk_script("application/json", &lua_string(powerbi_body.as_bytes())),
+    )?;
+    let png = out.join("image.png");
+    run(Command::new(venv.join("bin/python")).args([
+        "-c",
+        "import sys; from PIL import Image; Image.new('RGB', (64, 48), (1, 2, 3)).save(sys.argv[1])",
+    ]).arg(&png))?;
+    let boundary = "scorehostbench";
+    let mut multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"image.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    multipart.extend(std::fs::read(&png)?);
+    multipart.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let image_lua = out.join("image.lua");
+    std::fs::write(
+        &image_lua,
+        wrk_script(
+            &format!("multipart/form-data; boundary={boundary}"),
+            &lua_string(&multipart),
+        ),
+    )?;
+
+    let release = root.join("target/release");
+    let scorehost = |plugin: &str, port: u16| {
+        let mut cmd = Command::new(release.join("scorehost"));
+        cmd.arg("serve")
+            .arg("--plugin")
+            .arg(plugins.join(format!("{plugin}.wasm")))
+            .arg("--model-dir")
+            .arg(&model_dir)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--cache-dir"])
+            .arg(root.join("target/bench-compile-cache"))
+            .env("SCOREHOST_LOG", "warn");
+        Target {
+            name: "",
+            command: cmd,
+            port,
+        }
+    };
+    let azureml = |script: &str, port: u16| {
+        let mut cmd = Command::new(venv.join("bin/azmlinfsrv"));
+        cmd.arg("--entry_script")
+            .arg(bench_dir.join(script))
+            .args(["--port", &port.to_string()])
+            .env("AZUREML_MODEL_DIR", &model_dir)
+            .current_dir(&out);
+        Target {
+            name: "",
+            command: cmd,
+            port,
+        }
+    };
+    let mut native = Command::new(release.join("examples/native_ridge"));
+    native.arg("127.0.0.1:5313").arg(&model_dir);
+
+    let suites: Vec<(&str, &Path, Vec<Target>)> = vec![
+        (
+            "Power BI JSON (seed sample, 2 rows)",
+            &json_lua,
+            vec![
+                Target {
+                    name: "Azure ML server (Python)",
+                    ..azureml("score_powerbi.py", 5311)
+                },
+                Target {
+                    name: "scorehost (Rust powerbi plugin)",
+                    ..scorehost("powerbi", 5312)
+                },
+                Target {
+                    name: "native hyper handler",
+                    command: native,
+                    port: 5313,
+                },
+            ],
+        ),
+        (
+            "raw image upload (64×48 PNG, multipart)",
+            &image_lua,
+            vec![
+                Target {
+                    name: "Azure ML server (Python @rawhttp + PIL)",
+                    ..azureml("score_image.py", 5314)
+                },
+                Target {
+                    name: "scorehost (Rust image_size plugin)",
+                    ..scorehost("image_size", 5315)
+                },
+            ],
+        ),
+    ];
+
+    let seconds = if quick { 1 } else { 10 };
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "{} loopback, wrk {}s per case; machine: {} cores, {}.\n",
+        if quick { "Quick run:" } else { "Full run:" },
+        seconds,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    for (suite, script, targets) in suites {
+        let _ = writeln!(table, "### {suite}\n");
+        let _ = writeln!(
+            table,
+            "| server | conns | req/s | p50 | p99 | p99.9 | non-2xx/errors | CPU s | RSS MiB |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        let mut per_server: Vec<(String, Vec<f64>)> = Vec::new();
+        for mut target in targets {
+            println!("xtask: bench {} — {}", suite, target.name);
+            let started = Instant::now();
+            let child = Guard(
+                target
+                    .command
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            );
+            let addr: SocketAddr = ([127, 0, 0, 1], target.port).into();
+            wait_ready(addr, Duration::from_secs(120))?;
+            let ready = started.elapsed();
+            let mut throughput = Vec::new();
+            for conns in [1u32, 8, 64] {
+                let before = tree_usage(child.0.id());
+                let f = run_wrk(&wrk, script, addr, conns, seconds)?;
+                let after = tree_usage(child.0.id());
+                let f = Figures {
+                    cpu_s: after.0 - before.0,
+                    rss_mib: after.1,
+                    ..f
+                };
+                throughput.push(f.requests_per_s);
+                let _ = writeln!(
+                    table,
+                    "| {} | {conns} | {:.0} | {} | {} | {} | {} | {:.1} | {:.0} |",
+                    target.name,
+                    f.requests_per_s,
+                    ms(f.p50_us),
+                    ms(f.p99_us),
+                    ms(f.p999_us),
+                    f.errors,
+                    f.cpu_s,
+                    f.rss_mib
+                );
+            }
+            println!("xtask:   ready in {:.2} s", ready.as_secs_f64());
+            per_server.push((target.name.to_owned(), throughput));
+            drop(child);
+        }
+        if let [base, ours, rest @ ..] = per_server.as_slice() {
+            let ratio = |a: &[f64], b: &[f64]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| format!("{:.1}×", x / y))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            };
+            let _ = write!(
+                table,
+                "\nThroughput at 1 / 8 / 64 connections: {} vs {}: {}",
+                ours.0,
+                base.0,
+                ratio(&ours.1, &base.1)
+            );
+            if let Some(native) = rest.first() {
+                let _ = write!(table, "; vs {}: {}", native.0, ratio(&ours.1, &native.1));
+            }
+            let _ = writeln!(table, ".\n");
+        }
+    }
+    std::fs::write(out.join("results.md"), &table)?;
+    println!("{table}");
+    if !quick {
+        splice_into_benchmarks(&root.join("BENCHMARKS.md"), &table)?;
+    }
+    Ok(())
+}
+
+/// Kills the server when the case ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // gunicorn workers are children of the master: stop the whole group gently first.
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-P", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn ms(us: f64) -> String {
+    format!("{:.3} ms", us / 1000.0)
+}
+
+/// A wrk script that POSTs `body` and prints its figures (latency in µs) on one line.
+fn wrk_script(content_type: &str, body: &str) -> String {
+    format!(
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "{content_type}"
+wrk.body = {body}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %f %f %f %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
+    e.status + e.connect + e.read + e.write + e.timeout))
+end
+"#
+    )
+}
+
+/// Bytes as a Lua string literal (decimal escapes, so binary data survives).
+fn lua_string(bytes: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b" {}[]:,._-/=;".contains(&b) {
+            s.push(b as char);
+        } else {
+            // Always three digits: `\13` followed by a digit would read as another byte.
+            let _ = write!(s, "\\{b:03}");
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn run_wrk(
+    wrk: &Path,
+    script: &Path,
+    addr: SocketAddr,
+    conns: u32,
+    seconds: u32,
+) -> io::Result<Figures> {
+    let output = Command::new(wrk)
+        .args(["-t", &conns.min(2).to_string(), "-c", &conns.to_string()])
+        .args(["-d", &format!("{seconds}s"), "--timeout", "10s", "-s"])
+        .arg(script)
+        .arg(format!("http://{addr}/score"))
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("BENCH "))
+        .ok_or_else(|| io::Error::other(format!("wrk printed no figures: {text}")))?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let [requests, duration_us, p50, p99, p999, errors] = v[..] else {
+        return Err(io::Error::other(format!("unexpected wrk line {line:?}")));
+    };
+    Ok(Figures {
+        requests_per_s: requests / (duration_us / 1e6),
+        p50_us: p50,
+        p99_us: p99,
+        p999_us: p999,
+        errors: errors as u64,
+        cpu_s: 0.0,
+        rss_mib: 0.0,
+    })
+}
+
+/// Waits until a POST to `/` on `addr` gets any HTTP answer.
+fn wait_ready(addr: SocketAddr, limit: Duration) -> io::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.") {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(io::Error::other(format!(
+        "no server answered on {addr} within {limit:?}"
+    )))
+}
+
+/// CPU seconds used so far and resident MiB now, of a process and all its descendants.
+fn tree_usage(root: u32) -> (f64, f64) {
+    let mut procs: Vec<(u32, u32, f64, f64)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(after) = stat.rsplit_once(") ").map(|(_, a)| a) else {
+            continue;
+        };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+        // After the name: state(0) ppid(1) ... utime(11) stime(12) ... rss pages(21).
+        procs.push((
+            pid,
+            num(1) as u32,
+            (num(11) + num(12)) / 100.0,
+            num(21) * 4096.0 / 1048576.0,
+        ));
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(procs.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        i += 1;
+    }
+    procs
+        .iter()
+        .filter(|p| tree.contains(&p.0))
+        .fold((0.0, 0.0), |(cpu, rss), p| (cpu + p.2, rss + p.3))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// `wrk` from Debian's packages, installed when missing (as root).
+fn ensure_wrk() -> io::Result<PathBuf> {
+    let wrk = PathBuf::from("/usr/bin/wrk");
+    if !wrk.exists() {
+        println!("xtask: installing wrk from Debian's packages");
+        run(Command::new("sh").args([
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk",
+        ]))?;
+    }
+    Ok(wrk)
+}
+
+/// A venv with the Azure ML scoring server, made once.
+fn ensure_venv(venv: &Path) -> io::Result<PathBuf> {
+    if !venv.join("bin/azmlinfsrv").exists() {
+        println!(
+            "xtask: installing the Azure ML scoring server into {}",
+            venv.display()
+        );
+        run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(AZUREML_PACKAGES))?;
+    }
+    Ok(venv.to_path_buf())
+}
+
+fn splice_into_benchmarks(path: &Path, table: &str) -> io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let (Some(a), Some(b)) = (text.find(MARK_START), text.find(MARK_END)) else {
+        return Err(io::Error::other(format!(
+            "{} lacks the bench markers",
+            path.display()
+        )));
+    };
+    let updated = format!("{}{MARK_START}\n{table}\n{}", &text[..a], &text[b..]);
+    std::fs::write(path, updated)
+}
