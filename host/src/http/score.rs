@@ -34,6 +34,7 @@ pub(crate) fn swagger(
     Ok(response)
 }
 
+/// `POST /score`: a JSON body (415 otherwise), read under the size limit, then scored.
 pub(crate) async fn score_post(
     deployment: &Deployment,
     req: Request<Incoming>,
@@ -118,6 +119,7 @@ pub(crate) async fn score_raw(
     Ok(response)
 }
 
+/// Scores a `{"Inputs": ..., "GlobalParameters": ...}` body (from a POST, or a GET's query).
 pub(crate) async fn score(
     deployment: &Deployment,
     body: &[u8],
