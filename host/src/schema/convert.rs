@@ -520,51 +520,46 @@ pub(crate) fn frame(
 /// every key of the sample (more are allowed, as the Azure ML server ignores them); lists
 /// check every item against the sample's first item.
 pub(crate) fn json(value: &Value, expected: &JsonType, path: &str) -> Result<(), Invalid> {
-    let got = || Scalar::of(value).describe();
-    match expected {
-        JsonType::Any => Ok(()),
-        JsonType::Number if value.is_number() => Ok(()),
-        JsonType::Integer if value.is_i64() || value.is_u64() => Ok(()),
-        JsonType::Boolean if value.is_boolean() => Ok(()),
-        JsonType::String if value.is_string() => Ok(()),
-        JsonType::Array(item) => match value {
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, v)| json(v, item, &format!("{path}[{i}]"))),
-            _ => Err(Invalid::new(
-                path,
-                format!("expected a list, got {}", got()),
-            )),
-        },
-        JsonType::Object(fields) => match value {
-            Value::Object(map) => fields.iter().try_for_each(|(key, ty)| {
-                let at = format!("{path}.{key}");
-                match map.get(key) {
-                    Some(v) => json(v, ty, &at),
-                    None => Err(Invalid::new(at, "is missing")),
-                }
-            }),
-            _ => Err(Invalid::new(
-                path,
-                format!("expected an object, got {}", got()),
-            )),
-        },
-        JsonType::Number => Err(Invalid::new(
-            path,
-            format!("expected a number, got {}", got()),
-        )),
-        JsonType::Integer => Err(Invalid::new(
-            path,
-            format!("expected an integer, got {}", got()),
-        )),
-        JsonType::Boolean => Err(Invalid::new(
-            path,
-            format!("expected true or false, got {}", got()),
-        )),
-        JsonType::String => Err(Invalid::new(
-            path,
-            format!("expected a string, got {}", got()),
-        )),
+    check_json(value, expected)
+        .map_err(|(below, message)| Invalid::new(format!("{path}{below}"), message))
+}
+
+/// [`json`] without the path: a failure carries the path below `value` (`[2].key`), built
+/// while unwinding, so a valid value costs no string building.
+fn check_json(value: &Value, expected: &JsonType) -> Result<(), (String, String)> {
+    match (expected, value) {
+        (JsonType::Any, _) => Ok(()),
+        (JsonType::Number, v) if v.is_number() => Ok(()),
+        (JsonType::Integer, v) if v.is_i64() || v.is_u64() => Ok(()),
+        (JsonType::Boolean, Value::Bool(_)) | (JsonType::String, Value::String(_)) => Ok(()),
+        (JsonType::Array(item), Value::Array(items)) => {
+            for (i, v) in items.iter().enumerate() {
+                check_json(v, item).map_err(|(below, m)| (format!("[{i}]{below}"), m))?;
+            }
+            Ok(())
+        }
+        (JsonType::Object(fields), Value::Object(map)) => {
+            for (key, ty) in fields {
+                let Some(v) = map.get(key) else {
+                    return Err((format!(".{key}"), "is missing".to_owned()));
+                };
+                check_json(v, ty).map_err(|(below, m)| (format!(".{key}{below}"), m))?;
+            }
+            Ok(())
+        }
+        (ty, v) => {
+            let wanted = match ty {
+                JsonType::Number => "a number",
+                JsonType::Integer => "an integer",
+                JsonType::Boolean => "true or false",
+                JsonType::String => "a string",
+                JsonType::Array(_) => "a list",
+                JsonType::Object(_) | JsonType::Any => "an object",
+            };
+            Err((
+                String::new(),
+                format!("expected {wanted}, got {}", Scalar::of(v).describe()),
+            ))
+        }
     }
 }
