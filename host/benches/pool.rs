@@ -2,7 +2,9 @@
 //! - borrow a warm instance + trivial `run` vs a fresh instance per request (median/p99 µs);
 //! - time to swap a deployment (load + `init` a full new pool, switch);
 //! - resident memory per idle deployment;
-//! - 100 swaps while 4 loopback clients keep scoring: failed requests (must be 0).
+//! - 100 swaps while 4 loopback clients keep scoring: failed requests (must be 0);
+//! - per guest language, the seed's Power BI request on a warm instance and on a fresh one
+//!   (instantiate + `init` + `run`), and the first load (compile or cache hit).
 //!
 //! `cargo bench -p scorehost --bench pool`. Every loop is bounded in count and time.
 
@@ -24,13 +26,17 @@ const ITERATIONS: usize = 5_000;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let plugins = xtask::build_plugins()?;
+    let python_plugins = xtask::build_python_plugins()?;
     let root = xtask::repo_root();
     let runtime = Runtime::new(&RuntimeSettings {
         cache_dir: Some(root.join("target/bench-compile-cache")),
     })?;
     let settings = |name: &str, plugin: &str, instances: usize| DeploymentSettings {
         name: name.to_owned(),
-        plugin: plugins.join(format!("{plugin}.wasm")),
+        plugin: match plugin.strip_prefix("python/") {
+            Some(script) => python_plugins.join(format!("{script}.wasm")),
+            None => plugins.join(format!("{plugin}.wasm")),
+        },
         model_dir: root.join("plugins/ridge/model"),
         limits: Limits {
             instances,
@@ -44,14 +50,14 @@ async fn main() -> anyhow::Result<()> {
     // 1. Warm pool vs fresh instance per request (the echo plugin: `run` builds a small JSON).
     let echo = Deployment::load(&runtime, settings("echo", "echo", 1)).await?;
     let warm = measure(ITERATIONS, || async {
-        scorehost::__bench::warm_call(&echo)
+        scorehost::__bench::warm_call(&echo, r#"{"x": 1}"#, None)
             .await
             .expect("warm call");
     })
     .await;
     report("borrow warm instance + trivial run", &warm);
     let fresh = measure(ITERATIONS / 5, || async {
-        scorehost::__bench::fresh_call(&echo)
+        scorehost::__bench::fresh_call(&echo, r#"{"x": 1}"#, None)
             .await
             .expect("fresh call");
     })
@@ -122,8 +128,37 @@ async fn main() -> anyhow::Result<()> {
         elapsed.as_secs_f64()
     );
     server.shutdown().await;
+
+    // 5. The same typed request in each guest language.
+    for plugin in ["powerbi", "python/powerbi"] {
+        let started = Instant::now();
+        let deployment = Deployment::load(&runtime, settings(plugin, plugin, 1)).await?;
+        println!(
+            "{:<44} {:>8.1} ms (compile or cache hit + instantiate + init)",
+            format!("{plugin}: load"),
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        let warm = measure(ITERATIONS, || async {
+            scorehost::__bench::warm_call(&deployment, SEED_INPUTS, Some("1.0"))
+                .await
+                .expect("warm call");
+        })
+        .await;
+        report(&format!("{plugin}: seed request, warm instance"), &warm);
+        let fresh = measure(ITERATIONS / 20, || async {
+            scorehost::__bench::fresh_call(&deployment, SEED_INPUTS, Some("1.0"))
+                .await
+                .expect("fresh call");
+        })
+        .await;
+        report(&format!("{plugin}: seed request, fresh instance"), &fresh);
+    }
     Ok(())
 }
+
+/// The `Inputs` of the seed's Power BI request.
+const SEED_INPUTS: &str = r#"{"input1": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]],
+    "input2": [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}], "input3": 0.0}"#;
 
 /// Times `n` sequential runs of `f` (after a short warm-up), bounded to 20 s.
 async fn measure<F, Fut>(n: usize, mut f: F) -> Vec<Duration>

@@ -158,19 +158,48 @@ impl Deployment {
         self.documents.get(version)
     }
 
+    /// Checks a request's inputs against the schema and converts them to what `run` takes;
+    /// without a schema every input goes to the guest as its JSON text.
+    fn bind(
+        &self,
+        inputs: &[(String, &RawValue)],
+        global_parameters: Option<&RawValue>,
+    ) -> Result<(Vec<NamedParam>, Option<Param>), ScoreError> {
+        Ok(match &self.schema {
+            Some(schema) => schema.bind(inputs, global_parameters)?,
+            None => (
+                inputs
+                    .iter()
+                    .map(|(name, raw)| NamedParam {
+                        name: name.clone(),
+                        value: Param::Json(raw.get().to_owned()),
+                    })
+                    .collect(),
+                global_parameters.map(|raw| Param::Json(raw.get().to_owned())),
+            ),
+        })
+    }
+
     /// Runs `inputs` on a fresh instance made for this call alone (instantiate + `init` +
     /// `run`), the alternative to the warm pool; used by the benchmarks.
     pub(crate) async fn score_on_fresh_instance(
         &self,
-        inputs: &[NamedParam],
+        inputs: &[(String, &RawValue)],
+        global_parameters: Option<&RawValue>,
     ) -> Result<String, ScoreError> {
+        let (inputs, global_parameters) = self.bind(inputs, global_parameters)?;
         let mut instance = self
             .pool
             .fresh_instance()
             .await
             .map_err(|_| ScoreError::Call(CallError::Trapped))?;
         Ok(instance
-            .run("bench", inputs, None, self.settings.limits.timeout)
+            .run(
+                "bench",
+                &inputs,
+                global_parameters.as_ref(),
+                self.settings.limits.timeout,
+            )
             .await?)
     }
 
@@ -207,26 +236,13 @@ impl Deployment {
     }
 
     /// Checks the request against the schema and runs the entry script on a warm instance.
-    /// Without a schema every input goes to the guest as its JSON text.
     pub(crate) async fn score(
         &self,
         request_id: &str,
         inputs: &[(String, &RawValue)],
         global_parameters: Option<&RawValue>,
     ) -> Result<Scored, ScoreError> {
-        let (inputs, global_parameters) = match &self.schema {
-            Some(schema) => schema.bind(inputs, global_parameters)?,
-            None => (
-                inputs
-                    .iter()
-                    .map(|(name, raw)| NamedParam {
-                        name: name.clone(),
-                        value: Param::Json(raw.get().to_owned()),
-                    })
-                    .collect(),
-                global_parameters.map(|raw| Param::Json(raw.get().to_owned())),
-            ),
-        };
+        let (inputs, global_parameters) = self.bind(inputs, global_parameters)?;
         let scored = self
             .on_warm_instance(async |instance, budget| {
                 instance

@@ -33,34 +33,64 @@ pub use runtime::Runtime;
 pub mod __bench {
     use serde_json::value::RawValue;
 
-    use crate::runtime::bindings::{NamedParam, Param};
-
-    fn trivial_inputs() -> Vec<NamedParam> {
-        vec![NamedParam {
-            name: "x".to_owned(),
-            value: Param::Json("1".to_owned()),
-        }]
+    /// The entries of a request's `Inputs` object, given as JSON text.
+    fn entries(inputs: &str) -> Result<Vec<(String, Box<RawValue>)>, String> {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(inputs).map_err(|e| e.to_string())?;
+        map.into_iter()
+            .map(|(name, value)| {
+                serde_json::value::to_raw_value(&value)
+                    .map(|raw| (name, raw))
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
     }
 
-    /// Borrows a warm instance, calls `run` with one tiny input, returns it.
-    pub async fn warm_call(deployment: &crate::Deployment) -> Result<usize, String> {
-        let raw: Box<RawValue> =
-            RawValue::from_string("1".to_owned()).map_err(|e| e.to_string())?;
-        let inputs = [("x".to_owned(), &*raw)];
-        deployment
-            .score("bench", &inputs, None)
-            .await
-            .map(|s| s.body.len())
-            .map_err(|e| e.to_string())
+    /// Borrows a warm instance and scores a request with `inputs` (the JSON text of its
+    /// `Inputs` object) and `global_parameters`, checked against the schema as a request is.
+    /// Returns the response body's length.
+    pub async fn warm_call(
+        deployment: &crate::Deployment,
+        inputs: &str,
+        global_parameters: Option<&str>,
+    ) -> Result<usize, String> {
+        call(deployment, inputs, global_parameters, false).await
     }
 
-    /// Instantiates a fresh instance, runs `init`, calls `run` with one tiny input.
-    pub async fn fresh_call(deployment: &crate::Deployment) -> Result<usize, String> {
-        deployment
-            .score_on_fresh_instance(&trivial_inputs())
-            .await
-            .map(|s| s.len())
-            .map_err(|e| e.to_string())
+    /// The same on a fresh instance made for the call (instantiate + `init` + `run`).
+    pub async fn fresh_call(
+        deployment: &crate::Deployment,
+        inputs: &str,
+        global_parameters: Option<&str>,
+    ) -> Result<usize, String> {
+        call(deployment, inputs, global_parameters, true).await
+    }
+
+    async fn call(
+        deployment: &crate::Deployment,
+        inputs: &str,
+        global_parameters: Option<&str>,
+        fresh: bool,
+    ) -> Result<usize, String> {
+        let owned = entries(inputs)?;
+        let inputs: Vec<(String, &RawValue)> =
+            owned.iter().map(|(n, r)| (n.clone(), &**r)).collect();
+        let global: Option<&RawValue> = global_parameters
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let length = if fresh {
+            deployment
+                .score_on_fresh_instance(&inputs, global)
+                .await
+                .map(|body| body.len())
+        } else {
+            deployment
+                .score("bench", &inputs, global)
+                .await
+                .map(|s| s.body.len())
+        };
+        length.map_err(|e| e.to_string())
     }
 
     /// Validates and converts a JSON float64 matrix with `cols` columns into tensor bytes, as

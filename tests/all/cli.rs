@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::support::{TestResponse, plugin, ridge_model_dir, test_cache_dir};
 
-fn scorehost() -> Command {
+pub(crate) fn scorehost() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scorehost"));
     cmd.env("SCOREHOST_CACHE_DIR", test_cache_dir())
         .env_remove("AZUREML_MODEL_DIR")

@@ -1,14 +1,17 @@
 //! Integration tests: real servers on 127.0.0.1:0 spoken to over HTTP.
 //!
 //! One test binary with modules (it links once). Plugins are built from source on first use
-//! (`xtask::build_plugins`), so a fresh clone needs nothing prebuilt.
+//! (`xtask::build_plugins`, `xtask::build_python_plugins`), so a fresh clone needs nothing
+//! prebuilt. The examples written in several languages share their tests (`support::twins!`).
 
 // Panicking on a broken fixture is how a test fails.
 #![allow(clippy::unwrap_used)]
 
 mod browser;
 mod cli;
+mod js;
 mod protocol;
+mod python;
 mod raw;
 mod sandbox;
 mod schema;

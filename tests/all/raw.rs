@@ -4,7 +4,7 @@ use hyper::{Method, StatusCode};
 use scorehost::{DeploymentSettings, Limits, SwaggerSettings};
 use serde_json::json;
 
-use crate::support::{TestResponse, TestServer, plugin, ridge_model_dir};
+use crate::support::{TestResponse, TestServer, plugin, ridge_model_dir, twins};
 
 const BOUNDARY: &str = "scorehost-test-boundary";
 
@@ -41,7 +41,7 @@ fn image_file(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
 
 async fn with_cors(plugin_name: &str, origins: &[&str]) -> TestServer {
     TestServer::start_with(DeploymentSettings {
-        name: plugin_name.to_owned(),
+        name: plugin_name.replace('/', "-"),
         plugin: plugin(plugin_name),
         model_dir: ridge_model_dir(),
         limits: Limits::default(),
@@ -52,9 +52,12 @@ async fn with_cors(plugin_name: &str, origins: &[&str]) -> TestServer {
     .await
 }
 
-#[tokio::test]
-async fn an_uploaded_image_gets_its_size_back() {
-    let server = TestServer::with_defaults("image_size").await;
+twins!(an_uploaded_image_gets_its_size_back {
+    rust: "image_size",
+    python: "python/image_size",
+});
+async fn an_uploaded_image_gets_its_size_back(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     for (w, h, format) in [
         (64, 48, image::ImageFormat::Png),
         (17, 300, image::ImageFormat::Jpeg),
@@ -69,9 +72,12 @@ async fn an_uploaded_image_gets_its_size_back() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn get_returns_the_full_path_like_flask() {
-    let server = TestServer::with_defaults("image_size").await;
+twins!(get_returns_the_full_path_like_flask {
+    rust: "image_size",
+    python: "python/image_size",
+});
+async fn get_returns_the_full_path_like_flask(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     let response = server.request(Method::GET, "/score?x=1").send().await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.text(), "/score?x=1");
@@ -84,9 +90,12 @@ async fn get_returns_the_full_path_like_flask() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn bad_uploads_get_clean_4xx_and_other_methods_the_seeds_500() {
-    let server = TestServer::with_defaults("image_size").await;
+twins!(bad_uploads_get_clean_4xx_and_other_methods_the_seeds_500 {
+    rust: "image_size",
+    python: "python/image_size",
+});
+async fn bad_uploads_get_clean_4xx_and_other_methods_the_seeds_500(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     let response = upload(&server, multipart("picture", b"whatever")).await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert_eq!(response.text(), "missing multipart file 'image'");
@@ -134,9 +143,15 @@ async fn bad_uploads_get_clean_4xx_and_other_methods_the_seeds_500() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_cors_script_sets_its_own_headers_and_echoes_bodies_bit_exact() {
-    let server = TestServer::with_defaults("cors_echo").await;
+twins!(
+    the_cors_script_sets_its_own_headers_and_echoes_bodies_bit_exact {
+        rust: "cors_echo",
+        python: "python/cors_echo",
+        js: "js/cors_echo",
+    }
+);
+async fn the_cors_script_sets_its_own_headers_and_echoes_bodies_bit_exact(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     let response = server.request(Method::GET, "/score?x=1").send().await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.text(), "/score?x=1");
@@ -174,9 +189,13 @@ async fn the_cors_script_sets_its_own_headers_and_echoes_bodies_bit_exact() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_raw_scripts_own_cors_headers_win_over_the_hosts() {
-    let server = with_cors("cors_echo", &["*"]).await;
+twins!(a_raw_scripts_own_cors_headers_win_over_the_hosts {
+    rust: "cors_echo",
+    python: "python/cors_echo",
+    js: "js/cors_echo",
+});
+async fn a_raw_scripts_own_cors_headers_win_over_the_hosts(plugin: &str) {
+    let server = with_cors(plugin, &["*"]).await;
     let response = server
         .request(Method::GET, "/score")
         .header("origin", "http://other.example")

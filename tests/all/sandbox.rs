@@ -7,7 +7,7 @@ use hyper::StatusCode;
 use scorehost::Limits;
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, multi_model_dir, ridge_model_dir};
+use crate::support::{TestResponse, TestServer, multi_model_dir, ridge_model_dir, twins};
 
 async fn probe(server: &TestServer, inputs: Value) -> TestResponse {
     server.score(&json!({ "Inputs": inputs })).await
@@ -22,16 +22,20 @@ fn assert_denied(response: &TestResponse) {
         response.text()
     );
     assert_eq!(response.header("x-ms-run-function-failed"), Some("True"));
+    // Python's message names the exception first: `PermissionError: denied: ...`.
     assert!(
-        response.message().starts_with("denied: "),
+        response.message().contains("denied: "),
         "{}",
         response.text()
     );
 }
 
-#[tokio::test]
-async fn files_outside_the_model_folder_cannot_be_read() {
-    let server = TestServer::with_defaults("probe").await;
+twins!(files_outside_the_model_folder_cannot_be_read {
+    rust: "probe",
+    python: "python/probe",
+});
+async fn files_outside_the_model_folder_cannot_be_read(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     let host_model_dir = ridge_model_dir();
     let host_file = host_model_dir.join("sklearn_regression_model.json");
     for path in [
@@ -59,9 +63,12 @@ async fn files_outside_the_model_folder_cannot_be_read() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_model_folder_is_read_only() {
-    let server = TestServer::with_defaults("probe").await;
+twins!(the_model_folder_is_read_only {
+    rust: "probe",
+    python: "python/probe",
+});
+async fn the_model_folder_is_read_only(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     for path in [
         "/var/azureml-app/azureml-models/new.txt",
         "/var/azureml-app/azureml-models/sklearn_regression_model.json",
@@ -76,9 +83,12 @@ async fn the_model_folder_is_read_only() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_guest_sees_no_host_environment() {
-    let server = TestServer::with_defaults("probe").await;
+twins!(the_guest_sees_no_host_environment {
+    rust: "probe",
+    python: "python/probe",
+});
+async fn the_guest_sees_no_host_environment(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     assert!(
         std::env::var_os("PATH").is_some(),
         "the host has an environment"
@@ -92,9 +102,14 @@ async fn the_guest_sees_no_host_environment() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn get_model_path_resolves_latest_explicit_and_refuses_escapes() {
-    let server = TestServer::start("probe", &multi_model_dir(), Limits::default()).await;
+twins!(
+    get_model_path_resolves_latest_explicit_and_refuses_escapes {
+        rust: "probe",
+        python: "python/probe",
+    }
+);
+async fn get_model_path_resolves_latest_explicit_and_refuses_escapes(plugin: &str) {
+    let server = TestServer::start(plugin, &multi_model_dir(), Limits::default()).await;
     let lookup = |name: &str, version: Option<&str>| {
         let mut inputs = json!({"action": "model_path", "name": name});
         if let Some(v) = version {
@@ -204,14 +219,17 @@ async fn an_endless_loop_times_out_with_504_and_the_host_recovers() {
     }
 }
 
-#[tokio::test]
-async fn a_memory_bomb_hits_the_limit_and_the_host_recovers() {
+twins!(a_memory_bomb_hits_the_limit_and_the_host_recovers {
+    rust: "probe",
+    python: "python/probe",
+});
+async fn a_memory_bomb_hits_the_limit_and_the_host_recovers(plugin: &str) {
     let limits = Limits {
         instances: 1,
         max_memory: 64 << 20,
         ..Limits::default()
     };
-    let server = TestServer::start("probe", &ridge_model_dir(), limits).await;
+    let server = TestServer::start(plugin, &ridge_model_dir(), limits).await;
     let response = probe(&server, json!({"action": "alloc", "mib": 32})).await;
     assert_eq!(
         response.status,
@@ -227,7 +245,10 @@ async fn a_memory_bomb_hits_the_limit_and_the_host_recovers() {
     );
     assert_serving(&server).await;
     server.stop().await;
+}
 
+#[tokio::test]
+async fn a_plugin_that_bombs_in_every_request_fails_each_one_cleanly() {
     let limits = Limits {
         instances: 1,
         max_memory: 64 << 20,

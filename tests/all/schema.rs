@@ -7,7 +7,7 @@ use hyper::{Method, StatusCode};
 use scorehost::{DeploymentSettings, Limits, SampleVisibility, SwaggerSettings};
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, plugin, repo, ridge_model_dir};
+use crate::support::{TestResponse, TestServer, plugin, repo, ridge_model_dir, twins};
 
 async fn powerbi() -> TestServer {
     TestServer::with_defaults("powerbi").await
@@ -37,9 +37,15 @@ async fn swagger(server: &TestServer, query: &str) -> TestResponse {
         .await
 }
 
-#[tokio::test]
-async fn swagger_documents_equal_the_azure_servers_for_the_seed_script() {
-    let server = powerbi().await;
+twins!(
+    swagger_documents_equal_the_azure_servers_for_the_seed_script {
+        rust: "powerbi",
+        python: "python/powerbi",
+        js: "js/powerbi",
+    }
+);
+async fn swagger_documents_equal_the_azure_servers_for_the_seed_script(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     for (query, file) in [
         ("", "seed_powerbi_fixed.v2.json"),
         ("?version=2", "seed_powerbi_fixed.v2.json"),
@@ -107,9 +113,15 @@ async fn the_documents_pass_a_real_openapi_validator() {
     }
 }
 
-#[tokio::test]
-async fn the_documented_example_scores_and_the_seed_request_gets_results() {
-    let server = powerbi().await;
+twins!(
+    the_documented_example_scores_and_the_seed_request_gets_results {
+        rust: "powerbi",
+        python: "python/powerbi",
+        js: "js/powerbi",
+    }
+);
+async fn the_documented_example_scores_and_the_seed_request_gets_results(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     let example =
         swagger(&server, "").await.json()["definitions"]["ServiceInput"]["example"].clone();
     let response = server.score(&example).await;
@@ -161,9 +173,15 @@ async fn assert_rejected(
 /// An edit of the seed request.
 type Change = Box<dyn FnOnce(&mut Value)>;
 
-#[tokio::test]
-async fn requests_that_do_not_fit_the_samples_get_400_naming_the_field() {
-    let server = powerbi().await;
+twins!(
+    requests_that_do_not_fit_the_samples_get_400_naming_the_field {
+        rust: "powerbi",
+        python: "python/powerbi",
+        js: "js/powerbi",
+    }
+);
+async fn requests_that_do_not_fit_the_samples_get_400_naming_the_field(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     let cases: Vec<(Change, &str, &str)> = vec![
         (
             Box::new(|r| r["Inputs"]["input1"][1][3] = json!("7")),

@@ -24,12 +24,48 @@ pub fn repo() -> PathBuf {
     xtask::repo_root()
 }
 
-/// The built plugin `name` (e.g. `"ridge"`), compiled from source on first use.
+/// The built plugin `name`, compiled from source on first use: `"ridge"` is the Rust plugin
+/// `plugins/ridge`, `"python/powerbi"` the Python script `plugins/python/powerbi/score.py`,
+/// `"js/powerbi"` the JavaScript script `plugins/js/powerbi/score.js`.
 pub fn plugin(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| xtask::build_plugins().expect("building the plugins"))
-        .join(format!("{name}.wasm"))
+    static RUST: OnceLock<PathBuf> = OnceLock::new();
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    static JS: OnceLock<PathBuf> = OnceLock::new();
+    let (dir, name) = match name.split_once('/') {
+        Some(("js", name)) => (
+            JS.get_or_init(|| xtask::build_js_plugins().expect("building the JavaScript plugins")),
+            name,
+        ),
+        Some(("python", name)) => (
+            PYTHON.get_or_init(|| {
+                xtask::build_python_plugins().expect("building the Python plugins")
+            }),
+            name,
+        ),
+        _ => (
+            RUST.get_or_init(|| xtask::build_plugins().expect("building the plugins")),
+            name,
+        ),
+    };
+    dir.join(format!("{name}.wasm"))
 }
+
+/// One test per guest language for the same behaviour: `twins!(check { rust: "image_size",
+/// python: "python/image_size" })` makes the tests `check::rust` and `check::python`, each
+/// calling `check(plugin_name)`. The examples in every language must answer alike.
+macro_rules! twins {
+    ($check:ident { $($language:ident: $plugin:literal),+ $(,)? }) => {
+        mod $check {
+            $(
+                #[tokio::test]
+                async fn $language() {
+                    super::$check($plugin).await
+                }
+            )+
+        }
+    };
+}
+pub(crate) use twins;
 
 /// The ridge example's single-model folder.
 pub fn ridge_model_dir() -> PathBuf {
@@ -95,7 +131,7 @@ impl TestServer {
     /// Serves `plugin` with `model_dir` and `limits`.
     pub async fn start(plugin_name: &str, model_dir: &Path, limits: Limits) -> TestServer {
         Self::start_with(DeploymentSettings {
-            name: plugin_name.to_owned(),
+            name: plugin_name.replace('/', "-"),
             plugin: plugin(plugin_name),
             model_dir: model_dir.to_owned(),
             limits,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xtask::{build_plugins, cargo_command, repo_root, run};
+use xtask::{build_plugins, build_python_plugins, cargo_command, repo_root, run};
 
 /// Python packages of the reference server (and what its entry scripts import).
 const AZUREML_PACKAGES: &[&str] = &["azureml-inference-server-http", "numpy", "pandas", "pillow"];
@@ -41,6 +41,7 @@ pub fn bench(quick: bool) -> io::Result<()> {
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
     let plugins = build_plugins()?;
+    let python_plugins = build_python_plugins()?;
     println!("xtask: building scorehost and the native handler (release)");
     run(cargo_command(&root).args([
         "build",
@@ -86,16 +87,21 @@ pub fn bench(quick: bool) -> io::Result<()> {
     )?;
 
     let release = root.join("target/release");
-    let scorehost = |plugin: &str, port: u16| {
+    let bench_cache = root.join("target/bench-compile-cache");
+    let scorehost = |plugin: &str, port: u16, cache: &Path| {
+        let wasm = match plugin.strip_prefix("python/") {
+            Some(name) => python_plugins.join(format!("{name}.wasm")),
+            None => plugins.join(format!("{plugin}.wasm")),
+        };
         let mut cmd = Command::new(release.join("scorehost"));
         cmd.arg("serve")
             .arg("--plugin")
-            .arg(plugins.join(format!("{plugin}.wasm")))
+            .arg(wasm)
             .arg("--model-dir")
             .arg(&model_dir)
             .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--cache-dir"])
-            .arg(root.join("target/bench-compile-cache"))
+            .arg("--cache-dir")
+            .arg(cache)
             .env("SCOREHOST_LOG", "warn");
         Target {
             name: "",
@@ -130,7 +136,11 @@ pub fn bench(quick: bool) -> io::Result<()> {
                 },
                 Target {
                     name: "scorehost (Rust powerbi plugin)",
-                    ..scorehost("powerbi", 5312)
+                    ..scorehost("powerbi", 5312, &bench_cache)
+                },
+                Target {
+                    name: "scorehost (Python powerbi plugin)",
+                    ..scorehost("python/powerbi", 5316, &bench_cache)
                 },
                 Target {
                     name: "native hyper handler",
@@ -149,7 +159,11 @@ pub fn bench(quick: bool) -> io::Result<()> {
                 },
                 Target {
                     name: "scorehost (Rust image_size plugin)",
-                    ..scorehost("image_size", 5315)
+                    ..scorehost("image_size", 5315, &bench_cache)
+                },
+                Target {
+                    name: "scorehost (Python image_size plugin)",
+                    ..scorehost("python/image_size", 5317, &bench_cache)
                 },
             ],
         ),
@@ -213,33 +227,115 @@ pub fn bench(quick: bool) -> io::Result<()> {
             per_server.push((target.name.to_owned(), throughput));
             drop(child);
         }
-        if let [base, ours, rest @ ..] = per_server.as_slice() {
-            let ratio = |a: &[f64], b: &[f64]| {
-                a.iter()
-                    .zip(b)
-                    .map(|(x, y)| format!("{:.1}×", x / y))
-                    .collect::<Vec<_>>()
-                    .join(" / ")
-            };
-            let _ = write!(
-                table,
-                "\nThroughput at 1 / 8 / 64 connections: {} vs {}: {}",
-                ours.0,
-                base.0,
-                ratio(&ours.1, &base.1)
-            );
-            if let Some(native) = rest.first() {
-                let _ = write!(table, "; vs {}: {}", native.0, ratio(&ours.1, &native.1));
+        // The first server is the Azure ML baseline; every scorehost row is compared with it
+        // and with the native handler, when the suite has one.
+        let ratio = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| format!("{:.1}×", x / y))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let native = per_server
+            .iter()
+            .find(|(name, _)| name.starts_with("native"));
+        if let Some(base) = per_server.first() {
+            let _ = writeln!(table, "\nThroughput at 1 / 8 / 64 connections:\n");
+            for ours in per_server
+                .iter()
+                .filter(|(name, _)| name.starts_with("scorehost"))
+            {
+                let _ = write!(
+                    table,
+                    "- {} vs {}: {}",
+                    ours.0,
+                    base.0,
+                    ratio(&ours.1, &base.1)
+                );
+                if let Some(native) = native {
+                    let _ = write!(table, "; vs {}: {}", native.0, ratio(&ours.1, &native.1));
+                }
+                let _ = writeln!(table);
             }
-            let _ = writeln!(table, ".\n");
+            let _ = writeln!(table);
         }
     }
+    cold_start(
+        &mut table,
+        &scorehost,
+        powerbi_body,
+        &root.join("target/bench-cold-cache"),
+    )?;
     std::fs::write(out.join("results.md"), &table)?;
     println!("{table}");
     if !quick {
         splice_into_benchmarks(&root.join("BENCHMARKS.md"), &table)?;
     }
     Ok(())
+}
+
+/// Process start → first successful `/score` answer, with an empty compile cache and again
+/// with the cache the first start filled, for the Rust and the Python Power BI plugins.
+fn cold_start(
+    table: &mut String,
+    scorehost: &dyn Fn(&str, u16, &Path) -> Target,
+    body: &str,
+    cache: &Path,
+) -> io::Result<()> {
+    let _ = writeln!(
+        table,
+        "### Cold start (process start → first successful /score)\n\n\
+         | plugin | empty compile cache | cached |\n|---|---|---|"
+    );
+    for (plugin, port) in [("powerbi", 5318), ("python/powerbi", 5319)] {
+        let _ = std::fs::remove_dir_all(cache);
+        let mut times = Vec::new();
+        for _ in 0..2 {
+            let mut target = scorehost(plugin, port, cache);
+            let started = Instant::now();
+            let child = Guard(
+                target
+                    .command
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            );
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            wait_ready(addr, Duration::from_secs(300))?;
+            post_ok(addr, body)?;
+            times.push(started.elapsed());
+            drop(child);
+        }
+        let _ = writeln!(
+            table,
+            "| {plugin} | {:.0} ms | {:.0} ms |",
+            times[0].as_secs_f64() * 1e3,
+            times[1].as_secs_f64() * 1e3
+        );
+    }
+    let _ = writeln!(table);
+    Ok(())
+}
+
+/// POSTs a JSON body to `/score` and fails unless the answer is 200.
+fn post_ok(addr: SocketAddr, body: &str) -> io::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "POST /score HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    if reply.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "/score on {addr} answered: {reply}"
+        )))
+    }
 }
 
 /// Kills the server when the case ends, however it ends.

@@ -1,6 +1,8 @@
 //! Project tasks shared by the `xtask` command and the integration tests.
 //!
 //! - [`build_plugins`]: compiles every plugin in `plugins/` to a `wasm32-wasip2` component.
+//! - [`build_python_plugins`], [`test_python_sdk`]: the Python guest SDK and its examples.
+//! - [`build_js_plugins`]: the JavaScript guest SDK's examples (`plugins/js`).
 //! - [`repo_root`]: where the repository is, whoever asks.
 //!
 //! Kept free of dependencies so it builds in a second and can be a dev-dependency of the host.
@@ -8,6 +10,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod js;
+mod python;
+
+pub use js::build_js_plugins;
+pub use python::{build_python_plugins, test_python_sdk};
 
 /// The Wasm target every plugin is built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";

@@ -1,6 +1,6 @@
 //! `cargo xtask TASK`: the project's tasks (see README.md).
 //!
-//! - `plugins`: build every plugin to a Wasm component.
+//! - `plugins`: build every plugin (Rust, Python and JavaScript) to a Wasm component.
 //! - `demo`: build the ridge plugin and the host, then serve the demo on 127.0.0.1:5001.
 //! - `test`: everything CI runs: formatting, lints, docs, plugin builds, every test, and the
 //!   benchmark harness in its quick mode.
@@ -10,14 +10,17 @@ use std::process::ExitCode;
 
 mod bench;
 
-use xtask::{build_plugins, cargo_command, repo_root, run};
+use xtask::{build_js_plugins, build_plugins, build_python_plugins, cargo_command, repo_root, run};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("plugins") => {
-            build_plugins().map(|dir| println!("plugins built in {}", dir.display()))
-        }
+        Some("plugins") => build_plugins()
+            .and_then(|rust| Ok((rust, build_python_plugins()?, build_js_plugins()?)))
+            .map(|(rust, python, js)| {
+                let dirs = [rust, python, js].map(|dir| dir.display().to_string());
+                println!("plugins built in {}", dirs.join(", "))
+            }),
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::bench(args.get(1).is_some_and(|a| a == "--quick")),
@@ -63,6 +66,11 @@ fn test() -> std::io::Result<()> {
         step(dir, &["fmt", "--all", "--check"])?;
     }
     build_plugins()?;
+    // The Python and JavaScript examples too, so a broken build fails here rather than in the
+    // middle of the tests (the SDKs' own unit tests run inside `cargo test`).
+    println!("xtask: the Python and JavaScript example plugins");
+    build_python_plugins()?;
+    build_js_plugins()?;
     for dir in workspaces {
         let clippy = [
             "clippy",

@@ -1,0 +1,204 @@
+// Unit tests of the SDK's pure parts (no WIT imports), run by node: `node --test test/`.
+// The examples in plugins/js are tested end to end through the server (tests/all/js.rs).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { BadInput } from '../src/errors.js';
+import { AMLResponse, rawhttp } from '../src/request.js';
+import {
+  inputSchema,
+  NumpyParameterType,
+  outputSchema,
+  PandasParameterType,
+  sampleJSON,
+  StandardPythonParameterType,
+} from '../src/samples.js';
+import { DataFrame, float, NDArray, paramFromWit, tensorFromWit } from '../src/values.js';
+import { rawScorerExports, scorerExports } from '../src/world.js';
+
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
+
+test('floats written with float() or in float arrays keep their .0', () => {
+  assert.equal(sampleJSON(StandardPythonParameterType(float(0))), '0.0');
+  assert.equal(sampleJSON({ Results: [float(1), 2.5, 3] }), '{"Results":[1.0,2.5,3]}');
+  assert.equal(sampleJSON(NDArray.from([[1, 2]], 'float64')), '[[1.0,2.0]]');
+  assert.equal(sampleJSON(NDArray.from([[1, 2]])), '[[1,2]]');
+  assert.equal(sampleJSON('a "\u0001f:quoted" string'), '"a \\"\\u0001f:quoted\\" string"');
+  assert.equal(sampleJSON(undefined), 'null');
+  assert.equal(sampleJSON(['\u0001f:1', -0, NaN, undefined]), '["\\u0001f:1",0,null,null]');
+  const frame = DataFrame.fromColumns({ x: [float(2)], n: ['a'] });
+  assert.equal(sampleJSON({ a: undefined, b: () => 0, c: frame }), '{"c":[{"x":2.0,"n":"a"}]}');
+  assert.throws(() => sampleJSON({ n: 1n }), TypeError);
+});
+
+test('a numpy sample becomes a little-endian tensor of its dtype', () => {
+  const sample = NumpyParameterType([[1, 2], [3, 4]], { dtype: 'float64' }).toWitSample();
+  assert.equal(sample.tag, 'tensor');
+  assert.equal(sample.val.dtype, 'float64');
+  assert.deepEqual([...sample.val.shape], [2n, 2n]);
+  assert.equal(hex(sample.val.elements.val).slice(0, 16), '000000000000f03f');
+  assert.equal(NumpyParameterType([1, 2]).array.dtype, 'int64');
+  assert.equal(NumpyParameterType([true]).array.dtype, 'bool');
+  assert.equal(new NumpyParameterType([0.5]).array.dtype, 'float64');
+});
+
+test('a pandas sample infers column dtypes as pandas does', () => {
+  const sample = PandasParameterType({ name: ['Sarah', 'John'], age: [25, 26] }).toWitSample();
+  const [name, age] = sample.val.frame.columns;
+  assert.equal(sample.val.orient, 'records');
+  assert.deepEqual(name.values.elements, { tag: 'strings', val: ['Sarah', 'John'] });
+  assert.equal(age.values.dtype, 'int64');
+  assert.equal(hex(age.values.elements.val), '19000000000000001a00000000000000');
+  const records = PandasParameterType([{ x: float(1) }], { orient: 'split' }).toWitSample();
+  assert.equal(records.val.frame.columns[0].values.dtype, 'float64');
+  assert.equal(records.val.orient, 'split');
+});
+
+test('tensors of every dtype decode from little-endian bytes', () => {
+  const cases = [
+    ['float64', [0.1, -0], (v, i, x) => v.setFloat64(i, x, true), 8],
+    ['float32', [0.5, -2], (v, i, x) => v.setFloat32(i, x, true), 4],
+    ['int64', [-5, 2 ** 40], (v, i, x) => v.setBigInt64(i, BigInt(x), true), 8],
+    ['uint64', [7, 2 ** 52], (v, i, x) => v.setBigUint64(i, BigInt(x), true), 8],
+    ['int32', [-2147483648, 2147483647], (v, i, x) => v.setInt32(i, x, true), 4],
+    ['uint32', [0, 4294967295], (v, i, x) => v.setUint32(i, x, true), 4],
+    ['int16', [-32768, 1], (v, i, x) => v.setInt16(i, x, true), 2],
+    ['uint16', [65535, 1], (v, i, x) => v.setUint16(i, x, true), 2],
+    ['int8', [-128, 127], (v, i, x) => v.setInt8(i, x), 1],
+    ['uint8', [255, 0], (v, i, x) => v.setUint8(i, x), 1],
+  ];
+  for (const [dtype, values, write, width] of cases) {
+    const bytes = new Uint8Array(values.length * width);
+    const view = new DataView(bytes.buffer);
+    values.forEach((x, i) => write(view, i * width, x));
+    const array = tensorFromWit({
+      dtype,
+      shape: new BigUint64Array([2n]),
+      elements: { tag: 'bytes', val: bytes },
+    });
+    assert.deepEqual(array.tolist(), values, dtype);
+    assert.equal(array.dtype, dtype);
+  }
+  const flags = tensorFromWit({
+    dtype: 'bool',
+    shape: [1n, 2n],
+    elements: { tag: 'bytes', val: new Uint8Array([1, 0]) },
+  });
+  assert.deepEqual(flags.tolist(), [[true, false]]);
+  assert.deepEqual(flags.shape, [1, 2]);
+});
+
+test('arrays iterate by rows and frames by records', () => {
+  const array = NDArray.from([[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual([...array].map((row) => row.tolist()), [[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual(array.row(-1).data, [4, 5, 6]);
+  assert.equal(array.size, 6);
+  assert.throws(() => NDArray.from([[1, 2], [3]]), /length 2/);
+  const frame = DataFrame.fromRecords([{ a: 1, b: 'x' }, { a: 2, b: 'y' }]);
+  assert.deepEqual(frame.columns, ['a', 'b']);
+  assert.deepEqual(frame.get('a'), [1, 2]);
+  assert.deepEqual(frame.dtypes, { a: 'int64', b: 'str' });
+  assert.deepEqual([...frame], [{ a: 1, b: 'x' }, { a: 2, b: 'y' }]);
+  assert.throws(() => frame.column('c'), BadInput);
+  assert.deepEqual(paramFromWit({ tag: 'json', val: '{"k":[1]}' }), { k: [1] });
+});
+
+test('the decorators make the WIT schema; GlobalParameters with a default are optional', () => {
+  const run = inputSchema('Inputs', StandardPythonParameterType({ x: NumpyParameterType([[1.5]]) }))(
+    inputSchema('GlobalParameters', StandardPythonParameterType(float(1)))(
+      outputSchema(StandardPythonParameterType({ Results: [float(1)] }))(function (Inputs, GlobalParameters) {
+        return { Inputs, GlobalParameters };
+      }),
+    ),
+  );
+  const exports = scorerExports({ run });
+  const schema = exports.schema();
+  assert.deepEqual(schema.inputs.map((i) => [i.name, i.sample.tag]), [['x', 'tensor']]);
+  assert.deepEqual(schema.globalParameters, { tag: 'json', val: '1.0' });
+  assert.equal(schema.globalParametersRequired, true);
+  assert.equal(schema.output, '{"Results":[1.0]}');
+
+  const optional = inputSchema('GlobalParameters', float(2))((Inputs, GlobalParameters = 2) => 0);
+  assert.equal(scorerExports({ run: optional }).schema().globalParametersRequired, false);
+  assert.equal(scorerExports({ run: () => 1 }).schema(), undefined);
+  assert.throws(() => inputSchema('data', 1)(() => 0), /'Inputs' and 'GlobalParameters'/);
+});
+
+test('run gets decoded values and its errors become run-errors', async () => {
+  const exports = scorerExports({
+    init() {},
+    run(Inputs, GlobalParameters = 'default') {
+      if (Inputs.fail === 'bad') throw new BadInput('no good');
+      if (Inputs.fail === 'boom') throw new TypeError('x is undefined');
+      if (Inputs.fail === 'async') return Promise.resolve({ later: true });
+      if (Inputs.fail === 'bigint') return { n: 1n };
+      return { got: Inputs.a.tolist(), GlobalParameters };
+    },
+  });
+  assert.deepEqual(exports.init(), { tag: 'ok', val: undefined });
+  const tensor = {
+    tag: 'tensor',
+    val: { dtype: 'uint8', shape: [2n], elements: { tag: 'bytes', val: new Uint8Array([3, 4]) } },
+  };
+  assert.deepEqual(exports.run([{ name: 'a', value: tensor }], undefined), {
+    tag: 'ok',
+    val: '{"got":[3,4],"GlobalParameters":"default"}',
+  });
+  const json = (fail) => [{ name: 'fail', value: { tag: 'json', val: JSON.stringify(fail) } }];
+  assert.deepEqual(exports.run(json('bad')), {
+    tag: 'err',
+    val: { tag: 'bad-input', val: 'no good' },
+  });
+  assert.deepEqual(exports.run(json('boom')), {
+    tag: 'err',
+    val: { tag: 'failed', val: 'x is undefined' },
+  });
+  assert.deepEqual(await exports.run(json('async')), { tag: 'ok', val: '{"later":true}' });
+  assert.equal(exports.run(json('bigint')).val.tag, 'failed');
+
+  const failing = scorerExports({ init: () => { throw new Error('no model'); }, run: () => 0 });
+  assert.deepEqual(failing.init(), { tag: 'err', val: 'no model' });
+});
+
+test('raw scripts see a Flask-like request and answer with an AMLResponse', () => {
+  const exports = rawScorerExports({
+    run: rawhttp((request) => {
+      if (request.method === 'GET') {
+        const response = new AMLResponse(request.fullPath, 201);
+        response.headers['X-Args'] = JSON.stringify(request.args);
+        response.headers['X-Type'] = request.headers.get('Content-Type');
+        return response;
+      }
+      if (request.method === 'PUT') return { json: request.files.image.filename };
+      if (request.method === 'PATCH') throw new Error('nope');
+      return request.getData(false);
+    }),
+  });
+  const request = (method, extra = {}) => ({
+    method,
+    path: '/score',
+    query: 'a=1&b=x%20y&a=2',
+    headers: [['content-type', 'text/plain']],
+    body: new Uint8Array([104, 105]),
+    files: [],
+    form: [],
+    ...extra,
+  });
+  const get = exports.run(request('GET'));
+  assert.equal(get.tag, 'ok');
+  assert.equal(get.val.status, 201);
+  assert.equal(new TextDecoder().decode(get.val.body), '/score?a=1&b=x%20y&a=2');
+  assert.deepEqual(get.val.headers, [
+    ['X-Args', '{"a":"1","b":"x y"}'],
+    ['X-Type', 'text/plain'],
+  ]);
+  assert.deepEqual([...exports.run(request('POST')).val.body], [104, 105]);
+  const file = { field: 'image', filename: 'a.png', contentType: 'image/png', data: new Uint8Array() };
+  const put = exports.run(request('PUT', { files: [file] }));
+  assert.deepEqual(put.val.headers, [['content-type', 'application/json']]);
+  assert.equal(new TextDecoder().decode(put.val.body), '{"json":"a.png"}');
+  assert.deepEqual(exports.run(request('PATCH')), { tag: 'err', val: 'nope' });
+  assert.throws(() => rawScorerExports({ run: () => 0 }), /rawhttp/);
+  assert.throws(() => scorerExports({ run: rawhttp(() => 0) }), /raw-scorer/);
+});

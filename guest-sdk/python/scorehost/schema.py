@@ -1,0 +1,135 @@
+"""Typed inputs in the style of `inference-schema`.
+
+The decorators and parameter types carry the names the Azure ML entry script uses, so the
+seed's scripts need only new import lines:
+
+    from scorehost.schema import input_schema, output_schema
+    from scorehost.schema import NumpyParameterType, PandasParameterType, StandardPythonParameterType
+
+    @input_schema("Inputs", StandardPythonParameterType({"input1": NumpyParameterType(sample)}))
+    @input_schema("GlobalParameters", StandardPythonParameterType(1.0))
+    @output_schema(StandardPythonParameterType({"Results": [1.0]}))
+    def run(Inputs, GlobalParameters): ...
+
+The samples fix each input's type; scorehost builds the Swagger/OpenAPI documents from them,
+checks every request against them *before* `run` is called (a bad request gets 400 with the
+field's path), and hands `run` values of the sample's kind: a `scorehost.numpy.ndarray`, a
+`scorehost.pandas.DataFrame` or plain JSON data.
+
+Two names are understood, as in the Power BI shape: `Inputs` (a `StandardPythonParameterType`
+wrapping a dict of name -> parameter type) and `GlobalParameters` (any parameter type;
+required unless `run` gives the argument a default).
+"""
+
+from . import numpy as _np
+from . import pandas as _pd
+
+__all__ = [
+    "input_schema",
+    "output_schema",
+    "NumpyParameterType",
+    "PandasParameterType",
+    "StandardPythonParameterType",
+    "BadInput",
+]
+
+
+class BadInput(Exception):
+    """Raise from `run` when the request does not fit the model: the client gets 400 with
+    the message (any other exception is a 500)."""
+
+
+class _ParameterType:
+    __slots__ = ("sample_input",)
+
+    def __init__(self, sample_input):
+        self.sample_input = sample_input
+
+
+class NumpyParameterType(_ParameterType):
+    """An ndarray input: requests must match the sample's dtype and trailing dimensions."""
+
+    __slots__ = ()
+
+    def __init__(self, sample_input, enforce_column_type=True, enforce_shape=True):
+        if not isinstance(sample_input, _np.ndarray):
+            sample_input = _np.array(sample_input)
+        super().__init__(sample_input)
+
+
+class PandasParameterType(_ParameterType):
+    """A DataFrame input: requests must have the sample's columns and column dtypes.
+    `orient` is how requests write the frame (`records`, `split` or `columns`)."""
+
+    __slots__ = ("orient",)
+
+    def __init__(self, sample_input, enforce_column_type=True, enforce_shape=True, orient="records"):
+        if not isinstance(sample_input, _pd.DataFrame):
+            sample_input = _pd.DataFrame(sample_input)
+        if orient not in ("records", "split", "columns"):
+            raise ValueError(f"orient {orient!r} is not supported (records, split or columns)")
+        super().__init__(sample_input)
+        self.orient = orient
+
+
+class StandardPythonParameterType(_ParameterType):
+    """A plain JSON value (number, string, bool, list, dict); a dict may hold other
+    parameter types as values."""
+
+    __slots__ = ()
+
+
+def input_schema(param_name, param_type):
+    """Declares the type of `run`'s argument `param_name` (`Inputs` or `GlobalParameters`)."""
+    if param_name not in ("Inputs", "GlobalParameters"):
+        raise ValueError(
+            f"input_schema({param_name!r}, ...): scorehost takes the Power BI shape, "
+            "'Inputs' (a dict of named inputs) and 'GlobalParameters'"
+        )
+    if not isinstance(param_type, _ParameterType):
+        raise TypeError(f"input_schema({param_name!r}, ...) needs a *ParameterType")
+
+    def decorate(func):
+        _schema_of(func)["inputs"][param_name] = param_type
+        return func
+
+    return decorate
+
+
+def output_schema(output_type):
+    """Declares a sample of what `run` returns (for the documentation)."""
+    if not isinstance(output_type, _ParameterType):
+        raise TypeError("output_schema(...) needs a *ParameterType")
+
+    def decorate(func):
+        _schema_of(func)["output"] = output_type
+        return func
+
+    return decorate
+
+
+def _schema_of(func):
+    """The declarations the decorators attached to `func`."""
+    if not hasattr(func, "__scorehost_schema__"):
+        func.__scorehost_schema__ = {"inputs": {}, "output": None}
+    return func.__scorehost_schema__
+
+
+def _plain(value):
+    """A sample as plain JSON data (parameter types unwrapped, arrays as lists)."""
+    if isinstance(value, _ParameterType):
+        if isinstance(value, PandasParameterType):
+            return value.sample_input.to_dict(_PANDAS_PLAIN[value.orient])
+        return _plain(value.sample_input)
+    if isinstance(value, _np.ndarray):
+        return value.tolist()
+    if isinstance(value, _pd.DataFrame):
+        return value.to_dict("records")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+_PANDAS_PLAIN = {"records": "records", "split": "split", "columns": "dict"}

@@ -1,0 +1,256 @@
+"""Unit tests of the Python guest SDK, run on the build machine's CPython.
+
+The world adapters import the bindings componentize-py generates; `cargo xtask test` writes
+them with `componentize-py bindings` and puts them on `PYTHONPATH` (SCOREHOST_BINDINGS names
+the folder holding `scorer/` and `raw-scorer/`). The end-to-end behaviour inside a component
+is tested by the Rust integration tests (tests/all/), which build the examples in
+plugins/python/ and send them HTTP requests.
+"""
+
+import contextlib
+import io
+import json
+import os
+import struct
+import sys
+import types
+import unittest
+import zlib
+from pathlib import Path
+
+SDK = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(SDK))
+sys.path.insert(0, str(Path(os.environ["SCOREHOST_BINDINGS"]) / "scorer"))
+
+from componentize_py_types import Err  # noqa: E402
+from wit_world.imports import types as t  # noqa: E402
+
+from scorehost import numpy as np  # noqa: E402
+from scorehost import pandas as pd  # noqa: E402
+from scorehost import _scorer  # noqa: E402
+from scorehost.build import world_of  # noqa: E402
+from scorehost.pil import Image, UnidentifiedImageError  # noqa: E402
+from scorehost.rawhttp import AMLRequest, AMLResponse, FileStorage  # noqa: E402
+from scorehost.schema import (  # noqa: E402
+    BadInput,
+    NumpyParameterType,
+    PandasParameterType,
+    StandardPythonParameterType,
+    input_schema,
+    output_schema,
+)
+
+
+class NumpyTest(unittest.TestCase):
+    def test_array_infers_shape_and_dtype_and_round_trips_to_lists(self):
+        a = np.array([[1, 2, 3], [4, 5, 6]], dtype="float64")
+        self.assertEqual(a.shape, (2, 3))
+        self.assertEqual(a.dtype, "float64")
+        self.assertEqual(str(a.dtype), "float64")
+        self.assertEqual(a.tolist(), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        self.assertEqual(np.array([1, 2]).dtype, np.int64)
+        self.assertEqual(np.array([True, False]).dtype, "bool")
+        self.assertEqual(np.array(["a"]).dtype, "str")
+
+    def test_ragged_rows_are_refused(self):
+        with self.assertRaises(ValueError):
+            np.array([[1, 2], [3]])
+
+    def test_rows_indexing_and_reductions(self):
+        a = np.array([[1.0, 2.0], [3.0, 4.0]])
+        self.assertEqual([row.tolist() for row in a], [[1.0, 2.0], [3.0, 4.0]])
+        self.assertEqual(a[1, 0], 3.0)
+        self.assertEqual(a[-1].tolist(), [3.0, 4.0])
+        self.assertEqual(a.sum(), 10.0)
+        self.assertEqual(a.sum(axis=1).tolist(), [3.0, 7.0])
+        self.assertEqual(a.sum(axis=0).tolist(), [4.0, 6.0])
+        self.assertEqual((a.sum(axis=1) * 2).tolist(), [6.0, 14.0])
+        self.assertEqual((a @ [1.0, 10.0]).tolist(), [21.0, 43.0])
+        self.assertEqual(a.T.tolist(), [[1.0, 3.0], [2.0, 4.0]])
+        self.assertEqual(a.reshape(-1).tolist(), [1.0, 2.0, 3.0, 4.0])
+        self.assertEqual(np.array([3, 9, 4]).argmax(), 1)
+
+    def test_bytes_round_trip_every_numeric_dtype(self):
+        for name in ("float64", "float32", "int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8", "bool"):
+            values = [[1, 0], [1, 1]]
+            a = np.array(values, dtype=name)
+            back = np._from_bytes(np._to_bytes(a), [2, 2], name)
+            self.assertEqual(back.tolist(), a.tolist(), name)
+            self.assertEqual(len(np._to_bytes(a)), 4 * a.dtype.itemsize, name)
+        self.assertEqual(np._to_bytes(np.array([1.5], dtype="float64")), struct.pack("<d", 1.5))
+
+
+class PandasTest(unittest.TestCase):
+    def test_frame_columns_dtypes_and_records(self):
+        df = pd.DataFrame({"name": ["Sarah", "John"], "age": [25, 26]})
+        self.assertEqual(df.columns, ["name", "age"])
+        self.assertEqual([str(d) for d in df.dtypes], ["str", "int64"])
+        self.assertEqual(len(df), 2)
+        self.assertEqual(list(df["age"]), [25, 26])
+        self.assertEqual(df.to_dict("records"), [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}])
+        self.assertEqual(pd.DataFrame(df.to_dict("records")).to_dict("list"), df.to_dict("list"))
+
+
+def _script(run, init=None):
+    module = types.ModuleType("score")
+    module.run = run
+    if init is not None:
+        module.init = init
+    return module
+
+
+def _powerbi_run():
+    @input_schema(
+        "Inputs",
+        StandardPythonParameterType(
+            {
+                "input1": NumpyParameterType(np.array([[1, 2], [3, 4]], dtype="float64")),
+                "input2": PandasParameterType(pd.DataFrame({"name": ["a"], "age": [1]})),
+                "input3": StandardPythonParameterType(0.0),
+            }
+        ),
+    )
+    @input_schema("GlobalParameters", StandardPythonParameterType(1.0))
+    @output_schema(StandardPythonParameterType({"Results": StandardPythonParameterType([1.0])}))
+    def run(Inputs, GlobalParameters):
+        if GlobalParameters < 0:
+            raise BadInput("GlobalParameters must not be negative")
+        if GlobalParameters == 0:
+            raise ZeroDivisionError("division by zero")
+        return {"Results": (Inputs["input1"].sum(axis=1) / GlobalParameters), "n": len(Inputs["input2"])}
+
+    return run
+
+
+class ScorerWorldTest(unittest.TestCase):
+    def test_decorators_become_the_wit_schema(self):
+        schema = _scorer.schema_of(_powerbi_run())
+        self.assertEqual([i.name for i in schema.inputs], ["input1", "input2", "input3"])
+        tensor = schema.inputs[0].sample.value
+        self.assertEqual((tensor.dtype, tensor.shape), (t.Dtype.FLOAT64, [2, 2]))
+        self.assertEqual(tensor.elements.value, struct.pack("<4d", 1, 2, 3, 4))
+        frame = schema.inputs[1].sample.value
+        self.assertEqual(frame.orient, t.Orient.RECORDS)
+        self.assertEqual([c.name for c in frame.frame.columns], ["name", "age"])
+        self.assertEqual(frame.frame.columns[0].values.elements, t.Elements_Strings(["a"]))
+        self.assertEqual(schema.inputs[2].sample, t.Sample_Json("0.0"))
+        self.assertEqual(schema.global_parameters, t.Sample_Json("1.0"))
+        self.assertTrue(schema.global_parameters_required)
+        self.assertEqual(json.loads(schema.output), {"Results": [1.0]})
+
+    def test_a_default_makes_global_parameters_optional(self):
+        @input_schema("GlobalParameters", StandardPythonParameterType(1.0))
+        def run(Inputs, GlobalParameters=2.0):
+            return GlobalParameters
+
+        self.assertFalse(_scorer.schema_of(run).global_parameters_required)
+        world = _scorer.world_for(_script(run))()
+        self.assertEqual(world.run([], None), "2.0")
+
+    def test_undecorated_scripts_have_no_schema_and_names_outside_the_power_bi_shape_fail(self):
+        self.assertIsNone(_scorer.schema_of(lambda Inputs: Inputs))
+        with self.assertRaises(ValueError):
+            input_schema("data", StandardPythonParameterType(1))
+
+    def test_run_gets_typed_values_and_errors_map_to_bad_input_or_failed(self):
+        world = _scorer.world_for(_script(_powerbi_run()))()
+        matrix = t.Tensor(t.Dtype.FLOAT64, [1, 2], t.Elements_Bytes(struct.pack("<2d", 1.5, 2.5)))
+        frame = t.Frame([t.Column("age", t.Tensor(t.Dtype.INT64, [3], t.Elements_Bytes(struct.pack("<3q", 1, 2, 3))))])
+        inputs = [t.NamedParam("input1", t.Param_Tensor(matrix)), t.NamedParam("input2", t.Param_Frame(frame))]
+        out = json.loads(world.run(inputs, t.Param_Json("2.0")))
+        self.assertEqual(out, {"Results": [2.0], "n": 3})
+        with self.assertRaises(Err) as bad:
+            world.run(inputs, t.Param_Json("-1"))
+        self.assertEqual(bad.exception.value, t.RunError_BadInput("GlobalParameters must not be negative"))
+        with self.assertRaises(Err) as failed, contextlib.redirect_stderr(io.StringIO()) as log:
+            world.run(inputs, t.Param_Json("0"))
+        self.assertIn("Traceback", log.getvalue())
+        self.assertEqual(failed.exception.value, t.RunError_Failed("ZeroDivisionError: division by zero"))
+
+    def test_a_failing_init_is_an_err_with_the_message(self):
+        def init():
+            raise FileNotFoundError("no model here")
+
+        world = _scorer.world_for(_script(lambda Inputs: 1, init))()
+        with self.assertRaises(Err) as failed, contextlib.redirect_stderr(io.StringIO()):
+            world.init()
+        self.assertEqual(failed.exception.value, "FileNotFoundError: no model here")
+
+    def test_the_world_follows_from_the_rawhttp_decorator(self):
+        self.assertEqual(world_of("@rawhttp\ndef run(request): pass\n"), "raw-scorer")
+        self.assertEqual(world_of("@x.rawhttp\ndef run(request): pass\n"), "raw-scorer")
+        self.assertEqual(world_of("@input_schema('Inputs', s)\ndef run(Inputs): pass\n"), "scorer")
+
+
+class RawHttpTest(unittest.TestCase):
+    def test_request_looks_like_flasks(self):
+        request = AMLRequest(
+            "POST",
+            "/score",
+            "a=1&a=2&b=",
+            [("content-type", "application/json"), ("x-one", "1")],
+            b'{"k": 1}',
+            [("image", FileStorage(b"bytes", filename="i.png"))],
+        )
+        self.assertEqual(request.full_path, "/score?a=1&a=2&b=")
+        self.assertEqual(AMLRequest("GET", "/score", "", [], b"").full_path, "/score?")
+        self.assertEqual(request.args["a"], "1")
+        self.assertEqual(request.args.getlist("a"), ["1", "2"])
+        self.assertEqual(request.headers["Content-Type"], "application/json")
+        self.assertEqual(request.get_json(), {"k": 1})
+        self.assertEqual(request.get_data(), b'{"k": 1}')
+        self.assertEqual(request.files["image"].read(), b"bytes")
+        self.assertIn("image", request.files)
+
+    def test_response_content_types_and_header_splitting_follow_azure_ml(self):
+        plain = AMLResponse("hi", 201)
+        self.assertEqual(plain.headers.items(), [("Content-Type", "text/html; charset=utf-8")])
+        self.assertEqual(plain.body, b"hi")
+        as_json = AMLResponse([3, 2], 200, json_str=True)
+        self.assertEqual((as_json.body, as_json.headers["content-type"]), (b"[3, 2]", "application/json"))
+        self.assertEqual(AMLResponse(None, 200).body, b"{}")
+        split = AMLResponse("x", 200, {"Allow": "GET, POST"})
+        self.assertEqual(split.headers.getlist("allow"), ["GET", "POST"])
+        split.headers["Allow"] = "GET, POST"
+        self.assertEqual(split.headers.getlist("allow"), ["GET, POST"])
+
+
+def _png(width, height):
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + b"\x80" * (3 * width) for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+class PilTest(unittest.TestCase):
+    def test_png_size_and_mode(self):
+        image = Image.open(io.BytesIO(_png(7, 3)))
+        self.assertEqual((image.format, image.size, image.mode), ("PNG", (7, 3), "RGB"))
+        self.assertEqual(image.convert("L").size, (7, 3))
+
+    def test_broken_pngs_are_refused(self):
+        good = _png(4, 4)
+        flipped = good[:24] + bytes([good[24] ^ 0xFF]) + good[25:]
+        for broken in (good[:40], flipped, good[:8] + b"junk"):
+            with self.assertRaises(UnidentifiedImageError):
+                Image.open(broken)
+
+    def test_jpeg_size_from_the_frame_header(self):
+        sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, 300, 17, 1) + b"\x01\x11\x00"
+        sos = b"\xff\xda" + struct.pack(">H", 8) + b"\x01\x01\x00\x00\x3f\x00"
+        jpeg = b"\xff\xd8" + sof + sos + b"\x12\x34" + b"\xff\xd9"
+        self.assertEqual(Image.open(jpeg).size, (17, 300))
+        with self.assertRaises(UnidentifiedImageError):
+            Image.open(jpeg[:-2])
+        with self.assertRaises(UnidentifiedImageError):
+            Image.open(b"not an image at all")
+
+
+if __name__ == "__main__":
+    unittest.main()
