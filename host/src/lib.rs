@@ -11,6 +11,7 @@
 //! - [`deployment`]: one loaded entry script with its model folder and instances.
 //! - [`http`]: the HTTP server, routes, request ids and the error-to-response mapping.
 //! - [`manifest`]: the deployments file (many tenants on one host).
+//! - [`metrics`]: Prometheus metrics of requests, latencies, pools and guest failures.
 //! - [`registry`]: the deployments being served, and hot swap.
 //! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod deployment;
 pub mod http;
 pub mod manifest;
+pub mod metrics;
 pub mod registry;
 pub mod runtime;
 mod schema;

@@ -89,6 +89,10 @@ struct ServeArgs {
     /// Where compiled components are cached.
     #[arg(long, env = "SCOREHOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// A second listener that serves only `/metrics`, without a key (keep it off the public
+    /// network); without it `/metrics` is on the main address behind the admin key.
+    #[arg(long, env = "SCOREHOST_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -130,34 +134,61 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(EXIT_NOT_READY);
             }
         };
-        let loaded = async {
-            let wasm = Runtime::new(&RuntimeSettings {
-                cache_dir: plan.cache_dir,
-            })?;
-            Registry::load(wasm, plan.deployments).await
-        };
-        let registry = match loaded.await {
-            Ok(r) => r,
+        let wasm = match Runtime::new(&RuntimeSettings {
+            cache_dir: plan.cache_dir,
+        }) {
+            Ok(wasm) => wasm,
             Err(e) => {
-                tracing::error!("cannot serve: {e:#}");
+                tracing::error!("cannot start the Wasm runtime: {e:#}");
                 return ExitCode::from(EXIT_NOT_READY);
             }
         };
-        if plan.watch {
-            registry.watch(WATCH_INTERVAL);
-        }
-        let server = match Server::start(plan.addr, registry, plan.options).await {
+        // Listen before loading, so probes see a live process whose readiness is false while
+        // `init` runs (a large model can take minutes); "Listening on" is printed once ready.
+        let registry = Registry::new(wasm);
+        let server = match Server::start(plan.addr, registry.clone(), plan.options).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("cannot listen on {}: {e}", plan.addr);
                 return ExitCode::FAILURE;
             }
         };
+        let metrics_server = match plan.metrics_addr {
+            None => None,
+            Some(addr) => match Server::start_metrics(addr, registry.clone()).await {
+                Ok(s) => {
+                    tracing::info!(addr = %s.local_addr(), "metrics listener");
+                    Some(s)
+                }
+                Err(e) => {
+                    tracing::error!("cannot listen on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        tracing::info!(addr = %server.local_addr(), "listening; loading the deployments");
+        tokio::select! {
+            loaded = registry.load_all(plan.deployments) => if let Err(e) = loaded {
+                tracing::error!("cannot serve: {e:#}");
+                return ExitCode::from(EXIT_NOT_READY);
+            },
+            _ = shutdown_signal() => {
+                tracing::info!("stopped while loading");
+                return ExitCode::SUCCESS;
+            }
+        }
+        if plan.watch {
+            registry.watch(WATCH_INTERVAL);
+        }
         println!("Listening on http://{}", server.local_addr());
         tracing::info!(addr = %server.local_addr(), "ready");
         shutdown_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: no new connections; finishing requests under way");
         server.shutdown().await;
+        if let Some(m) = metrics_server {
+            m.shutdown().await;
+        }
+        tracing::info!("stopped");
         ExitCode::SUCCESS
     })
 }
@@ -169,6 +200,7 @@ struct Plan {
     options: ServerOptions,
     watch: bool,
     cache_dir: Option<PathBuf>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
@@ -184,6 +216,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             },
             watch: manifest.watch || args.watch,
             cache_dir: args.cache_dir,
+            metrics_addr: args.metrics_addr,
         });
     }
     let (Some(plugin), Some(model_dir)) = (args.plugin, args.model_dir) else {
@@ -227,6 +260,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             },
             watch: args.watch,
             cache_dir: args.cache_dir,
+            metrics_addr: args.metrics_addr,
         })
     }
 }

@@ -8,6 +8,7 @@
 
 mod browser;
 mod cli;
+mod ops;
 mod protocol;
 mod raw;
 mod sandbox;

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 
 use crate::registry::Registry;
-use routes::App;
+use routes::{App, Role};
 
 type HttpResponse = hyper::Response<Full<Bytes>>;
 
@@ -70,10 +70,33 @@ impl Server {
         options: ServerOptions,
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
+        let app = App {
+            registry,
+            options,
+            role: Role::Main,
+        };
+        Self::serve(listener, app)
+    }
+
+    /// Binds `addr` and serves only `/metrics` (without a key) and `/` there: a listener for
+    /// the scraper that is not exposed where clients are (`--metrics-addr`).
+    pub async fn start_metrics(
+        addr: SocketAddr,
+        registry: Arc<Registry>,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let app = App {
+            registry,
+            options: ServerOptions::default(),
+            role: Role::Metrics,
+        };
+        Self::serve(listener, app)
+    }
+
+    fn serve(listener: TcpListener, app: App) -> std::io::Result<Server> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let app = Arc::new(App { registry, options });
-        let task = tokio::spawn(accept_loop(listener, app, stopped));
+        let task = tokio::spawn(accept_loop(listener, Arc::new(app), stopped));
         Ok(Server { addr, stop, task })
     }
 

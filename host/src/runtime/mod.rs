@@ -154,6 +154,8 @@ pub(crate) struct InstanceSpec {
     pub(crate) models: Arc<ModelIndex>,
     pub(crate) max_memory: usize,
     pub(crate) init_timeout: Duration,
+    /// Where the pool counts its instances and their `init` times.
+    pub(crate) metrics: Arc<crate::metrics::DeploymentMetrics>,
 }
 
 /// A failed or stopped call into the guest.

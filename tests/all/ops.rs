@@ -1,0 +1,299 @@
+//! Production operations: `/metrics`, readiness, the admin list's status.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hyper::{Method, StatusCode};
+use scorehost::{DeploymentSettings, Limits, Registry, Server, ServerOptions, SwaggerSettings};
+use serde_json::{Value, json};
+
+use crate::support::{RequestBuilder, TestServer, plugin, repo, ridge_model_dir, runtime};
+
+const ADMIN: &str = "ops-admin";
+
+fn settings(
+    name: &str,
+    plugin_name: &str,
+    model_dir: &Path,
+    instances: usize,
+) -> DeploymentSettings {
+    DeploymentSettings {
+        name: name.to_owned(),
+        plugin: plugin(plugin_name),
+        model_dir: model_dir.to_owned(),
+        limits: Limits {
+            instances,
+            ..Limits::default()
+        },
+        swagger: SwaggerSettings::default(),
+        cors_origins: Vec::new(),
+        keys: Vec::new(),
+    }
+}
+
+fn admin() -> ServerOptions {
+    ServerOptions {
+        admin_key: Some(ADMIN.to_owned()),
+        ..ServerOptions::default()
+    }
+}
+
+fn post(server: &TestServer, name: &str, body: &str) -> RequestBuilder {
+    server
+        .request(Method::POST, &format!("/api/v1/service/{name}/score"))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+}
+
+fn ridge_body() -> String {
+    json!({"Inputs": {"input1": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}, "GlobalParameters": 1.0})
+        .to_string()
+}
+
+/// A scrape of `/metrics` (main listener, admin key).
+async fn scrape(addr: std::net::SocketAddr, key: Option<&str>) -> String {
+    let mut req = RequestBuilder::to(addr, Method::GET, "/metrics");
+    if let Some(key) = key {
+        req = req.header("authorization", &format!("Bearer {key}"));
+    }
+    let response = req.send().await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    response.text()
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed); 0 when absent.
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_move_as_requests_are_served() {
+    let server = TestServer::start_many(
+        vec![
+            settings("ridge", "ridge", &ridge_model_dir(), 2),
+            settings("trap", "trap", &ridge_model_dir(), 1),
+        ],
+        admin(),
+    )
+    .await;
+
+    // The main listener's /metrics needs the admin key.
+    let anonymous = server.request(Method::GET, "/metrics").send().await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
+    let before = scrape(server.addr, Some(ADMIN)).await;
+    let ok = r#"scorehost_requests_total{deployment="ridge",route="score",status="200"}"#;
+    let bad = r#"scorehost_requests_total{deployment="ridge",route="score",status="400"}"#;
+    let trapped = r#"scorehost_requests_total{deployment="trap",route="score",status="500"}"#;
+    let run_count = r#"scorehost_run_duration_seconds_count{deployment="ridge"}"#;
+    let overhead_count = r#"scorehost_host_overhead_seconds_count{deployment="ridge"}"#;
+    let traps = r#"scorehost_traps_total{deployment="trap"}"#;
+    let init_trap = r#"scorehost_init_duration_seconds_count{deployment="trap"}"#;
+    assert_eq!(
+        value(&before, r#"scorehost_pool_instances{deployment="ridge"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(&before, r#"scorehost_pool_in_use{deployment="ridge"}"#),
+        0.0
+    );
+    assert_eq!(value(&before, init_trap), 1.0, "{before}");
+    assert!(
+        value(
+            &before,
+            r#"scorehost_init_duration_seconds_sum{deployment="ridge"}"#
+        ) > 0.0
+    );
+
+    for _ in 0..3 {
+        let r = post(&server, "ridge", &ridge_body()).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let r = post(&server, "ridge", "{not json").send().await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = post(&server, "trap", r#"{"Inputs": {}}"#).send().await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    // The trapped instance's replacement runs init in the background: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let text = scrape(server.addr, Some(ADMIN)).await;
+        if value(&text, init_trap) >= 2.0 || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let moved = |series: &str| value(&after, series) - value(&before, series);
+    assert_eq!(moved(ok), 3.0, "{after}");
+    assert_eq!(moved(bad), 1.0, "{after}");
+    assert_eq!(moved(trapped), 1.0, "{after}");
+    // The 400 was refused before the guest ran.
+    assert_eq!(moved(run_count), 3.0, "{after}");
+    assert_eq!(moved(overhead_count), 3.0, "{after}");
+    assert_eq!(moved(traps), 1.0, "{after}");
+    assert_eq!(moved(init_trap), 1.0, "{after}");
+    assert_eq!(
+        value(&after, r#"scorehost_pool_instances{deployment="trap"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&after, r#"scorehost_pool_replacing{deployment="trap"}"#),
+        0.0
+    );
+    // Scrapes count too, under the host's own routes (a scrape shows the ones before it).
+    assert!(
+        value(
+            &after,
+            r#"scorehost_requests_total{deployment="",route="metrics",status="200"}"#
+        ) >= 1.0,
+        "{after}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_listener_needs_no_key_and_serves_nothing_else() {
+    let registry = Registry::load(
+        runtime(),
+        vec![settings("ridge", "ridge", &ridge_model_dir(), 1)],
+    )
+    .await
+    .unwrap();
+    let main = TestServer::serve(registry.clone(), ServerOptions::default()).await;
+    let metrics = Server::start_metrics("127.0.0.1:0".parse().unwrap(), registry)
+        .await
+        .unwrap();
+    // Without an admin key the main listener's /metrics is off.
+    let off = main.request(Method::GET, "/metrics").send().await;
+    assert_eq!(off.status, StatusCode::FORBIDDEN);
+
+    let r = post(&main, "ridge", &ridge_body()).send().await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = scrape(metrics.local_addr(), None).await;
+    assert_eq!(
+        value(
+            &text,
+            r#"scorehost_requests_total{deployment="ridge",route="score",status="200"}"#
+        ),
+        1.0,
+        "{text}"
+    );
+    let score = RequestBuilder::to(
+        metrics.local_addr(),
+        Method::POST,
+        "/api/v1/service/ridge/score",
+    )
+    .header("content-type", "application/json")
+    .body(ridge_body())
+    .send()
+    .await;
+    assert_eq!(score.status, StatusCode::NOT_FOUND);
+    metrics.shutdown().await;
+    main.stop().await;
+}
+
+/// A model folder for the `fragile` plugin whose `init` sleeps `ms`.
+fn gate_dir(tag: &str, ms: u64) -> PathBuf {
+    let dir = repo().join("target/test-models").join(tag);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("gate"), ms.to_string()).unwrap();
+    dir
+}
+
+async fn ready(server: &TestServer) -> StatusCode {
+    let r = server.request(Method::GET, "/v2/health/ready").send().await;
+    assert_eq!(r.json()["ready"], json!(r.status == StatusCode::OK));
+    r.status
+}
+
+async fn admin_status(server: &TestServer, name: &str) -> Value {
+    let list = server
+        .request(Method::GET, "/api/v1/deployments")
+        .header("authorization", &format!("Bearer {ADMIN}"))
+        .send()
+        .await
+        .json();
+    list["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} not in {list}"))
+}
+
+/// Polls readiness until it is `want` (or fails the test after 20 s).
+async fn wait_ready(server: &TestServer, want: StatusCode) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready(server).await != want {
+        assert!(Instant::now() < deadline, "readiness never became {want}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_is_false_while_init_runs_and_true_after() {
+    let registry = Registry::new(runtime());
+    let server = TestServer::serve(registry.clone(), admin()).await;
+    let loading = tokio::spawn({
+        let registry = registry.clone();
+        let slow = settings("slow_init", "fragile", &gate_dir("slow-init", 1500), 1);
+        let quick = settings("quick", "ridge", &ridge_model_dir(), 1);
+        async move { registry.load_all(vec![quick, slow]).await }
+    });
+    // Alive at once, not ready while the slow deployment's init sleeps.
+    let live = server.request(Method::GET, "/").send().await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert_eq!(ready(&server).await, StatusCode::SERVICE_UNAVAILABLE);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin_status(&server, "slow_init").await["status"] != "loading" {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ready(&server).await, StatusCode::SERVICE_UNAVAILABLE);
+    loading.await.unwrap().unwrap();
+    assert_eq!(ready(&server).await, StatusCode::OK);
+    let status = admin_status(&server, "slow_init").await;
+    assert_eq!(status["status"], "ready", "{status}");
+    assert_eq!(status["healthy_instances"], 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_is_false_while_every_instance_of_a_deployment_is_broken() {
+    let dir = gate_dir("broken-instances", 0);
+    let server = TestServer::start_many(
+        vec![
+            settings("fragile", "fragile", &dir, 1),
+            settings("ridge", "ridge", &ridge_model_dir(), 1),
+        ],
+        admin(),
+    )
+    .await;
+    assert_eq!(ready(&server).await, StatusCode::OK);
+
+    // Replacements cannot start while the gate file is missing.
+    std::fs::remove_file(dir.join("gate")).unwrap();
+    let r = post(&server, "fragile", r#"{"Inputs": {"trap": true}}"#)
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(ready(&server).await, StatusCode::SERVICE_UNAVAILABLE);
+    let status = admin_status(&server, "fragile").await;
+    assert_eq!(status["status"], "unhealthy", "{status}");
+    assert_eq!(status["healthy_instances"], 0, "{status}");
+    assert_eq!(admin_status(&server, "ridge").await["status"], "ready");
+
+    // The replacement retries with backoff and gets in once the file is back.
+    std::fs::write(dir.join("gate"), "0").unwrap();
+    wait_ready(&server, StatusCode::OK).await;
+    let r = post(&server, "fragile", r#"{"Inputs": {}}"#).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    server.stop().await;
+}
