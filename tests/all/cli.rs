@@ -135,3 +135,84 @@ fn a_file_that_is_not_a_component_is_refused() {
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a loadable Wasm component"));
 }
+
+/// Starts `scorehost serve ARGS` on a free port; returns it once it prints its address.
+async fn serve(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
+    let mut child = Running(
+        scorehost()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    let line = tokio::time::timeout(Duration::from_secs(120), line)
+        .await
+        .expect("the server became ready")
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sigterm_finishes_every_accepted_request_then_exits_0() {
+    let plugin = plugin("slow");
+    let model_dir = ridge_model_dir();
+    let (mut child, addr) = serve(&[
+        "--plugin".as_ref(),
+        plugin.as_os_str(),
+        "--model-dir".as_ref(),
+        model_dir.as_os_str(),
+        "--instances".as_ref(),
+        "4".as_ref(),
+    ])
+    .await;
+    // Eight requests of 1.5 s on four instances: four run, four wait for an instance.
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(
+                crate::support::RequestBuilder::to(addr, hyper::Method::POST, "/score")
+                    .header("content-type", "application/json")
+                    .body(json!({"Inputs": {"ms": 1500}}).to_string())
+                    .send(),
+            )
+        })
+        .collect();
+    // Let every request be accepted and under way, then ask the server to stop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+
+    // New connections are refused once the signal is handled.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for request in requests {
+        let response = request.await.unwrap();
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        assert_eq!(response.json()["slept_ms"], json!(1500.0));
+    }
+    let status = tokio::task::spawn_blocking(move || child.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    eprintln!("drained and exited {:?} after SIGTERM", signalled.elapsed());
+}
