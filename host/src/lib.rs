@@ -26,7 +26,7 @@ mod schema;
 
 pub use config::{DeploymentSettings, Limits, RuntimeSettings, SampleVisibility, SwaggerSettings};
 pub use deployment::Deployment;
-pub use http::{Server, ServerOptions};
+pub use http::{Server, ServerOptions, Tls};
 pub use registry::Registry;
 pub use runtime::Runtime;
 

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use scorehost::manifest::Manifest;
 use scorehost::{
     DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings, SampleVisibility, Server,
-    ServerOptions, SwaggerSettings,
+    ServerOptions, SwaggerSettings, Tls,
 };
 
 /// Exit code when the entry script cannot start (the Azure ML server exits with 3 too).
@@ -89,6 +89,12 @@ struct ServeArgs {
     /// Where compiled components are cached.
     #[arg(long, env = "SCOREHOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Serve HTTPS: the PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, env = "SCOREHOST_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SCOREHOST_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// A second listener that serves only `/metrics`, without a key (keep it off the public
     /// network); without it `/metrics` is on the main address behind the admin key.
     #[arg(long, env = "SCOREHOST_METRICS_ADDR")]
@@ -146,6 +152,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         // Listen before loading, so probes see a live process whose readiness is false while
         // `init` runs (a large model can take minutes); "Listening on" is printed once ready.
         let registry = Registry::new(wasm);
+        let tls_on = plan.options.tls.is_some();
         let server = match Server::start(plan.addr, registry.clone(), plan.options).await {
             Ok(s) => s,
             Err(e) => {
@@ -180,7 +187,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         if plan.watch {
             registry.watch(WATCH_INTERVAL);
         }
-        println!("Listening on http://{}", server.local_addr());
+        let scheme = if tls_on { "https" } else { "http" };
+        println!("Listening on {scheme}://{}", server.local_addr());
         tracing::info!(addr = %server.local_addr(), "ready");
         shutdown_signal().await;
         tracing::info!("shutting down: no new connections; finishing requests under way");
@@ -205,6 +213,10 @@ struct Plan {
 
 fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
     let default_addr: SocketAddr = scorehost::config::DEFAULT_ADDR.parse()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key)?),
+        _ => None,
+    };
     if let Some(path) = &args.config {
         let manifest = Manifest::load(path)?;
         return Ok(Plan {
@@ -213,6 +225,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             options: ServerOptions {
                 default_deployment: None,
                 admin_key: args.admin_key.or(manifest.admin_key),
+                tls,
             },
             watch: manifest.watch || args.watch,
             cache_dir: args.cache_dir,
@@ -257,6 +270,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             options: ServerOptions {
                 default_deployment: Some("default".to_owned()),
                 admin_key: args.admin_key,
+                tls,
             },
             watch: args.watch,
             cache_dir: args.cache_dir,

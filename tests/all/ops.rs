@@ -1,4 +1,4 @@
-//! Production operations: `/metrics`, readiness, the admin list's status.
+//! Production operations: `/metrics`, readiness, the admin list's status, TLS.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -296,4 +296,108 @@ async fn readiness_is_false_while_every_instance_of_a_deployment_is_broken() {
     let r = post(&server, "fragile", r#"{"Inputs": {}}"#).send().await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     server.stop().await;
+}
+
+/// A self-signed certificate for `localhost`, written as PEM files under `target/`.
+fn self_signed(tag: &str) -> (PathBuf, PathBuf, rustls_pki_types::CertificateDer<'static>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = repo().join("target/test-tls").join(tag);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    (cert, key, certified.cert.der().clone())
+}
+
+/// GET `path` over HTTPS, trusting only `root`; returns status and body.
+async fn https_get(
+    addr: std::net::SocketAddr,
+    root: rustls_pki_types::CertificateDer<'static>,
+    path: &str,
+) -> (StatusCode, String) {
+    use http_body_util::BodyExt as _;
+    use tokio_rustls::rustls;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::get(path)
+        .header("host", "localhost")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn https_works_and_plain_http_to_the_tls_port_is_closed_cleanly() {
+    let (cert, key, root) = self_signed("server");
+    let tls = scorehost::Tls::from_pem_files(&cert, &key).unwrap();
+    let server = TestServer::start_many(
+        vec![settings("ridge", "ridge", &ridge_model_dir(), 1)],
+        ServerOptions {
+            tls: Some(tls),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let (status, body) = https_get(server.addr, root.clone(), "/").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "Healthy"));
+
+    // Plain HTTP: the handshake fails, the connection closes, no HTTP answer comes back.
+    let mut plain = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(15),
+        tokio::io::AsyncReadExt::read_to_end(&mut plain, &mut reply),
+    )
+    .await
+    .expect("the server closed the plain connection");
+    assert!(read.is_ok() || reply.is_empty(), "{read:?}");
+    assert!(
+        !reply.starts_with(b"HTTP/"),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
+
+    // The server is still there for HTTPS clients.
+    let (status, _) = https_get(server.addr, root, "/v2/health/ready").await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_is_refused() {
+    let (cert, _, _) = self_signed("mismatch-a");
+    let (_, other_key, _) = self_signed("mismatch-b");
+    let error = scorehost::Tls::from_pem_files(&cert, &other_key).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("do not form a usable pair"),
+        "{error:#}"
+    );
+    let error =
+        scorehost::Tls::from_pem_files(Path::new("/nonexistent.pem"), &other_key).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("/nonexistent.pem"),
+        "{error:#}"
+    );
 }

@@ -114,6 +114,7 @@ impl TestServer {
             ServerOptions {
                 default_deployment: Some(default),
                 admin_key: None,
+                tls: None,
             },
         )
         .await

@@ -38,6 +38,7 @@ fn admin_options() -> ServerOptions {
     ServerOptions {
         default_deployment: None,
         admin_key: Some(ADMIN.to_owned()),
+        tls: None,
     }
 }
 
