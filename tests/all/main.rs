@@ -9,6 +9,7 @@
 mod browser;
 mod cli;
 mod ops;
+mod packaging;
 mod protocol;
 mod raw;
 mod sandbox;
