@@ -216,3 +216,116 @@ async fn sigterm_finishes_every_accepted_request_then_exits_0() {
     assert_eq!(status.code(), Some(0));
     eprintln!("drained and exited {:?} after SIGTERM", signalled.elapsed());
 }
+
+#[tokio::test]
+async fn json_logs_tie_guest_output_and_failures_to_the_request_and_deployment() {
+    let model_dir = crate::support::repo().join("target/test-models/json-logs");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    std::fs::write(model_dir.join("gate"), "0").unwrap();
+    let log_path = model_dir.with_file_name("json-logs.stderr");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = Running(
+        scorehost()
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--plugin",
+            ])
+            .arg(plugin("fragile"))
+            .arg("--model-dir")
+            .arg(&model_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    let line = tokio::time::timeout(Duration::from_secs(120), line)
+        .await
+        .unwrap()
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let send = |id: &str, body: serde_json::Value| {
+        crate::support::RequestBuilder::to(addr, hyper::Method::POST, "/score")
+            .header("content-type", "application/json")
+            .header("x-request-id", id)
+            .body(body.to_string())
+            .send()
+    };
+    // 5000 lines of 21 bytes: more than the 64 KiB a call may log.
+    let r = send(
+        "req-chatty",
+        json!({"Inputs": {"say": "hello from the guest", "repeat": 5000}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send("req-trap", json!({"Inputs": {"trap": true}})).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!r.text().contains("asked to trap"), "{}", r.text());
+    drop(child);
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let message = |l: &serde_json::Value| l["fields"]["message"].as_str().unwrap_or("").to_owned();
+    // In the request's span, or (guest stdout/stderr, written from wasmtime-wasi's own task)
+    // naming the request and deployment in the line's fields.
+    let in_request = |l: &serde_json::Value, id: &str| {
+        (l["span"]["request_id"] == id && l["span"]["deployment"] == "default")
+            || (l["fields"]["request_id"] == id && l["fields"]["deployment"] == "default")
+    };
+    let said: Vec<_> = lines
+        .iter()
+        .filter(|l| message(l) == "hello from the guest")
+        .collect();
+    assert!(!said.is_empty());
+    assert!(
+        said.len() < 5000,
+        "the output limit let {} lines through",
+        said.len()
+    );
+    for l in &said {
+        assert!(in_request(l, "req-chatty"), "{l}");
+        assert_eq!(l["fields"]["stream"], "stdout", "{l}");
+    }
+    let capped = lines
+        .iter()
+        .find(|l| message(l).contains("per-call limit"))
+        .unwrap_or_else(|| panic!("no limit warning in {log}"));
+    assert!(in_request(capped, "req-chatty"), "{capped}");
+    // The trap explains itself in the log, with the guest's panic message, under its request.
+    let trapped = lines
+        .iter()
+        .find(|l| message(l).contains("guest trapped"))
+        .unwrap_or_else(|| panic!("no trap line in {log}"));
+    assert!(in_request(trapped, "req-trap"), "{trapped}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| in_request(l, "req-trap") && message(l).contains("asked to trap")),
+        "{log}"
+    );
+    // Every request line names its request and deployment.
+    let requests: Vec<_> = lines.iter().filter(|l| message(l) == "request").collect();
+    assert_eq!(requests.len(), 2, "{log}");
+    assert!(
+        requests
+            .iter()
+            .all(|l| l["span"]["deployment"] == "default")
+    );
+}
