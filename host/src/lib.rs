@@ -6,6 +6,7 @@
 //! nothing else of the host.
 //!
 //! Modules:
+//! - [`collect`]: opt-in data collection of inputs and outputs as rotated JSON Lines.
 //! - [`config`]: settings of a deployment and of the runtime, with their defaults.
 //! - [`runtime`]: the wasmtime engine, compile cache, host imports, warm instance pool, limits.
 //! - [`deployment`]: one loaded entry script with its model folder and instances.
@@ -15,6 +16,7 @@
 //! - [`registry`]: the deployments being served, and hot swap.
 //! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
 
+pub mod collect;
 pub mod config;
 pub mod deployment;
 pub mod http;
@@ -24,6 +26,7 @@ pub mod registry;
 pub mod runtime;
 mod schema;
 
+pub use collect::{CollectMode, CollectSettings};
 pub use config::{DeploymentSettings, Limits, RuntimeSettings, SampleVisibility, SwaggerSettings};
 pub use deployment::Deployment;
 pub use http::{Server, ServerOptions, Tls};

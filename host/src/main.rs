@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use scorehost::manifest::Manifest;
 use scorehost::{
-    DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings, SampleVisibility, Server,
-    ServerOptions, SwaggerSettings, Tls,
+    CollectMode, CollectSettings, DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings,
+    SampleVisibility, Server, ServerOptions, SwaggerSettings, Tls,
 };
 
 /// Exit code when the entry script cannot start (the Azure ML server exits with 3 too).
@@ -95,6 +95,12 @@ struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "SCOREHOST_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Collect the --plugin deployment's inputs and outputs as JSON Lines into this folder.
+    #[arg(long, env = "SCOREHOST_COLLECT_DIR")]
+    collect_dir: Option<PathBuf>,
+    /// What --collect-dir keeps: everything, or types and shapes only.
+    #[arg(long, value_enum, default_value_t = Collect::Full, requires = "collect_dir")]
+    collect: Collect,
     /// A second listener that serves only `/metrics`, without a key (keep it off the public
     /// network); without it `/metrics` is on the main address behind the admin key.
     #[arg(long, env = "SCOREHOST_METRICS_ADDR")]
@@ -107,6 +113,12 @@ struct ServeArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum Samples {
     Show,
+    Redact,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Collect {
+    Full,
     Redact,
 }
 
@@ -226,6 +238,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                 default_deployment: None,
                 admin_key: args.admin_key.or(manifest.admin_key),
                 tls,
+                collect: manifest.collect,
             },
             watch: manifest.watch || args.watch,
             cache_dir: args.cache_dir,
@@ -271,6 +284,17 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                 default_deployment: Some("default".to_owned()),
                 admin_key: args.admin_key,
                 tls,
+                collect: args.collect_dir.map(|dir| CollectSettings {
+                    deployments: [(
+                        "default".to_owned(),
+                        match args.collect {
+                            Collect::Full => CollectMode::Full,
+                            Collect::Redact => CollectMode::Redact,
+                        },
+                    )]
+                    .into(),
+                    ..CollectSettings::new(dir)
+                }),
             },
             watch: args.watch,
             cache_dir: args.cache_dir,

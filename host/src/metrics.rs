@@ -99,6 +99,8 @@ pub struct Metrics {
     pool_in_use: Family<DeploymentLabel, Gauge>,
     pool_waiting: Family<DeploymentLabel, Gauge>,
     pool_replacing: Family<DeploymentLabel, Gauge>,
+    /// Collected records dropped because the writer fell behind.
+    pub(crate) collect_dropped: Counter,
     /// Requests that belong to no deployment (`/`, `/metrics`, admin, 404s).
     host_requests: OnceLock<RequestCounters>,
 }
@@ -130,6 +132,7 @@ impl Metrics {
             pool_in_use: Family::default(),
             pool_waiting: Family::default(),
             pool_replacing: Family::default(),
+            collect_dropped: Counter::default(),
             host_requests: OnceLock::new(),
             registry: Default::default(),
         };
@@ -190,6 +193,11 @@ impl Metrics {
             "swaps",
             "Hot swaps, by outcome (ok, refused)",
             metrics.swaps.clone(),
+        );
+        r.register(
+            "collect_dropped",
+            "Data-collection records dropped because the writer fell behind",
+            metrics.collect_dropped.clone(),
         );
         r.register(
             "pool_instances",

@@ -401,3 +401,113 @@ fn a_key_that_does_not_match_the_certificate_is_refused() {
         "{error:#}"
     );
 }
+
+/// Every JSON line of a deployment's collection files, oldest file first.
+fn collected(dir: &Path, deployment: &str) -> Vec<Value> {
+    let folder = dir.join(deployment);
+    let mut files: Vec<PathBuf> = (1..10)
+        .rev()
+        .map(|n| folder.join(format!("data.jsonl.{n}")))
+        .filter(|p| p.exists())
+        .collect();
+    files.push(folder.join("data.jsonl"));
+    files
+        .iter()
+        .filter(|p| p.exists())
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<Value>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn data_collection_files_hold_exactly_the_requests_sent() {
+    let dir = repo().join("target/test-collect");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut collect = scorehost::CollectSettings::new(dir.clone());
+    collect.deployments = [
+        ("ridge".to_owned(), scorehost::CollectMode::Full),
+        ("private".to_owned(), scorehost::CollectMode::Redact),
+    ]
+    .into();
+    // Small files, so that five records rotate.
+    collect.max_file_bytes = 500;
+    collect.max_files = 3;
+    let server = TestServer::start_many(
+        vec![
+            settings("ridge", "ridge", &ridge_model_dir(), 1),
+            settings("private", "ridge", &ridge_model_dir(), 1),
+            settings("other", "ridge", &ridge_model_dir(), 1),
+        ],
+        ServerOptions {
+            collect: Some(collect),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let body = json!({"Inputs": {"input1": [[i, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}, "GlobalParameters": 1.0});
+        let id = format!("collect-{i}");
+        let r = post(&server, "ridge", &body.to_string())
+            .header("x-request-id", &id)
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        sent.push((id, body, r.json()));
+    }
+    // Refused requests produce no output and are not collected; nor is a deployment that did
+    // not opt in.
+    let r = post(&server, "ridge", "{not json").send().await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = post(&server, "other", &ridge_body()).send().await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = post(&server, "private", &ridge_body())
+        .header("x-request-id", "private-1")
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while collected(&dir, "ridge").len() < 5 || collected(&dir, "private").is_empty() {
+        assert!(Instant::now() < deadline, "the writer did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await;
+    let records = collected(&dir, "ridge");
+    assert_eq!(records.len(), 5, "{records:#?}");
+    for (record, (id, input, output)) in records.iter().zip(&sent) {
+        assert_eq!(record["request_id"], *id.as_str());
+        assert_eq!(record["deployment"], "ridge");
+        assert_eq!(record["input"], *input);
+        assert_eq!(record["output"], *output);
+    }
+    assert!(
+        dir.join("ridge/data.jsonl.1").exists(),
+        "no rotation happened"
+    );
+    for n in ["data.jsonl", "data.jsonl.1", "data.jsonl.2"] {
+        let path = dir.join("ridge").join(n);
+        if path.exists() {
+            assert!(
+                std::fs::metadata(&path).unwrap().len() <= 500,
+                "{n} over the cap"
+            );
+        }
+    }
+    assert!(!dir.join("other").exists());
+    // Redacted: shapes and types, no values.
+    let private = collected(&dir, "private");
+    assert_eq!(private.len(), 1);
+    assert_eq!(private[0]["request_id"], "private-1");
+    assert_eq!(
+        private[0]["input"]["Inputs"]["input1"],
+        json!([[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    );
+    assert_eq!(private[0]["input"]["GlobalParameters"], json!(0.0));
+    assert_eq!(private[0]["output"], json!([0.0]));
+}

@@ -115,6 +115,7 @@ impl TestServer {
                 default_deployment: Some(default),
                 admin_key: None,
                 tls: None,
+                collect: None,
             },
         )
         .await

@@ -39,6 +39,7 @@ fn admin_options() -> ServerOptions {
         default_deployment: None,
         admin_key: Some(ADMIN.to_owned()),
         tls: None,
+        collect: None,
     }
 }
 

@@ -53,6 +53,8 @@ pub struct ServerOptions {
     pub admin_key: Option<String>,
     /// Serve HTTPS with this certificate; `None`: plain HTTP.
     pub tls: Option<Tls>,
+    /// Collect the inputs and outputs of opted-in deployments; `None`: off.
+    pub collect: Option<crate::collect::CollectSettings>,
 }
 
 /// How long a client may take to send its request headers.
@@ -76,10 +78,18 @@ impl Server {
         options: ServerOptions,
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
+        let collector = match options.collect.clone() {
+            Some(settings) => Some(crate::collect::Collector::start(
+                settings,
+                registry.metrics().collect_dropped.clone(),
+            )?),
+            None => None,
+        };
         let app = App {
             registry,
             options,
             role: Role::Main,
+            collector,
         };
         Self::serve(listener, app)
     }
@@ -95,6 +105,7 @@ impl Server {
             registry,
             options: ServerOptions::default(),
             role: Role::Metrics,
+            collector: None,
         };
         Self::serve(listener, app)
     }

@@ -22,6 +22,7 @@ use super::error::{ApiError, RUN_FUNCTION_FAILED, json_response, run_flag};
 use super::request_id::{RequestIds, insert_id};
 use super::score::GuestRunTime;
 use super::{HttpResponse, ServerOptions, TEXT_HTML, admin, score};
+use crate::collect::Collector;
 use crate::deployment::Deployment;
 use crate::metrics::Route;
 use crate::registry::Registry;
@@ -40,6 +41,8 @@ pub(crate) struct App {
     pub(crate) registry: Arc<Registry>,
     pub(crate) options: ServerOptions,
     pub(crate) role: Role,
+    /// Data collection, when on.
+    pub(crate) collector: Option<Collector>,
 }
 
 /// Which listener a request came in on.
@@ -207,10 +210,10 @@ impl App {
                     return score::score_raw(&d, req, ids).await;
                 }
                 match *req.method() {
-                    Method::POST => score::score_post(&d, req, ids).await,
+                    Method::POST => score::score_post(&d, req, ids, self.collector.as_ref()).await,
                     Method::GET => {
                         let body = query_to_body(req.uri().query().unwrap_or(""));
-                        score::score(&d, &body, ids).await
+                        score::score(&d, &body, ids, self.collector.as_ref()).await
                     }
                     Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true)),
                     _ => Err(ApiError::MethodNotAllowed {

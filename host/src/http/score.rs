@@ -12,6 +12,7 @@ use super::TEXT_HTML;
 use super::body::{is_json, parse_multipart, parse_payload, read_limited};
 use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
 use super::request_id::RequestIds;
+use crate::collect::Collector;
 use crate::deployment::Deployment;
 use crate::runtime::bindings::raw::Request as RawRequest;
 use crate::schema::SwaggerVersion;
@@ -39,6 +40,7 @@ pub(crate) async fn score_post(
     deployment: &Deployment,
     req: Request<Incoming>,
     ids: &RequestIds,
+    collect: Option<&Collector>,
 ) -> Result<HttpResponse, ApiError> {
     let content_type = req
         .headers()
@@ -49,7 +51,7 @@ pub(crate) async fn score_post(
     }
     let limit = deployment.settings().limits.max_body;
     let body = read_limited(req.into_body(), limit).await?;
-    score(deployment, &body, ids).await
+    score(deployment, &body, ids, collect).await
 }
 
 /// A raw entry script gets the whole request, whatever its method, and makes the response.
@@ -127,12 +129,21 @@ pub(crate) async fn score(
     deployment: &Deployment,
     body: &[u8],
     ids: &RequestIds,
+    collect: Option<&Collector>,
 ) -> Result<HttpResponse, ApiError> {
     let payload = parse_payload(body)?;
     let scored = deployment
         .score(&ids.request_id, &payload.inputs, payload.global_parameters)
         .await
         .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
+    if let Some(collect) = collect {
+        collect.record(
+            &deployment.settings().name,
+            &ids.request_id,
+            body,
+            &scored.body,
+        );
+    }
     let mut response = Response::new(Full::new(Bytes::from(scored.body)));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
