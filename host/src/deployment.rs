@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use serde_json::value::RawValue;
 
 use crate::config::DeploymentSettings;
+use crate::metrics::DeploymentMetrics;
 use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawResponse};
 use crate::runtime::bindings::{NamedParam, Param};
 use crate::runtime::models::ModelIndex;
@@ -28,6 +29,7 @@ pub struct Deployment {
     /// `None` when the entry script describes no schema.
     schema: Option<Schema>,
     documents: Documents,
+    metrics: Arc<DeploymentMetrics>,
 }
 
 /// A successful `run`: what the guest returned and how long it took.
@@ -64,6 +66,16 @@ impl Deployment {
         runtime: &Arc<Runtime>,
         settings: DeploymentSettings,
     ) -> anyhow::Result<Self> {
+        let metrics = DeploymentMetrics::detached(&settings.name);
+        Self::load_observed(runtime, settings, metrics).await
+    }
+
+    /// [`Deployment::load`], counting into a host's metrics.
+    pub(crate) async fn load_observed(
+        runtime: &Arc<Runtime>,
+        settings: DeploymentSettings,
+        metrics: Arc<DeploymentMetrics>,
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
         let model_dir = &settings.model_dir;
         anyhow::ensure!(
@@ -89,6 +101,7 @@ impl Deployment {
             models: Arc::new(models),
             max_memory: settings.limits.max_memory,
             init_timeout: settings.limits.init_timeout,
+            metrics: metrics.clone(),
         };
         let pool = Pool::start(
             Arc::new(plugin),
@@ -130,7 +143,24 @@ impl Deployment {
             raw,
             schema,
             documents,
+            metrics,
         })
+    }
+
+    /// The deployment's metric handles.
+    pub(crate) fn metrics(&self) -> &DeploymentMetrics {
+        &self.metrics
+    }
+
+    /// Instances that are not failed (idle or serving); 0 means the deployment cannot serve
+    /// until a replacement finishes `init`.
+    pub fn healthy_instances(&self) -> usize {
+        self.pool.healthy()
+    }
+
+    /// Instances the deployment runs when healthy.
+    pub fn instances(&self) -> usize {
+        self.pool.size()
     }
 
     /// The deployment's settings.
@@ -210,16 +240,38 @@ impl Deployment {
         call: impl AsyncFnOnce(&mut Instance, Duration) -> Result<T, CallError>,
     ) -> Result<Scored<T>, ScoreError> {
         let limits = &self.settings.limits;
+        let metrics = &self.metrics;
         let mut lease = self
             .pool
             .lease(limits.queue_timeout)
             .await
+            .inspect_err(|_| {
+                metrics.overloaded.inc();
+            })
             .map_err(|_| ScoreError::Overloaded)?;
         let started = Instant::now();
-        let body = call(lease.instance(), limits.timeout).await?;
+        let outcome = call(lease.instance(), limits.timeout).await;
+        let run_time = started.elapsed();
+        metrics.run_seconds.observe(run_time);
+        match &outcome {
+            Ok(_) => {}
+            Err(CallError::Trapped) => {
+                metrics.traps.inc();
+            }
+            Err(CallError::Timeout(_)) => {
+                metrics.timeouts.inc();
+            }
+            Err(CallError::MemoryLimit) => {
+                metrics.memory_limit_hits.inc();
+            }
+            Err(CallError::Guest(_) | CallError::RawFailed(_)) => {
+                metrics.run_errors.inc();
+            }
+            Err(CallError::WrongWorld) => {}
+        };
         Ok(Scored {
-            body,
-            run_time: started.elapsed(),
+            body: outcome?,
+            run_time,
         })
     }
 

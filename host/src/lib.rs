@@ -6,25 +6,30 @@
 //! nothing else of the host.
 //!
 //! Modules:
+//! - [`collect`]: opt-in data collection of inputs and outputs as rotated JSON Lines.
 //! - [`config`]: settings of a deployment and of the runtime, with their defaults.
 //! - [`runtime`]: the wasmtime engine, compile cache, host imports, warm instance pool, limits.
 //! - [`deployment`]: one loaded entry script with its model folder and instances.
 //! - [`http`]: the HTTP server, routes, request ids and the error-to-response mapping.
 //! - [`manifest`]: the deployments file (many tenants on one host).
+//! - [`metrics`]: Prometheus metrics of requests, latencies, pools and guest failures.
 //! - [`registry`]: the deployments being served, and hot swap.
 //! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
 
+pub mod collect;
 pub mod config;
 pub mod deployment;
 pub mod http;
 pub mod manifest;
+pub mod metrics;
 pub mod registry;
 pub mod runtime;
 mod schema;
 
+pub use collect::{CollectMode, CollectSettings};
 pub use config::{DeploymentSettings, Limits, RuntimeSettings, SampleVisibility, SwaggerSettings};
 pub use deployment::Deployment;
-pub use http::{Server, ServerOptions};
+pub use http::{Server, ServerOptions, Tls};
 pub use registry::Registry;
 pub use runtime::Runtime;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use scorehost::manifest::Manifest;
 use scorehost::{
-    DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings, SampleVisibility, Server,
-    ServerOptions, SwaggerSettings,
+    CollectMode, CollectSettings, DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings,
+    SampleVisibility, Server, ServerOptions, SwaggerSettings, Tls,
 };
 
 /// Exit code when the entry script cannot start (the Azure ML server exits with 3 too).
@@ -89,6 +89,22 @@ struct ServeArgs {
     /// Where compiled components are cached.
     #[arg(long, env = "SCOREHOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Serve HTTPS: the PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, env = "SCOREHOST_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SCOREHOST_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Collect the --plugin deployment's inputs and outputs as JSON Lines into this folder.
+    #[arg(long, env = "SCOREHOST_COLLECT_DIR")]
+    collect_dir: Option<PathBuf>,
+    /// What --collect-dir keeps: everything, or types and shapes only.
+    #[arg(long, value_enum, default_value_t = Collect::Full, requires = "collect_dir")]
+    collect: Collect,
+    /// A second listener that serves only `/metrics`, without a key (keep it off the public
+    /// network); without it `/metrics` is on the main address behind the admin key.
+    #[arg(long, env = "SCOREHOST_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -97,6 +113,12 @@ struct ServeArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum Samples {
     Show,
+    Redact,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Collect {
+    Full,
     Redact,
 }
 
@@ -130,34 +152,63 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(EXIT_NOT_READY);
             }
         };
-        let loaded = async {
-            let wasm = Runtime::new(&RuntimeSettings {
-                cache_dir: plan.cache_dir,
-            })?;
-            Registry::load(wasm, plan.deployments).await
-        };
-        let registry = match loaded.await {
-            Ok(r) => r,
+        let wasm = match Runtime::new(&RuntimeSettings {
+            cache_dir: plan.cache_dir,
+        }) {
+            Ok(wasm) => wasm,
             Err(e) => {
-                tracing::error!("cannot serve: {e:#}");
+                tracing::error!("cannot start the Wasm runtime: {e:#}");
                 return ExitCode::from(EXIT_NOT_READY);
             }
         };
-        if plan.watch {
-            registry.watch(WATCH_INTERVAL);
-        }
-        let server = match Server::start(plan.addr, registry, plan.options).await {
+        // Listen before loading, so probes see a live process whose readiness is false while
+        // `init` runs (a large model can take minutes); "Listening on" is printed once ready.
+        let registry = Registry::new(wasm);
+        let tls_on = plan.options.tls.is_some();
+        let server = match Server::start(plan.addr, registry.clone(), plan.options).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("cannot listen on {}: {e}", plan.addr);
                 return ExitCode::FAILURE;
             }
         };
-        println!("Listening on http://{}", server.local_addr());
+        let metrics_server = match plan.metrics_addr {
+            None => None,
+            Some(addr) => match Server::start_metrics(addr, registry.clone()).await {
+                Ok(s) => {
+                    tracing::info!(addr = %s.local_addr(), "metrics listener");
+                    Some(s)
+                }
+                Err(e) => {
+                    tracing::error!("cannot listen on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        tracing::info!(addr = %server.local_addr(), "listening; loading the deployments");
+        tokio::select! {
+            loaded = registry.load_all(plan.deployments) => if let Err(e) = loaded {
+                tracing::error!("cannot serve: {e:#}");
+                return ExitCode::from(EXIT_NOT_READY);
+            },
+            _ = shutdown_signal() => {
+                tracing::info!("stopped while loading");
+                return ExitCode::SUCCESS;
+            }
+        }
+        if plan.watch {
+            registry.watch(WATCH_INTERVAL);
+        }
+        let scheme = if tls_on { "https" } else { "http" };
+        println!("Listening on {scheme}://{}", server.local_addr());
         tracing::info!(addr = %server.local_addr(), "ready");
         shutdown_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: no new connections; finishing requests under way");
         server.shutdown().await;
+        if let Some(m) = metrics_server {
+            m.shutdown().await;
+        }
+        tracing::info!("stopped");
         ExitCode::SUCCESS
     })
 }
@@ -169,10 +220,15 @@ struct Plan {
     options: ServerOptions,
     watch: bool,
     cache_dir: Option<PathBuf>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
     let default_addr: SocketAddr = scorehost::config::DEFAULT_ADDR.parse()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key)?),
+        _ => None,
+    };
     if let Some(path) = &args.config {
         let manifest = Manifest::load(path)?;
         return Ok(Plan {
@@ -181,9 +237,12 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             options: ServerOptions {
                 default_deployment: None,
                 admin_key: args.admin_key.or(manifest.admin_key),
+                tls,
+                collect: manifest.collect,
             },
             watch: manifest.watch || args.watch,
             cache_dir: args.cache_dir,
+            metrics_addr: args.metrics_addr,
         });
     }
     let (Some(plugin), Some(model_dir)) = (args.plugin, args.model_dir) else {
@@ -224,9 +283,22 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             options: ServerOptions {
                 default_deployment: Some("default".to_owned()),
                 admin_key: args.admin_key,
+                tls,
+                collect: args.collect_dir.map(|dir| CollectSettings {
+                    deployments: [(
+                        "default".to_owned(),
+                        match args.collect {
+                            Collect::Full => CollectMode::Full,
+                            Collect::Redact => CollectMode::Redact,
+                        },
+                    )]
+                    .into(),
+                    ..CollectSettings::new(dir)
+                }),
             },
             watch: args.watch,
             cache_dir: args.cache_dir,
+            metrics_addr: args.metrics_addr,
         })
     }
 }

@@ -24,6 +24,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+use crate::collect::{CollectMode, CollectSettings};
 use crate::config::{DeploymentSettings, Limits, SampleVisibility, SwaggerSettings};
 
 /// The whole file.
@@ -37,6 +38,9 @@ struct File {
     /// Poll plugin files for changes and swap them in. Default: true.
     #[serde(default = "yes")]
     watch: bool,
+    /// Folder of the data collection (deployments opt in with `collect`), relative to the
+    /// file. Default: none.
+    collect_dir: Option<PathBuf>,
     /// The tenants.
     #[serde(default, rename = "deployment")]
     deployments: Vec<DeploymentEntry>,
@@ -79,6 +83,16 @@ struct DeploymentEntry {
     max_memory_mib: Option<usize>,
     /// Largest request body, in bytes. Default: 8 MiB.
     max_body: Option<usize>,
+    /// Collect inputs and outputs: `"full"` or `"redact"` (types and shapes only). Default:
+    /// off. Needs `collect_dir`.
+    collect: Option<Collect>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Collect {
+    Full,
+    Redact,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +114,8 @@ pub struct Manifest {
     pub watch: bool,
     /// The deployments, in file order.
     pub deployments: Vec<DeploymentSettings>,
+    /// Data collection, when a deployment opted in.
+    pub collect: Option<CollectSettings>,
 }
 
 impl Manifest {
@@ -118,6 +134,26 @@ impl Manifest {
             bail!("no [[deployment]] tables");
         }
         let mut names = HashSet::new();
+        let mut collected = std::collections::BTreeMap::new();
+        for entry in &file.deployments {
+            if let Some(mode) = entry.collect {
+                let mode = match mode {
+                    Collect::Full => CollectMode::Full,
+                    Collect::Redact => CollectMode::Redact,
+                };
+                collected.insert(entry.name.clone(), mode);
+            }
+        }
+        let collect = match (&file.collect_dir, collected.is_empty()) {
+            (_, true) => None,
+            (None, false) => {
+                bail!("collect: a deployment collects data but collect_dir is not set")
+            }
+            (Some(dir), false) => Some(CollectSettings {
+                deployments: collected,
+                ..CollectSettings::new(base.join(dir))
+            }),
+        };
         let deployments = file
             .deployments
             .into_iter()
@@ -139,6 +175,7 @@ impl Manifest {
             admin_key: file.admin_key,
             watch: file.watch,
             deployments,
+            collect,
         })
     }
 }
@@ -264,5 +301,30 @@ mod tests {
         let twice = format!("{}\n{}", one("auth = false"), one("auth = false"));
         assert!(err(&twice).contains("the name is used twice"));
         assert!(err("").contains("no [[deployment]] tables"));
+    }
+
+    #[test]
+    fn collection_is_opt_in_per_deployment_and_needs_a_folder() {
+        let entry = |name: &str, extra: &str| {
+            format!(
+                "[[deployment]]\nname = \"{name}\"\nplugin = \"p\"\nmodel_dir = \"m\"\nauth = false\n{extra}\n"
+            )
+        };
+        let off = parse(&entry("a", "")).unwrap();
+        assert!(off.collect.is_none());
+        let err = format!(
+            "{:#}",
+            parse(&entry("a", "collect = \"full\"")).unwrap_err()
+        );
+        assert!(err.contains("collect_dir is not set"), "{err}");
+        let text = format!(
+            "collect_dir = \"data\"\n{}{}",
+            entry("a", "collect = \"redact\""),
+            entry("b", "")
+        );
+        let on = parse(&text).unwrap().collect.unwrap();
+        assert_eq!(on.dir, Path::new("/srv/data"));
+        assert_eq!(on.deployments.len(), 1);
+        assert_eq!(on.deployments["a"], CollectMode::Redact);
     }
 }

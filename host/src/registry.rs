@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,6 +16,7 @@ use anyhow::Context as _;
 
 use crate::config::DeploymentSettings;
 use crate::deployment::Deployment;
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 
 /// Every deployment of this host, by name.
@@ -23,6 +25,23 @@ pub struct Registry {
     deployments: RwLock<BTreeMap<String, Entry>>,
     /// One swap at a time, so two swaps of one deployment cannot interleave.
     swapping: tokio::sync::Mutex<()>,
+    /// Deployments of the configuration whose first load has not finished.
+    pending: RwLock<Vec<String>>,
+    /// Set when every configured deployment has loaded (its `init` succeeded).
+    loaded: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+/// Whether a deployment can take traffic, as the admin list and readiness report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Its first load (compile, `init` of every instance) is under way.
+    Loading,
+    /// At least one instance is healthy.
+    Ready,
+    /// Every instance failed and no replacement has finished `init` yet.
+    Unhealthy,
 }
 
 struct Entry {
@@ -53,31 +72,87 @@ pub enum SwapError {
 }
 
 impl Registry {
+    /// An empty registry: not ready until [`Registry::load_all`] has loaded the configuration.
+    pub fn new(runtime: Arc<Runtime>) -> Arc<Registry> {
+        Arc::new(Registry {
+            runtime,
+            deployments: RwLock::new(BTreeMap::new()),
+            swapping: tokio::sync::Mutex::new(()),
+            pending: RwLock::new(Vec::new()),
+            loaded: AtomicBool::new(false),
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+
     /// Loads every deployment; any failure fails the whole host (it cannot become ready).
     pub async fn load(
         runtime: Arc<Runtime>,
         settings: Vec<DeploymentSettings>,
     ) -> anyhow::Result<Arc<Registry>> {
-        let mut deployments = BTreeMap::new();
+        let registry = Registry::new(runtime);
+        registry.load_all(settings).await?;
+        Ok(registry)
+    }
+
+    /// Loads the configured deployments one by one (a server may already be answering: each
+    /// is reported `loading` until its `init` succeeded); the registry is ready when all are
+    /// in. The first failure stops the loading and is returned; the registry then never
+    /// becomes ready.
+    pub async fn load_all(&self, settings: Vec<DeploymentSettings>) -> anyhow::Result<()> {
+        *self.pending.write().unwrap_or_else(|p| p.into_inner()) =
+            settings.iter().map(|s| s.name.clone()).collect();
         for s in settings {
             let name = s.name.clone();
             let plugin_mtime = mtime(&s.plugin);
-            let deployment = Deployment::load(&runtime, s)
+            let metrics = self.metrics.deployment(&name);
+            let deployment = Deployment::load_observed(&self.runtime, s, metrics)
                 .await
                 .with_context(|| format!("deployment '{name}'"))?;
-            deployments.insert(
-                name,
+            self.write().insert(
+                name.clone(),
                 Entry {
                     deployment: Arc::new(deployment),
                     plugin_mtime,
                 },
             );
+            self.pending
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|n| *n != name);
         }
-        Ok(Arc::new(Registry {
-            runtime,
-            deployments: RwLock::new(deployments),
-            swapping: tokio::sync::Mutex::new(()),
-        }))
+        self.loaded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Ready for traffic: every configured deployment loaded and each has a healthy instance.
+    pub fn is_ready(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+            && self
+                .read()
+                .values()
+                .all(|e| e.deployment.healthy_instances() > 0)
+    }
+
+    /// Every configured deployment's status, by name (loading ones included).
+    pub fn statuses(&self) -> Vec<(String, Status)> {
+        let mut all: Vec<(String, Status)> = self
+            .read()
+            .iter()
+            .map(|(name, e)| (name.clone(), status_of(&e.deployment)))
+            .collect();
+        all.extend(
+            self.pending
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|name| (name.clone(), Status::Loading)),
+        );
+        all
+    }
+
+    /// The host's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The active version of deployment `name`.
@@ -109,9 +184,14 @@ impl Registry {
             settings.model_dir = model_dir;
         }
         let plugin_mtime = mtime(&settings.plugin);
-        let next = Deployment::load(&self.runtime, settings)
+        let metrics = self.metrics.deployment(name);
+        let next = Deployment::load_observed(&self.runtime, settings, metrics)
             .await
+            .inspect_err(|_| {
+                current.metrics().swaps_refused.inc();
+            })
             .map_err(SwapError::Refused)?;
+        current.metrics().swaps_ok.inc();
         let next = Arc::new(next);
         let previous = self.write().insert(
             name.to_owned(),
@@ -193,6 +273,15 @@ impl Registry {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
         self.deployments.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A loaded deployment's status.
+pub fn status_of(deployment: &Deployment) -> Status {
+    if deployment.healthy_instances() > 0 {
+        Status::Ready
+    } else {
+        Status::Unhealthy
     }
 }
 

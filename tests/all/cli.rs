@@ -135,3 +135,197 @@ fn a_file_that_is_not_a_component_is_refused() {
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a loadable Wasm component"));
 }
+
+/// Starts `scorehost serve ARGS` on a free port; returns it once it prints its address.
+async fn serve(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
+    let mut child = Running(
+        scorehost()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    let line = tokio::time::timeout(Duration::from_secs(120), line)
+        .await
+        .expect("the server became ready")
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sigterm_finishes_every_accepted_request_then_exits_0() {
+    let plugin = plugin("slow");
+    let model_dir = ridge_model_dir();
+    let (mut child, addr) = serve(&[
+        "--plugin".as_ref(),
+        plugin.as_os_str(),
+        "--model-dir".as_ref(),
+        model_dir.as_os_str(),
+        "--instances".as_ref(),
+        "4".as_ref(),
+    ])
+    .await;
+    // Eight requests of 1.5 s on four instances: four run, four wait for an instance.
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(
+                crate::support::RequestBuilder::to(addr, hyper::Method::POST, "/score")
+                    .header("content-type", "application/json")
+                    .body(json!({"Inputs": {"ms": 1500}}).to_string())
+                    .send(),
+            )
+        })
+        .collect();
+    // Let every request be accepted and under way, then ask the server to stop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+
+    // New connections are refused once the signal is handled.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for request in requests {
+        let response = request.await.unwrap();
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        assert_eq!(response.json()["slept_ms"], json!(1500.0));
+    }
+    let status = tokio::task::spawn_blocking(move || child.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    eprintln!("drained and exited {:?} after SIGTERM", signalled.elapsed());
+}
+
+#[tokio::test]
+async fn json_logs_tie_guest_output_and_failures_to_the_request_and_deployment() {
+    let model_dir = crate::support::repo().join("target/test-models/json-logs");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    std::fs::write(model_dir.join("gate"), "0").unwrap();
+    let log_path = model_dir.with_file_name("json-logs.stderr");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = Running(
+        scorehost()
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--plugin",
+            ])
+            .arg(plugin("fragile"))
+            .arg("--model-dir")
+            .arg(&model_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    let line = tokio::time::timeout(Duration::from_secs(120), line)
+        .await
+        .unwrap()
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let send = |id: &str, body: serde_json::Value| {
+        crate::support::RequestBuilder::to(addr, hyper::Method::POST, "/score")
+            .header("content-type", "application/json")
+            .header("x-request-id", id)
+            .body(body.to_string())
+            .send()
+    };
+    // 5000 lines of 21 bytes: more than the 64 KiB a call may log.
+    let r = send(
+        "req-chatty",
+        json!({"Inputs": {"say": "hello from the guest", "repeat": 5000}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send("req-trap", json!({"Inputs": {"trap": true}})).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!r.text().contains("asked to trap"), "{}", r.text());
+    drop(child);
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let message = |l: &serde_json::Value| l["fields"]["message"].as_str().unwrap_or("").to_owned();
+    // In the request's span, or (guest stdout/stderr, written from wasmtime-wasi's own task)
+    // naming the request and deployment in the line's fields.
+    let in_request = |l: &serde_json::Value, id: &str| {
+        (l["span"]["request_id"] == id && l["span"]["deployment"] == "default")
+            || (l["fields"]["request_id"] == id && l["fields"]["deployment"] == "default")
+    };
+    let said: Vec<_> = lines
+        .iter()
+        .filter(|l| message(l) == "hello from the guest")
+        .collect();
+    assert!(!said.is_empty());
+    assert!(
+        said.len() < 5000,
+        "the output limit let {} lines through",
+        said.len()
+    );
+    for l in &said {
+        assert!(in_request(l, "req-chatty"), "{l}");
+        assert_eq!(l["fields"]["stream"], "stdout", "{l}");
+    }
+    let capped = lines
+        .iter()
+        .find(|l| message(l).contains("per-call limit"))
+        .unwrap_or_else(|| panic!("no limit warning in {log}"));
+    assert!(in_request(capped, "req-chatty"), "{capped}");
+    // The trap explains itself in the log, with the guest's panic message, under its request.
+    let trapped = lines
+        .iter()
+        .find(|l| message(l).contains("guest trapped"))
+        .unwrap_or_else(|| panic!("no trap line in {log}"));
+    assert!(in_request(trapped, "req-trap"), "{trapped}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| in_request(l, "req-trap") && message(l).contains("asked to trap")),
+        "{log}"
+    );
+    // Every request line names its request and deployment.
+    let requests: Vec<_> = lines.iter().filter(|l| message(l) == "request").collect();
+    assert_eq!(requests.len(), 2, "{log}");
+    assert!(
+        requests
+            .iter()
+            .all(|l| l["span"]["deployment"] == "default")
+    );
+}

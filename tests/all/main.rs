@@ -10,6 +10,8 @@
 mod browser;
 mod cli;
 mod js;
+mod ops;
+mod packaging;
 mod protocol;
 mod python;
 mod raw;

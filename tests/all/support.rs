@@ -150,6 +150,8 @@ impl TestServer {
             ServerOptions {
                 default_deployment: Some(default),
                 admin_key: None,
+                tls: None,
+                collect: None,
             },
         )
         .await

@@ -38,6 +38,8 @@ fn admin_options() -> ServerOptions {
     ServerOptions {
         default_deployment: None,
         admin_key: Some(ADMIN.to_owned()),
+        tls: None,
+        collect: None,
     }
 }
 

@@ -1,4 +1,5 @@
-//! The admin API: list the deployments and their active versions, and swap one for a new
+//! The admin API: list the deployments with their active versions and status (`loading`,
+//! `ready`, `unhealthy`), and swap one for a new
 //! version (`PUT /api/v1/service/NAME` with `{"plugin": "/path.wasm", "model_dir": "/path"}`,
 //! either field optional). Protected by the admin key (checked in `routes`).
 
@@ -10,14 +11,22 @@ use super::HttpResponse;
 use super::body::read_limited;
 use super::error::{ApiError, json_response};
 use crate::deployment::Deployment;
-use crate::registry::{Registry, SwapError, SwapRequest};
+use crate::registry::{Registry, Status, SwapError, SwapRequest, status_of};
 
 /// Largest swap request body.
 const MAX_ADMIN_BODY: usize = 64 << 10;
 
 /// `GET /api/v1/deployments`.
 pub(crate) fn list(registry: &Registry) -> HttpResponse {
-    let deployments: Vec<Value> = registry.list().iter().map(|d| describe(d)).collect();
+    let mut deployments: Vec<Value> = registry.list().iter().map(|d| describe(d)).collect();
+    // Deployments still in their first load are listed by name and status only.
+    deployments.extend(
+        registry
+            .statuses()
+            .into_iter()
+            .filter(|(_, status)| *status == Status::Loading)
+            .map(|(name, status)| json!({ "name": name, "status": status })),
+    );
     json_response(StatusCode::OK, &json!({ "deployments": deployments }))
 }
 
@@ -58,7 +67,9 @@ fn describe(d: &Deployment) -> Value {
         "model_dir": s.model_dir,
         "world": if d.is_raw() { "raw-scorer" } else { "scorer" },
         "typed": d.is_typed(),
-        "instances": s.limits.instances,
+        "instances": d.instances(),
+        "healthy_instances": d.healthy_instances(),
+        "status": status_of(d),
         "auth": !s.keys.is_empty(),
         "score_uri": format!("/api/v1/service/{}/score", s.name),
     })

@@ -7,6 +7,7 @@
 //! - `cors`: CORS headers and preflights per deployment.
 //! - `request_id`: `x-request-id`, `x-ms-request-id`, `x-ms-client-request-id`, `TraceId`.
 //! - `error`: the one mapping from failures to status codes and JSON bodies.
+//! - `tls`: HTTPS with rustls.
 
 mod admin;
 mod body;
@@ -15,6 +16,9 @@ mod error;
 mod request_id;
 mod routes;
 mod score;
+mod tls;
+
+pub use tls::Tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,7 +28,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -33,7 +37,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 
 use crate::registry::Registry;
-use routes::App;
+use routes::{App, Role};
 
 type HttpResponse = hyper::Response<Full<Bytes>>;
 
@@ -47,6 +51,10 @@ pub struct ServerOptions {
     pub default_deployment: Option<String>,
     /// Key of the admin API; `None` turns the admin API off.
     pub admin_key: Option<String>,
+    /// Serve HTTPS with this certificate; `None`: plain HTTP.
+    pub tls: Option<Tls>,
+    /// Collect the inputs and outputs of opted-in deployments; `None`: off.
+    pub collect: Option<crate::collect::CollectSettings>,
 }
 
 /// How long a client may take to send its request headers.
@@ -70,10 +78,42 @@ impl Server {
         options: ServerOptions,
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
+        let collector = match options.collect.clone() {
+            Some(settings) => Some(crate::collect::Collector::start(
+                settings,
+                registry.metrics().collect_dropped.clone(),
+            )?),
+            None => None,
+        };
+        let app = App {
+            registry,
+            options,
+            role: Role::Main,
+            collector,
+        };
+        Self::serve(listener, app)
+    }
+
+    /// Binds `addr` and serves only `/metrics` (without a key) and `/` there: a listener for
+    /// the scraper that is not exposed where clients are (`--metrics-addr`).
+    pub async fn start_metrics(
+        addr: SocketAddr,
+        registry: Arc<Registry>,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let app = App {
+            registry,
+            options: ServerOptions::default(),
+            role: Role::Metrics,
+            collector: None,
+        };
+        Self::serve(listener, app)
+    }
+
+    fn serve(listener: TcpListener, app: App) -> std::io::Result<Server> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let app = Arc::new(App { registry, options });
-        let task = tokio::spawn(accept_loop(listener, app, stopped));
+        let task = tokio::spawn(accept_loop(listener, Arc::new(app), stopped));
         Ok(Server { addr, stop, task })
     }
 
@@ -91,6 +131,7 @@ impl Server {
 
 async fn accept_loop(listener: TcpListener, app: Arc<App>, mut stopped: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
+    let tls = app.options.tls.clone();
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -107,20 +148,27 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut stopped: watch::R
         // Small responses must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(req).await) }
-        });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("connection ended: {e}");
+        let watcher = graceful.watcher();
+        match &tls {
+            None => {
+                tokio::spawn(serve_connection(TokioIo::new(stream), app, watcher));
             }
-        });
+            Some(tls) => {
+                let acceptor = tls.acceptor.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => {
+                            serve_connection(TokioIo::new(stream), app, watcher).await;
+                        }
+                        // Plain HTTP on the TLS port, an unknown CA, a port scan: close it.
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
@@ -128,5 +176,23 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut stopped: watch::R
         .is_err()
     {
         tracing::warn!("shutdown grace period over; dropping open connections");
+    }
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it closes or shutdown ends it.
+async fn serve_connection<I>(io: TokioIo<I>, app: Arc<App>, watcher: Watcher)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(app.handle(req).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(io, service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!("connection ended: {e}");
     }
 }

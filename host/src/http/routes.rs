@@ -1,4 +1,4 @@
-//! Routing: `/` (liveness); `/score` and `/swagger.json` for the default deployment;
+//! Routing: `/` (liveness), `/v2/health/ready` (readiness), `/metrics`; `/score` and `/swagger.json` for the default deployment;
 //! `/api/v1/service/NAME/score|swagger.json` per deployment (keys checked here); the admin API
 //! (`GET /api/v1/deployments`, `GET|PUT /api/v1/service/NAME`).
 
@@ -18,16 +18,21 @@ use subtle::ConstantTimeEq as _;
 
 use super::body::query_to_body;
 use super::cors::{self, CorsRequest};
-use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
+use super::error::{ApiError, RUN_FUNCTION_FAILED, json_response, run_flag};
 use super::request_id::{RequestIds, insert_id};
+use super::score::GuestRunTime;
 use super::{HttpResponse, ServerOptions, TEXT_HTML, admin, score};
+use crate::collect::Collector;
 use crate::deployment::Deployment;
+use crate::metrics::Route;
 use crate::registry::Registry;
 
 /// Value of the `x-ms-server-version` header (the Azure ML server sends `azmlinfsrv/VERSION`).
 const SERVER_VERSION: &str = concat!("scorehost/", env!("CARGO_PKG_VERSION"));
 /// Carries the active plugin version (SHA-256 of the component) on every deployment response.
 const VERSION_HEADER: &str = "x-scorehost-plugin-sha256";
+/// Readiness, at the path of KServe's v2 protocol.
+pub(crate) const READINESS_PATH: &str = "/v2/health/ready";
 /// Where the named deployments live, as in an Azure ML AKS scoring URI.
 const SERVICE_PREFIX: &str = "/api/v1/service/";
 
@@ -35,11 +40,25 @@ const SERVICE_PREFIX: &str = "/api/v1/service/";
 pub(crate) struct App {
     pub(crate) registry: Arc<Registry>,
     pub(crate) options: ServerOptions,
+    pub(crate) role: Role,
+    /// Data collection, when on.
+    pub(crate) collector: Option<Collector>,
+}
+
+/// Which listener a request came in on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The scoring listener: everything, `/metrics` behind the admin key.
+    Main,
+    /// `--metrics-addr`: `/metrics` without a key (and `/`), nothing else.
+    Metrics,
 }
 
 /// What a path names.
 enum Target {
     Liveness,
+    Readiness,
+    Metrics,
     Score(Arc<Deployment>),
     Swagger(Arc<Deployment>),
     AdminList,
@@ -65,6 +84,7 @@ impl App {
         };
         let cors_request = CorsRequest::from_request(method == Method::OPTIONS, req.headers());
         let target = self.target(&path);
+        let route = target.route();
         let deployment = match &target {
             Target::Score(d) | Target::Swagger(d) => Some(d.clone()),
             _ => None,
@@ -91,12 +111,28 @@ impl App {
             "x-ms-server-version",
             HeaderValue::from_static(SERVER_VERSION),
         );
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        match &deployment {
+            Some(d) => {
+                let metrics = d.metrics();
+                metrics.requests.record(route, status, elapsed);
+                if let Some(GuestRunTime(run)) = response.extensions().get() {
+                    metrics.host_seconds.observe(elapsed.saturating_sub(*run));
+                }
+            }
+            None => self
+                .registry
+                .metrics()
+                .host_requests()
+                .record(route, status, elapsed),
+        }
         span.in_scope(|| {
             tracing::info!(
                 %method,
                 path,
-                status = response.status().as_u16(),
-                ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1e3),
+                status,
+                ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1e3),
                 "request"
             )
         });
@@ -109,9 +145,18 @@ impl App {
         let by_name = |name: &str, make: fn(Arc<Deployment>) -> Target| {
             self.registry.get(name).map_or(Target::NotFound, make)
         };
+        if self.role == Role::Metrics {
+            return match path {
+                "/" => Target::Liveness,
+                "/metrics" => Target::Metrics,
+                _ => Target::NotFound,
+            };
+        }
         let default = self.options.default_deployment.as_deref();
         match path {
             "/" => Target::Liveness,
+            READINESS_PATH => Target::Readiness,
+            "/metrics" => Target::Metrics,
             "/score" => default.map_or(Target::NotFound, |n| by_name(n, Target::Score)),
             "/swagger.json" => default.map_or(Target::NotFound, |n| by_name(n, Target::Swagger)),
             "/api/v1/deployments" => Target::AdminList,
@@ -141,6 +186,19 @@ impl App {
                     allow: "GET, HEAD, OPTIONS",
                 }),
             },
+            Target::Readiness => match *req.method() {
+                Method::GET | Method::HEAD => Ok(readiness(self.registry.is_ready())),
+                _ => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+            },
+            Target::Metrics => {
+                if self.role == Role::Main {
+                    self.admin(req.headers())?;
+                }
+                match *req.method() {
+                    Method::GET | Method::HEAD => Ok(metrics(&self.registry)),
+                    _ => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+                }
+            }
             Target::Score(d) => {
                 // A browser preflight carries no credentials; everything else needs a key.
                 let preflight = *req.method() == Method::OPTIONS
@@ -152,10 +210,10 @@ impl App {
                     return score::score_raw(&d, req, ids).await;
                 }
                 match *req.method() {
-                    Method::POST => score::score_post(&d, req, ids).await,
+                    Method::POST => score::score_post(&d, req, ids, self.collector.as_ref()).await,
                     Method::GET => {
                         let body = query_to_body(req.uri().query().unwrap_or(""));
-                        score::score(&d, &body, ids).await
+                        score::score(&d, &body, ids, self.collector.as_ref()).await
                     }
                     Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true)),
                     _ => Err(ApiError::MethodNotAllowed {
@@ -195,6 +253,44 @@ impl App {
             Some(key) => authorize(headers, std::slice::from_ref(key)),
         }
     }
+}
+
+impl Target {
+    /// The `route` label of the request metrics.
+    fn route(&self) -> Route {
+        match self {
+            Target::Liveness => Route::liveness,
+            Target::Readiness => Route::readiness,
+            Target::Metrics => Route::metrics,
+            Target::Score(_) => Route::score,
+            Target::Swagger(_) => Route::swagger,
+            Target::AdminList | Target::AdminDeployment(_) => Route::admin,
+            Target::NotFound => Route::not_found,
+        }
+    }
+}
+
+/// Readiness: 200 once every deployment has loaded and while each has a healthy instance,
+/// else 503. The path is KServe's (open inference protocol v2), which probes and load
+/// balancers set up for KServe already use. The body tells no more than ready or not; the
+/// admin list has each deployment's status.
+fn readiness(ready: bool) -> HttpResponse {
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, &serde_json::json!({ "ready": ready }))
+}
+
+/// `/metrics`: the Prometheus text exposition.
+fn metrics(registry: &Registry) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(registry.metrics().encode())));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    response
 }
 
 /// Checks `Authorization: Bearer <key>` against `keys` (none: open) in constant time, so a

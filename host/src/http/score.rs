@@ -12,6 +12,7 @@ use super::TEXT_HTML;
 use super::body::{is_json, parse_multipart, parse_payload, read_limited};
 use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
 use super::request_id::RequestIds;
+use crate::collect::Collector;
 use crate::deployment::Deployment;
 use crate::runtime::bindings::raw::Request as RawRequest;
 use crate::schema::SwaggerVersion;
@@ -39,6 +40,7 @@ pub(crate) async fn score_post(
     deployment: &Deployment,
     req: Request<Incoming>,
     ids: &RequestIds,
+    collect: Option<&Collector>,
 ) -> Result<HttpResponse, ApiError> {
     let content_type = req
         .headers()
@@ -49,7 +51,7 @@ pub(crate) async fn score_post(
     }
     let limit = deployment.settings().limits.max_body;
     let body = read_limited(req.into_body(), limit).await?;
-    score(deployment, &body, ids).await
+    score(deployment, &body, ids, collect).await
 }
 
 /// A raw entry script gets the whole request, whatever its method, and makes the response.
@@ -116,6 +118,9 @@ pub(crate) async fn score_raw(
     }
     headers.insert(RUN_FUNCTION_FAILED, run_flag(status.is_server_error()));
     insert_exec_ms(headers, scored.run_time);
+    response
+        .extensions_mut()
+        .insert(GuestRunTime(scored.run_time));
     Ok(response)
 }
 
@@ -124,19 +129,36 @@ pub(crate) async fn score(
     deployment: &Deployment,
     body: &[u8],
     ids: &RequestIds,
+    collect: Option<&Collector>,
 ) -> Result<HttpResponse, ApiError> {
     let payload = parse_payload(body)?;
     let scored = deployment
         .score(&ids.request_id, &payload.inputs, payload.global_parameters)
         .await
         .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
+    if let Some(collect) = collect {
+        collect.record(
+            &deployment.settings().name,
+            &ids.request_id,
+            body,
+            &scored.body,
+        );
+    }
     let mut response = Response::new(Full::new(Bytes::from(scored.body)));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
     insert_exec_ms(headers, scored.run_time);
+    response
+        .extensions_mut()
+        .insert(GuestRunTime(scored.run_time));
     Ok(response)
 }
+
+/// How long the guest's `run` took, carried on the response to the request metrics (which
+/// count the rest as host overhead).
+#[derive(Clone, Copy)]
+pub(crate) struct GuestRunTime(pub(crate) std::time::Duration);
 
 /// `x-ms-run-fn-exec-ms`: the guest's run time, `%.3f` ms as the Azure ML server writes it.
 fn insert_exec_ms(headers: &mut hyper::HeaderMap, run_time: std::time::Duration) {

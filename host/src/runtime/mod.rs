@@ -27,7 +27,7 @@ use bindings::{NamedParam, Param, RunError, Schema, Scorer, ScorerPre};
 use cache::ComponentCache;
 pub(crate) use cache::digest;
 use models::{GUEST_MODEL_DIR, ModelIndex};
-use state::{GuestOutput, HostState, LimitHit};
+use state::{GuestOutput, HostState, LimitHit, OutputBudget};
 
 /// How often the engine's epoch advances: the granularity of timeouts, and how often a running
 /// guest yields its tokio worker to other tasks. Measured with a CPU-bound neighbour on two
@@ -154,6 +154,8 @@ pub(crate) struct InstanceSpec {
     pub(crate) models: Arc<ModelIndex>,
     pub(crate) max_memory: usize,
     pub(crate) init_timeout: Duration,
+    /// Where the pool counts its instances and their `init` times.
+    pub(crate) metrics: Arc<crate::metrics::DeploymentMetrics>,
 }
 
 /// A failed or stopped call into the guest.
@@ -191,15 +193,19 @@ pub(crate) struct Instance {
 impl Instance {
     /// Instantiates the plugin in a fresh store and runs its `init`.
     pub(crate) async fn start(plugin: &Plugin, spec: &InstanceSpec) -> anyhow::Result<Instance> {
+        let output = OutputBudget::default();
+        output.reset(None);
         let mut wasi = WasiCtxBuilder::new();
         wasi.env("AZUREML_MODEL_DIR", GUEST_MODEL_DIR)
             .stdout(GuestOutput {
                 deployment: spec.deployment.clone(),
                 stream: "stdout",
+                budget: output.clone(),
             })
             .stderr(GuestOutput {
                 deployment: spec.deployment.clone(),
                 stream: "stderr",
+                budget: output.clone(),
             })
             .preopened_dir(&spec.model_dir, GUEST_MODEL_DIR, FsPerms::ReadOnly)
             .map_err(anyhow::Error::from)
@@ -212,6 +218,7 @@ impl Instance {
             request_id: None,
             deadline: Instant::now() + spec.init_timeout,
             max_memory: spec.max_memory,
+            output,
         };
         let engine = match &plugin.pre {
             WorldPre::Scorer(pre) => pre.engine(),
@@ -340,6 +347,7 @@ fn begin_call(
 ) {
     let state = store.data_mut();
     state.request_id = request_id.map(str::to_owned);
+    state.output.reset(request_id);
     state.deadline = Instant::now() + budget;
     *poisoned = true;
 }

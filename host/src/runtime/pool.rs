@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -28,6 +28,10 @@ struct PoolInner {
     waiting: AtomicUsize,
     /// Most requests that may wait.
     max_waiting: usize,
+    /// Instances started (each holds a permit until it is idle, lent, or being replaced).
+    size: usize,
+    /// Failed instances whose replacement has not run `init` yet.
+    replacing: AtomicUsize,
     plugin: Arc<Plugin>,
     spec: Arc<InstanceSpec>,
 }
@@ -47,14 +51,17 @@ impl Pool {
     ) -> anyhow::Result<Pool> {
         let mut idle = Vec::with_capacity(size);
         for _ in 0..size {
-            idle.push(Instance::start(&plugin, &spec).await?);
+            idle.push(start_observed(&plugin, &spec).await?);
         }
+        spec.metrics.pool_size.inc_by(size as i64);
         Ok(Pool {
             inner: Arc::new(PoolInner {
                 idle: Mutex::new(idle),
                 permits: Arc::new(Semaphore::new(size)),
                 waiting: AtomicUsize::new(0),
                 max_waiting,
+                size,
+                replacing: AtomicUsize::new(0),
                 plugin,
                 spec,
             }),
@@ -78,9 +85,10 @@ impl Pool {
                     inner.waiting.fetch_sub(1, Ordering::AcqRel);
                     return Err(Busy);
                 }
+                // A guard, so a request dropped while waiting (client gone) leaves the list.
+                let _waiting = Waiting::enter(inner);
                 let acquired =
                     tokio::time::timeout(wait, inner.permits.clone().acquire_owned()).await;
-                inner.waiting.fetch_sub(1, Ordering::AcqRel);
                 acquired.map_err(|_| Busy)?.map_err(|_closed| Busy)?
             }
         };
@@ -91,11 +99,57 @@ impl Pool {
             .unwrap_or_else(|poison| poison.into_inner())
             .pop()
             .expect("a permit is available only while an instance is idle");
+        self.inner.spec.metrics.pool_in_use.inc();
         Ok(Lease {
             instance: Some(instance),
             permit: Some(permit),
             pool: Arc::downgrade(&self.inner),
         })
+    }
+}
+
+impl Pool {
+    /// Instances that can serve now or after their current request (started, not failed).
+    pub(crate) fn healthy(&self) -> usize {
+        self.inner.size
+            - self
+                .inner
+                .replacing
+                .load(Ordering::Acquire)
+                .min(self.inner.size)
+    }
+
+    /// Instances started.
+    pub(crate) fn size(&self) -> usize {
+        self.inner.size
+    }
+}
+
+/// A place on the wait list (already counted in `waiting`), given back when dropped.
+struct Waiting<'a>(&'a PoolInner);
+
+impl<'a> Waiting<'a> {
+    fn enter(pool: &'a PoolInner) -> Waiting<'a> {
+        pool.spec.metrics.pool_waiting.inc();
+        Waiting(pool)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+        self.0.spec.metrics.pool_waiting.dec();
+    }
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        // The version is gone (swapped out, or the host stops): its instances no longer count.
+        let metrics = &self.spec.metrics;
+        metrics.pool_size.dec_by(self.size as i64);
+        metrics
+            .pool_replacing
+            .dec_by(*self.replacing.get_mut() as i64);
     }
 }
 
@@ -121,6 +175,7 @@ impl Drop for Lease {
         let Some(pool) = self.pool.upgrade() else {
             return;
         };
+        pool.spec.metrics.pool_in_use.dec();
         if instance.is_healthy() {
             pool.idle
                 .lock()
@@ -130,6 +185,8 @@ impl Drop for Lease {
             return;
         }
         drop(instance);
+        pool.replacing.fetch_add(1, Ordering::AcqRel);
+        pool.spec.metrics.pool_replacing.inc();
         tracing::warn!(
             deployment = &*pool.spec.deployment,
             "discarding a failed instance; starting a replacement"
@@ -143,25 +200,41 @@ impl Drop for Lease {
     }
 }
 
+/// Starts an instance, counting its `init` time or its failure.
+async fn start_observed(plugin: &Plugin, spec: &InstanceSpec) -> anyhow::Result<Instance> {
+    let started = Instant::now();
+    let outcome = Instance::start(plugin, spec).await;
+    match &outcome {
+        Ok(_) => spec.metrics.init_seconds.observe(started.elapsed()),
+        Err(_) => {
+            spec.metrics.init_failures.inc();
+        }
+    }
+    outcome
+}
+
 /// Starts a new instance and then releases the permit the failed one held. Retries with
 /// backoff while `init` fails; gives up when the pool is gone.
 async fn replace(pool: Weak<PoolInner>, permit: OwnedSemaphorePermit) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let Some(inner) = pool.upgrade() else { return };
-        match Instance::start(&inner.plugin, &inner.spec).await {
+        match start_observed(&inner.plugin, &inner.spec).await {
             Ok(instance) => {
                 inner
                     .idle
                     .lock()
                     .unwrap_or_else(|poison| poison.into_inner())
                     .push(instance);
+                inner.replacing.fetch_sub(1, Ordering::AcqRel);
+                inner.spec.metrics.pool_replacing.dec();
                 drop(permit);
                 return;
             }
             Err(e) => {
                 tracing::error!(
                     deployment = &*inner.spec.deployment,
+                    retry_in_ms = backoff.as_millis() as u64,
                     "replacement instance failed to start: {e:#}"
                 );
             }

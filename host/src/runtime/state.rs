@@ -1,7 +1,8 @@
 //! The one `HostState` of every store: WASI context, limits, and the host imports.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -33,6 +34,63 @@ pub(crate) struct HostState {
     pub(crate) deadline: Instant,
     /// Linear memory limit in bytes.
     pub(crate) max_memory: usize,
+    /// What the guest may still write to the log in this call (shared with its stdout/stderr).
+    pub(crate) output: OutputBudget,
+}
+
+/// Most bytes of log lines, stdout and stderr one guest call (or `init`) may produce; the rest
+/// is dropped with one warning, so a chatty or looping guest cannot flood the host's log.
+pub(crate) const MAX_OUTPUT_PER_CALL: i64 = 64 << 10;
+
+/// The current call as the guest's stdout/stderr see it: the bytes it may still log and the
+/// request it serves. Shared with the stream writers, which wasmtime-wasi runs on their own
+/// task (outside the request's tracing span), so their lines name the request themselves.
+#[derive(Clone, Default)]
+pub(crate) struct OutputBudget(Arc<CallOutput>);
+
+#[derive(Default)]
+struct CallOutput {
+    remaining: AtomicI64,
+    request_id: Mutex<Option<Arc<str>>>,
+}
+
+impl OutputBudget {
+    /// A full budget for a new call, serving `request_id` (`None` during `init`).
+    pub(crate) fn reset(&self, request_id: Option<&str>) {
+        self.0
+            .remaining
+            .store(MAX_OUTPUT_PER_CALL, Ordering::Relaxed);
+        *self.0.request_id.lock().unwrap_or_else(|p| p.into_inner()) = request_id.map(Arc::from);
+    }
+
+    /// The request being served, `-` during `init`.
+    fn request_id(&self) -> Arc<str> {
+        self.0
+            .request_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| Arc::from("-"))
+    }
+
+    /// Takes `len` bytes; false when the budget is spent. The call that spends it logs why the
+    /// guest's output stops.
+    fn take(&self, len: usize, deployment: &str) -> bool {
+        let len = i64::try_from(len).unwrap_or(i64::MAX);
+        let before = self.0.remaining.fetch_sub(len, Ordering::Relaxed);
+        if before >= len {
+            return true;
+        }
+        if before > 0 {
+            tracing::warn!(
+                deployment,
+                request_id = &*self.request_id(),
+                limit_bytes = MAX_OUTPUT_PER_CALL,
+                "the entry script's log output reached its per-call limit; dropping the rest of this call's output"
+            );
+        }
+        false
+    }
 }
 
 /// Why the host stopped a guest call: carried as the error of the trap so the caller can tell
@@ -92,6 +150,9 @@ impl ResourceLimiter for HostState {
 impl host::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         let deployment = &*self.deployment;
+        if !self.output.take(message.len(), deployment) {
+            return;
+        }
         let request_id = self.request_id.as_deref().unwrap_or("-");
         match level {
             Level::Trace => tracing::trace!(target: "guest", deployment, request_id, "{message}"),
@@ -114,6 +175,7 @@ impl super::bindings::TypesHost for HostState {}
 pub(crate) struct GuestOutput {
     pub(crate) deployment: Arc<str>,
     pub(crate) stream: &'static str,
+    pub(crate) budget: OutputBudget,
 }
 
 /// Longest line kept; the rest of a longer line is dropped (a guest cannot flood the log).
@@ -142,10 +204,15 @@ struct LineLogger {
 impl LineLogger {
     fn emit(&mut self) {
         if !self.line.is_empty() {
+            if !self.out.budget.take(self.line.len(), &self.out.deployment) {
+                self.line.clear();
+                return;
+            }
             let text = String::from_utf8_lossy(&self.line);
             tracing::info!(
                 target: "guest",
                 deployment = &*self.out.deployment,
+                request_id = &*self.out.budget.request_id(),
                 stream = self.out.stream,
                 "{}",
                 text.trim_end()

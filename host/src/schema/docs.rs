@@ -143,7 +143,7 @@ fn sample(value: &Value, redact: bool) -> Value {
 
 /// The same structure with every leaf replaced by a neutral value of its type, so the page
 /// documents types and shapes without showing sample data.
-fn redacted(value: &Value) -> Value {
+pub(crate) fn redacted(value: &Value) -> Value {
     match value {
         Value::Number(n) if n.is_f64() => json!(0.0),
         Value::Number(_) => json!(0),

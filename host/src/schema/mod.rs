@@ -11,7 +11,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 pub(crate) use convert::Invalid;
-pub(crate) use docs::{Documents, SwaggerVersion};
+pub(crate) use docs::{Documents, SwaggerVersion, redacted};
 
 use crate::runtime::bindings::{self, Dtype, Elements, NamedParam, Orient, Param, Tensor};
 

@@ -1,0 +1,455 @@
+//! Prometheus metrics of one host: requests, latencies (host overhead vs guest `run`), pool
+//! occupancy, guest failures, swaps and `init` durations, served as Prometheus text at
+//! `/metrics`.
+//!
+//! The request path only touches atomics: every per-deployment handle (a counter, gauge or
+//! histogram) is looked up once when the deployment loads and kept in `DeploymentMetrics`;
+//! request counters by status are cached per (route, status) in a `OnceLock` after the first
+//! hit. prometheus-client's own `Histogram` takes a mutex per observation, so latencies use
+//! `Histogram` here: fixed buckets of atomic counts, encoded through the crate's encoder.
+//! A swap's new version of a deployment gets the same handles as the old one (same labels), so
+//! series continue across versions.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use prometheus_client::encoding::{
+    EncodeLabelSet, EncodeLabelValue, EncodeMetric, MetricEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+
+/// Content type of the Prometheus text exposition format.
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Upper bounds of the latency buckets, in seconds: 50 µs (a warm Rust `run`) to 5 min (the
+/// default `init` budget).
+const BUCKETS: [f64; 21] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// What a request asked for, as the `route` label.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub(crate) enum Route {
+    score,
+    swagger,
+    liveness,
+    readiness,
+    metrics,
+    admin,
+    not_found,
+}
+
+impl Route {
+    const COUNT: usize = 7;
+}
+
+/// Statuses counted without touching the family's lock after their first request.
+const CACHED_STATUSES: [u16; 17] = [
+    200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 431, 500, 502, 503, 504,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    deployment: String,
+    route: Route,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeploymentLabel {
+    deployment: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    deployment: String,
+    route: Route,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SwapLabels {
+    deployment: String,
+    outcome: &'static str,
+}
+
+/// Every metric family of one host (one per [`crate::Registry`], so two servers in one process
+/// count apart).
+#[derive(Debug)]
+pub struct Metrics {
+    registry: prometheus_client::registry::Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<RouteLabels, Histogram>,
+    host_seconds: Family<DeploymentLabel, Histogram>,
+    run_seconds: Family<DeploymentLabel, Histogram>,
+    init_seconds: Family<DeploymentLabel, Histogram>,
+    init_failures: Family<DeploymentLabel, Counter>,
+    traps: Family<DeploymentLabel, Counter>,
+    timeouts: Family<DeploymentLabel, Counter>,
+    memory_limit_hits: Family<DeploymentLabel, Counter>,
+    run_errors: Family<DeploymentLabel, Counter>,
+    overloaded: Family<DeploymentLabel, Counter>,
+    swaps: Family<SwapLabels, Counter>,
+    pool_size: Family<DeploymentLabel, Gauge>,
+    pool_in_use: Family<DeploymentLabel, Gauge>,
+    pool_waiting: Family<DeploymentLabel, Gauge>,
+    pool_replacing: Family<DeploymentLabel, Gauge>,
+    /// Collected records dropped because the writer fell behind.
+    pub(crate) collect_dropped: Counter,
+    /// Requests that belong to no deployment (`/`, `/metrics`, admin, 404s).
+    host_requests: OnceLock<RequestCounters>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every family under the `scorehost_` prefix.
+    pub fn new() -> Metrics {
+        let mut registry = prometheus_client::registry::Registry::with_prefix("scorehost");
+        let metrics = Metrics {
+            requests: Family::default(),
+            request_seconds: Family::default(),
+            host_seconds: Family::default(),
+            run_seconds: Family::default(),
+            init_seconds: Family::default(),
+            init_failures: Family::default(),
+            traps: Family::default(),
+            timeouts: Family::default(),
+            memory_limit_hits: Family::default(),
+            run_errors: Family::default(),
+            overloaded: Family::default(),
+            swaps: Family::default(),
+            pool_size: Family::default(),
+            pool_in_use: Family::default(),
+            pool_waiting: Family::default(),
+            pool_replacing: Family::default(),
+            collect_dropped: Counter::default(),
+            host_requests: OnceLock::new(),
+            registry: Default::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "requests",
+            "HTTP requests answered, by deployment, route and status",
+            metrics.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from request head to response, by deployment and route",
+            metrics.request_seconds.clone(),
+        );
+        r.register(
+            "host_overhead_seconds",
+            "Time of a scoring request spent outside the guest's run (routing, body, \
+             validation, conversion, waiting for an instance)",
+            metrics.host_seconds.clone(),
+        );
+        r.register(
+            "run_duration_seconds",
+            "Time spent in the guest's run call",
+            metrics.run_seconds.clone(),
+        );
+        r.register(
+            "init_duration_seconds",
+            "Time to instantiate an instance and run its init",
+            metrics.init_seconds.clone(),
+        );
+        r.register(
+            "init_failures",
+            "Instances whose instantiation or init failed",
+            metrics.init_failures.clone(),
+        );
+        r.register("traps", "Guest calls that trapped", metrics.traps.clone());
+        r.register(
+            "timeouts",
+            "Guest calls stopped at their time budget",
+            metrics.timeouts.clone(),
+        );
+        r.register(
+            "memory_limit_hits",
+            "Guest calls stopped at their memory limit",
+            metrics.memory_limit_hits.clone(),
+        );
+        r.register(
+            "run_errors",
+            "run calls that returned the entry script's own error",
+            metrics.run_errors.clone(),
+        );
+        r.register(
+            "overloaded",
+            "Requests refused because every instance stayed busy or the wait list was full",
+            metrics.overloaded.clone(),
+        );
+        r.register(
+            "swaps",
+            "Hot swaps, by outcome (ok, refused)",
+            metrics.swaps.clone(),
+        );
+        r.register(
+            "collect_dropped",
+            "Data-collection records dropped because the writer fell behind",
+            metrics.collect_dropped.clone(),
+        );
+        r.register(
+            "pool_instances",
+            "Warm instances per deployment (all live versions)",
+            metrics.pool_size.clone(),
+        );
+        r.register(
+            "pool_in_use",
+            "Instances lent to a request now",
+            metrics.pool_in_use.clone(),
+        );
+        r.register(
+            "pool_waiting",
+            "Requests waiting for a free instance now",
+            metrics.pool_waiting.clone(),
+        );
+        r.register(
+            "pool_replacing",
+            "Failed instances whose replacement is not ready yet",
+            metrics.pool_replacing.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// The handles of deployment `name`, looked up once.
+    pub(crate) fn deployment(&self, name: &str) -> Arc<DeploymentMetrics> {
+        let label = DeploymentLabel {
+            deployment: name.to_owned(),
+        };
+        let one = |family: &Family<DeploymentLabel, Counter>| family.get_or_create(&label).clone();
+        let gauge = |family: &Family<DeploymentLabel, Gauge>| family.get_or_create(&label).clone();
+        let histogram =
+            |family: &Family<DeploymentLabel, Histogram>| family.get_or_create(&label).clone();
+        // Each lookup's read guard must end before the next lookup (which may write): the
+        // closures return owned clones, so no guard outlives its statement.
+        let swap = |outcome: &'static str| {
+            self.swaps
+                .get_or_create(&SwapLabels {
+                    deployment: name.to_owned(),
+                    outcome,
+                })
+                .clone()
+        };
+        Arc::new(DeploymentMetrics {
+            requests: self.request_counters(name),
+            host_seconds: histogram(&self.host_seconds),
+            run_seconds: histogram(&self.run_seconds),
+            init_seconds: histogram(&self.init_seconds),
+            init_failures: one(&self.init_failures),
+            traps: one(&self.traps),
+            timeouts: one(&self.timeouts),
+            memory_limit_hits: one(&self.memory_limit_hits),
+            run_errors: one(&self.run_errors),
+            overloaded: one(&self.overloaded),
+            swaps_ok: swap("ok"),
+            swaps_refused: swap("refused"),
+            pool_size: gauge(&self.pool_size),
+            pool_in_use: gauge(&self.pool_in_use),
+            pool_waiting: gauge(&self.pool_waiting),
+            pool_replacing: gauge(&self.pool_replacing),
+        })
+    }
+
+    /// Counters of requests that belong to no deployment.
+    pub(crate) fn host_requests(&self) -> &RequestCounters {
+        self.host_requests.get_or_init(|| self.request_counters(""))
+    }
+
+    fn request_counters(&self, deployment: &str) -> RequestCounters {
+        RequestCounters {
+            deployment: deployment.to_owned(),
+            requests: self.requests.clone(),
+            request_seconds: self.request_seconds.clone(),
+            seconds: std::array::from_fn(|_| OnceLock::new()),
+            by_status: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub(crate) fn encode(&self) -> String {
+        let mut text = String::with_capacity(8 << 10);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Request counters and latency of one deployment (or of the host's own routes).
+#[derive(Debug)]
+pub(crate) struct RequestCounters {
+    deployment: String,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<RouteLabels, Histogram>,
+    /// Per route, looked up on the route's first request (so unused routes show no series).
+    seconds: [OnceLock<Histogram>; Route::COUNT],
+    by_status: [[OnceLock<Counter>; CACHED_STATUSES.len()]; Route::COUNT],
+}
+
+impl RequestCounters {
+    /// Counts one answered request and its duration.
+    pub(crate) fn record(&self, route: Route, status: u16, elapsed: Duration) {
+        let r = route as usize;
+        self.seconds[r]
+            .get_or_init(|| {
+                self.request_seconds
+                    .get_or_create(&RouteLabels {
+                        deployment: self.deployment.clone(),
+                        route,
+                    })
+                    .clone()
+            })
+            .observe(elapsed);
+        let labels = || RequestLabels {
+            deployment: self.deployment.clone(),
+            route,
+            status,
+        };
+        match CACHED_STATUSES.binary_search(&status) {
+            Ok(s) => {
+                self.by_status[r][s]
+                    .get_or_init(|| self.requests.get_or_create(&labels()).clone())
+                    .inc();
+            }
+            // Rare statuses (a raw script's 418) take the family's lock.
+            Err(_) => {
+                self.requests.get_or_create(&labels()).inc();
+            }
+        }
+    }
+}
+
+/// The metric handles of one deployment; every method is a few atomic operations.
+#[derive(Debug)]
+pub(crate) struct DeploymentMetrics {
+    pub(crate) requests: RequestCounters,
+    pub(crate) host_seconds: Histogram,
+    pub(crate) run_seconds: Histogram,
+    pub(crate) init_seconds: Histogram,
+    pub(crate) init_failures: Counter,
+    pub(crate) traps: Counter,
+    pub(crate) timeouts: Counter,
+    pub(crate) memory_limit_hits: Counter,
+    pub(crate) run_errors: Counter,
+    pub(crate) overloaded: Counter,
+    pub(crate) swaps_ok: Counter,
+    pub(crate) swaps_refused: Counter,
+    pub(crate) pool_size: Gauge,
+    pub(crate) pool_in_use: Gauge,
+    pub(crate) pool_waiting: Gauge,
+    pub(crate) pool_replacing: Gauge,
+}
+
+impl DeploymentMetrics {
+    /// Handles registered nowhere (a deployment loaded outside a registry, e.g. by a bench).
+    pub(crate) fn detached(name: &str) -> Arc<DeploymentMetrics> {
+        Metrics::new().deployment(name)
+    }
+}
+
+/// A latency histogram with fixed buckets ([`BUCKETS`]) whose observations are lock-free.
+///
+/// The count is the sum of the buckets at scrape time, so `+Inf` always equals `_count` even
+/// while requests are being recorded.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Histogram(Arc<HistogramCells>);
+
+#[derive(Debug)]
+struct HistogramCells {
+    /// Observations per bucket (not cumulative); the last one is `+Inf`.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    /// Sum of the observations in nanoseconds.
+    sum_nanos: AtomicU64,
+}
+
+impl Default for HistogramCells {
+    fn default() -> Self {
+        HistogramCells {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    /// Records one duration.
+    pub(crate) fn observe(&self, d: Duration) {
+        let seconds = d.as_secs_f64();
+        let bucket = BUCKETS.partition_point(|&bound| bound < seconds);
+        self.0.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let mut count = 0;
+        let buckets: Vec<(f64, u64)> = self
+            .0
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let n = n.load(Ordering::Relaxed);
+                count += n;
+                (BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), n)
+            })
+            .collect();
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_and_sum_are_encoded_cumulatively() {
+        let metrics = Metrics::new();
+        let d = metrics.deployment("ridge");
+        d.run_seconds.observe(Duration::from_micros(30));
+        d.run_seconds.observe(Duration::from_millis(3));
+        d.requests
+            .record(Route::score, 200, Duration::from_millis(4));
+        d.requests
+            .record(Route::score, 418, Duration::from_millis(4));
+        let text = metrics.encode();
+        for line in [
+            r#"scorehost_run_duration_seconds_bucket{deployment="ridge",le="5e-05"} 1"#,
+            r#"scorehost_run_duration_seconds_bucket{deployment="ridge",le="0.0025"} 1"#,
+            r#"scorehost_run_duration_seconds_bucket{deployment="ridge",le="0.005"} 2"#,
+            r#"scorehost_run_duration_seconds_bucket{deployment="ridge",le="+Inf"} 2"#,
+            r#"scorehost_run_duration_seconds_count{deployment="ridge"} 2"#,
+            r#"scorehost_run_duration_seconds_sum{deployment="ridge"} 0.00303"#,
+            r#"scorehost_requests_total{deployment="ridge",route="score",status="200"} 1"#,
+            r#"scorehost_requests_total{deployment="ridge",route="score",status="418"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+        }
+        // Routes never requested show no series.
+        assert!(!text.contains(r#"route="swagger""#), "{text}");
+    }
+}
