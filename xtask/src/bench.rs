@@ -424,23 +424,29 @@ fn run_wrk(
     })
 }
 
-/// Waits until a POST to `/` on `addr` gets any HTTP answer.
+/// Waits until the server on `addr` is ready: scorehost answers `/v2/health/ready` with 503
+/// until every deployment's `init` succeeded (it listens earlier); the other servers have no
+/// readiness route and answer it with some other status as soon as they are up.
 fn wait_ready(addr: SocketAddr, limit: Duration) -> io::Result<()> {
     let started = Instant::now();
     while started.elapsed() < limit {
         if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(
+                b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            );
             let mut reply = String::new();
             let _ = stream.read_to_string(&mut reply);
-            if reply.starts_with("HTTP/1.") {
+            // 503 is scorehost still loading; any other answer is a server that is up (the
+            // Azure ML server says 404, the native handler 400).
+            if reply.starts_with("HTTP/1.") && reply.get(9..12) != Some("503") {
                 return Ok(());
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
     Err(io::Error::other(format!(
-        "no server answered on {addr} within {limit:?}"
+        "no server was ready on {addr} within {limit:?}"
     )))
 }
 
