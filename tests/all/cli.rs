@@ -30,33 +30,13 @@ impl Drop for Running {
 #[tokio::test]
 async fn serve_starts_the_ridge_demo_and_scores() {
     let started = Instant::now();
-    let mut child = Running(
-        scorehost()
-            .args(["serve", "--addr", "127.0.0.1:0", "--plugin"])
-            .arg(plugin("ridge"))
-            .arg("--model-dir")
-            .arg(ridge_model_dir())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    });
-    let line = tokio::time::timeout(Duration::from_secs(120), line)
-        .await
-        .expect("the server became ready")
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
+    let (_child, addr) = serve(&[
+        "--plugin".as_ref(),
+        plugin("ridge").as_os_str(),
+        "--model-dir".as_ref(),
+        ridge_model_dir().as_os_str(),
+    ])
+    .await;
     eprintln!("scorehost ready in {:?}", started.elapsed());
 
     let response: TestResponse = crate::support::RequestBuilder::to(

@@ -13,6 +13,7 @@ use std::process::Command;
 
 mod js;
 mod python;
+mod scripts;
 
 pub use js::build_js_plugins;
 pub use python::{build_python_plugins, test_python_sdk};

@@ -7,9 +7,9 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::SystemTime;
+use std::process::Command;
 
+use crate::scripts::{build_script_plugins, is_fresh};
 use crate::{repo_root, run};
 
 /// Builds every `plugins/python/NAME/score.py` whose component is out of date and returns
@@ -17,42 +17,17 @@ use crate::{repo_root, run};
 pub fn build_python_plugins() -> io::Result<PathBuf> {
     let root = repo_root();
     let venv = guest_venv(&root)?;
-    let out_dir = root.join("target").join("plugins").join("python");
-    std::fs::create_dir_all(&out_dir)?;
     let sdk_inputs = [root.join("guest-sdk/python/scorehost"), root.join("wit")];
-    let mut builds: Vec<(PathBuf, Child)> = Vec::new();
-    for plugin in subfolders(&root.join("plugins").join("python"))? {
-        let script = plugin.join("score.py");
-        let name = plugin.file_name().unwrap_or_default().to_string_lossy();
-        let output = out_dir.join(format!("{name}.wasm"));
-        let mut inputs = vec![plugin.clone()];
-        inputs.extend(sdk_inputs.iter().cloned());
-        if is_fresh(&output, &inputs)? {
-            continue;
-        }
-        let child = Command::new(venv.join("bin").join("scorehost-build"))
-            .arg(&script)
+    build_script_plugins("python", &sdk_inputs, |plugin, output| {
+        let mut build = Command::new(venv.join("bin").join("scorehost-build"));
+        build
+            .arg(plugin.join("score.py"))
             .arg("--output")
-            .arg(&output)
+            .arg(output)
             .arg("--wit")
-            .arg(root.join("wit"))
-            .spawn()?;
-        builds.push((script, child));
-    }
-    // The builds are single-threaded; running them side by side uses both cores.
-    let mut failed = Vec::new();
-    for (script, mut child) in builds {
-        if !child.wait()?.success() {
-            failed.push(script.display().to_string());
-        }
-    }
-    if !failed.is_empty() {
-        return Err(io::Error::other(format!(
-            "scorehost-build failed for {}",
-            failed.join(", ")
-        )));
-    }
-    Ok(out_dir)
+            .arg(root.join("wit"));
+        build
+    })
 }
 
 /// Runs the Python SDK's unit tests (`guest-sdk/python/tests`) on the machine's CPython,
@@ -96,46 +71,4 @@ fn guest_venv(root: &Path) -> io::Result<PathBuf> {
         .arg(root.join("guest-sdk/python")))?;
     std::fs::write(&stamp, b"")?;
     Ok(venv)
-}
-
-/// The folders directly inside `dir`, sorted.
-fn subfolders(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut folders = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            folders.push(path);
-        }
-    }
-    folders.sort();
-    Ok(folders)
-}
-
-/// Whether `output` exists and is newer than every file under `inputs`.
-fn is_fresh(output: &Path, inputs: &[PathBuf]) -> io::Result<bool> {
-    let Ok(built) = output.metadata().and_then(|m| m.modified()) else {
-        return Ok(false);
-    };
-    let mut newest = SystemTime::UNIX_EPOCH;
-    for input in inputs {
-        newest = newest.max(newest_mtime(input)?);
-    }
-    Ok(built > newest)
-}
-
-/// The newest modification time of a file, or of any file below a folder (skipping caches).
-fn newest_mtime(path: &Path) -> io::Result<SystemTime> {
-    let meta = path.metadata()?;
-    if !meta.is_dir() {
-        return meta.modified();
-    }
-    let mut newest = meta.modified()?;
-    for entry in std::fs::read_dir(path)? {
-        let child = entry?.path();
-        if child.file_name().is_some_and(|n| n == "__pycache__") {
-            continue;
-        }
-        newest = newest.max(newest_mtime(&child)?);
-    }
-    Ok(newest)
 }
