@@ -8,6 +8,7 @@
 
 mod browser;
 mod cli;
+mod onnx;
 mod protocol;
 mod raw;
 mod sandbox;
