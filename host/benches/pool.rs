@@ -27,14 +27,16 @@ const ITERATIONS: usize = 5_000;
 async fn main() -> anyhow::Result<()> {
     let plugins = xtask::build_plugins()?;
     let python_plugins = xtask::build_python_plugins()?;
+    let js_plugins = xtask::build_js_plugins()?;
     let root = xtask::repo_root();
     let runtime = Runtime::new(&RuntimeSettings {
         cache_dir: Some(root.join("target/bench-compile-cache")),
     })?;
     let settings = |name: &str, plugin: &str, instances: usize| DeploymentSettings {
         name: name.to_owned(),
-        plugin: match plugin.strip_prefix("python/") {
-            Some(script) => python_plugins.join(format!("{script}.wasm")),
+        plugin: match plugin.split_once('/') {
+            Some(("python", script)) => python_plugins.join(format!("{script}.wasm")),
+            Some((_, script)) => js_plugins.join(format!("{script}.wasm")),
             None => plugins.join(format!("{plugin}.wasm")),
         },
         model_dir: root.join("plugins/ridge/model"),
@@ -130,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
     server.shutdown().await;
 
     // 5. The same typed request in each guest language.
-    for plugin in ["powerbi", "python/powerbi"] {
+    for plugin in ["powerbi", "python/powerbi", "js/powerbi"] {
         let started = Instant::now();
         let deployment = Deployment::load(&runtime, settings(plugin, plugin, 1)).await?;
         println!(

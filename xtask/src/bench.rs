@@ -464,7 +464,8 @@ fn wait_ready(addr: SocketAddr, limit: Duration) -> io::Result<()> {
                 return Ok(());
             }
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // A short pause: the cold-start figures are only as fine as this.
+        std::thread::sleep(Duration::from_millis(5));
     }
     Err(io::Error::other(format!(
         "no server was ready on {addr} within {limit:?}"
