@@ -118,12 +118,17 @@ fn a_file_that_is_not_a_component_is_refused() {
 
 /// Starts `scorehost serve ARGS` on a free port; returns it once it prints its address.
 async fn serve(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
+    serve_with(args, Stdio::null()).await
+}
+
+/// [`serve`] with the server's log going to `stderr`.
+async fn serve_with(args: &[&std::ffi::OsStr], stderr: Stdio) -> (Running, std::net::SocketAddr) {
     let mut child = Running(
         scorehost()
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap(),
     );
@@ -204,40 +209,18 @@ async fn json_logs_tie_guest_output_and_failures_to_the_request_and_deployment()
     std::fs::write(model_dir.join("gate"), "0").unwrap();
     let log_path = model_dir.with_file_name("json-logs.stderr");
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut child = Running(
-        scorehost()
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--plugin",
-            ])
-            .arg(plugin("fragile"))
-            .arg("--model-dir")
-            .arg(&model_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    });
-    let line = tokio::time::timeout(Duration::from_secs(120), line)
-        .await
-        .unwrap()
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("Listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (child, addr) = serve_with(
+        &[
+            "--log-format".as_ref(),
+            "json".as_ref(),
+            "--plugin".as_ref(),
+            plugin("fragile").as_os_str(),
+            "--model-dir".as_ref(),
+            model_dir.as_os_str(),
+        ],
+        Stdio::from(log_file),
+    )
+    .await;
     let send = |id: &str, body: serde_json::Value| {
         crate::support::RequestBuilder::to(addr, hyper::Method::POST, "/score")
             .header("content-type", "application/json")

@@ -11,7 +11,7 @@ use hyper::{Method, StatusCode};
 use scorehost::{DeploymentSettings, Limits, Registry, SwaggerSettings};
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, plugin, repo, runtime};
+use crate::support::{TestResponse, TestServer, multipart, plugin, repo, runtime, upload};
 
 /// How far scorehost's numbers may be from onnxruntime's.
 const TOLERANCE: f64 = 1e-5;
@@ -206,31 +206,6 @@ async fn onnx_tabular_picks_the_model_version_named_in_global_parameters() {
         unknown.text()
     );
     server.stop().await;
-}
-
-const BOUNDARY: &str = "scorehost-onnx-boundary";
-
-/// A multipart body with one file.
-fn multipart(field: &str, data: &[u8]) -> Vec<u8> {
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"digit.png\"\r\n\
-         Content-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(data);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
-async fn upload(server: &TestServer, body: Vec<u8>) -> TestResponse {
-    server
-        .request(Method::POST, "/score")
-        .header(
-            "content-type",
-            &format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .await
 }
 
 /// An 8×8 digit (64 grey levels, row by row) drawn 4× larger as a 32×32 PNG, so the plugin has

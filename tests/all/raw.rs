@@ -4,32 +4,7 @@ use hyper::{Method, StatusCode};
 use scorehost::{DeploymentSettings, Limits, SwaggerSettings};
 use serde_json::json;
 
-use crate::support::{TestResponse, TestServer, plugin, ridge_model_dir, twins};
-
-const BOUNDARY: &str = "scorehost-test-boundary";
-
-/// A multipart body as Python's `requests.post(uri, files={'image': data})` sends it.
-fn multipart(field: &str, data: &[u8]) -> Vec<u8> {
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{field}\"\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(data);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
-async fn upload(server: &TestServer, body: Vec<u8>) -> TestResponse {
-    server
-        .request(Method::POST, "/score")
-        .header(
-            "content-type",
-            &format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-}
+use crate::support::{TestServer, multipart, plugin, ridge_model_dir, twins, upload};
 
 /// An image of `width`×`height` encoded in `format`.
 fn image_file(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {

@@ -121,6 +121,33 @@ pub fn python_tool(package: &str, command: &str) -> PathBuf {
     tool
 }
 
+const BOUNDARY: &str = "scorehost-test-boundary";
+
+/// A `multipart/form-data` body with one file, as Python's `requests.post(uri,
+/// files={field: data})` sends it.
+pub fn multipart(field: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{field}\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// POSTs a body made by [`multipart`] to `/score`.
+pub async fn upload(server: &TestServer, body: Vec<u8>) -> TestResponse {
+    server
+        .request(Method::POST, "/score")
+        .header(
+            "content-type",
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body)
+        .send()
+        .await
+}
+
 /// A server running in this process on a loopback port.
 pub struct TestServer {
     pub addr: SocketAddr,
