@@ -178,16 +178,10 @@ pub fn bench(quick: bool) -> io::Result<()> {
         ("image_size", 5315),
         ("python/image_size", 5317),
     ] {
-        let mut target = scorehost(plugin, port, &bench_cache);
-        let child = Guard(
-            target
-                .command
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?,
-        );
-        wait_ready(([127, 0, 0, 1], port).into(), Duration::from_secs(300))?;
-        drop(child);
+        drop(Guard::start(
+            &mut scorehost(plugin, port, &bench_cache),
+            300,
+        )?);
     }
 
     let seconds = if quick { 1 } else { 10 };
@@ -210,15 +204,8 @@ pub fn bench(quick: bool) -> io::Result<()> {
         for mut target in targets {
             println!("xtask: bench {} — {}", suite, target.name);
             let started = Instant::now();
-            let child = Guard(
-                target
-                    .command
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()?,
-            );
+            let child = Guard::start(&mut target, 120)?;
             let addr: SocketAddr = ([127, 0, 0, 1], target.port).into();
-            wait_ready(addr, Duration::from_secs(120))?;
             let ready = started.elapsed();
             let mut throughput = Vec::new();
             for conns in [1u32, 8, 64] {
@@ -314,16 +301,8 @@ fn cold_start(
         for _ in 0..2 {
             let mut target = scorehost(plugin, port, cache);
             let started = Instant::now();
-            let child = Guard(
-                target
-                    .command
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()?,
-            );
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            wait_ready(addr, Duration::from_secs(300))?;
-            post_ok(addr, body)?;
+            let child = Guard::start(&mut target, 300)?;
+            post_ok(([127, 0, 0, 1], port).into(), body)?;
             times.push(started.elapsed());
             drop(child);
         }
@@ -361,6 +340,24 @@ fn post_ok(addr: SocketAddr, body: &str) -> io::Result<()> {
 
 /// Kills the server when the case ends, however it ends.
 struct Guard(Child);
+
+impl Guard {
+    /// Starts `target` (its output discarded) and waits up to `limit_s` for it to be ready.
+    fn start(target: &mut Target, limit_s: u64) -> io::Result<Guard> {
+        let child = Guard(
+            target
+                .command
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
+        wait_ready(
+            ([127, 0, 0, 1], target.port).into(),
+            Duration::from_secs(limit_s),
+        )?;
+        Ok(child)
+    }
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
