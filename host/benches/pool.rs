@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use scorehost::registry::SwapRequest;
 use scorehost::{
     Deployment, DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings, Server,
-    ServerOptions, SwaggerSettings,
+    ServerOptions,
 };
 
 const ITERATIONS: usize = 5_000;
@@ -33,20 +33,19 @@ async fn main() -> anyhow::Result<()> {
         cache_dir: Some(root.join("target/bench-compile-cache")),
     })?;
     let settings = |name: &str, plugin: &str, instances: usize| DeploymentSettings {
-        name: name.to_owned(),
-        plugin: match plugin.split_once('/') {
-            Some(("python", script)) => python_plugins.join(format!("{script}.wasm")),
-            Some((_, script)) => js_plugins.join(format!("{script}.wasm")),
-            None => plugins.join(format!("{plugin}.wasm")),
-        },
-        model_dir: root.join("plugins/ridge/model"),
         limits: Limits {
             instances,
             ..Limits::default()
         },
-        swagger: SwaggerSettings::default(),
-        cors_origins: Vec::new(),
-        keys: Vec::new(),
+        ..DeploymentSettings::new(
+            name,
+            match plugin.split_once('/') {
+                Some(("python", script)) => python_plugins.join(format!("{script}.wasm")),
+                Some((_, script)) => js_plugins.join(format!("{script}.wasm")),
+                None => plugins.join(format!("{plugin}.wasm")),
+            },
+            root.join("plugins/ridge/model"),
+        )
     };
 
     // 1. Warm pool vs fresh instance per request (the echo plugin: `run` builds a small JSON).

@@ -32,6 +32,22 @@ pub struct DeploymentSettings {
     pub keys: Vec<String>,
 }
 
+impl DeploymentSettings {
+    /// A deployment of `plugin` with `model_dir`, everything else at its default: default
+    /// limits and documents, no CORS origins, no keys.
+    pub fn new(name: impl Into<String>, plugin: PathBuf, model_dir: PathBuf) -> Self {
+        DeploymentSettings {
+            name: name.into(),
+            plugin,
+            model_dir,
+            limits: Limits::default(),
+            swagger: SwaggerSettings::default(),
+            cors_origins: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
 /// Settings of the generated Swagger/OpenAPI documents.
 #[derive(Debug, Clone)]
 pub struct SwaggerSettings {

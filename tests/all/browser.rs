@@ -14,9 +14,9 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Response, server::conn::http1};
 use hyper_util::rt::TokioIo;
-use scorehost::{DeploymentSettings, Limits, SwaggerSettings};
+use scorehost::DeploymentSettings;
 
-use crate::support::{TestServer, plugin, repo, ridge_model_dir};
+use crate::support::{TestServer, repo, ridge_model_dir, settings};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -103,13 +103,8 @@ async fn a_page_on_another_origin_can_call_an_allowed_deployment_and_not_a_disal
             "http://someone-else.example".to_owned()
         };
         let server = TestServer::start_with(DeploymentSettings {
-            name: "echo".to_owned(),
-            plugin: plugin("echo"),
-            model_dir: ridge_model_dir(),
-            limits: Limits::default(),
-            swagger: SwaggerSettings::default(),
             cors_origins: vec![allowed],
-            keys: Vec::new(),
+            ..settings("echo", &ridge_model_dir())
         })
         .await;
         serve_page(page, page_html(&format!("http://{}/score", server.addr)));

@@ -2,24 +2,15 @@
 //! JavaScript guest can get wrong, and the SDK's own unit tests. The behaviours the JS
 //! examples share with their Rust twins are tested as twins in `schema.rs` and `raw.rs`.
 
-use scorehost::{DeploymentSettings, Limits, Registry, SwaggerSettings};
+use scorehost::Registry;
 
-use crate::support::{plugin, repo, runtime};
+use crate::support::{repo, runtime, settings};
 
 #[tokio::test]
 async fn a_js_init_that_cannot_read_the_model_keeps_the_deployment_from_loading() {
     let empty = repo().join("target/test-js-empty-model");
     std::fs::create_dir_all(&empty).unwrap();
-    let settings = DeploymentSettings {
-        name: "js-powerbi".to_owned(),
-        plugin: plugin("js/powerbi"),
-        model_dir: empty,
-        limits: Limits::default(),
-        swagger: SwaggerSettings::default(),
-        cors_origins: Vec::new(),
-        keys: Vec::new(),
-    };
-    let Err(error) = Registry::load(runtime(), vec![settings]).await else {
+    let Err(error) = Registry::load(runtime(), vec![settings("js/powerbi", &empty)]).await else {
         panic!("the deployment loaded without its model file");
     };
     let message = format!("{error:#}");

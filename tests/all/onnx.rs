@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use hyper::{Method, StatusCode};
-use scorehost::{DeploymentSettings, Limits, Registry, SwaggerSettings};
+use scorehost::Registry;
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, multipart, plugin, repo, runtime, upload};
+use crate::support::{TestResponse, TestServer, multipart, repo, runtime, settings, upload};
 
 /// How far scorehost's numbers may be from onnxruntime's.
 const TOLERANCE: f64 = 1e-5;
@@ -69,18 +69,6 @@ fn onnx_venv() -> PathBuf {
 fn expected(folder: &str) -> Value {
     let path = models().join(folder).join("expected.json");
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
-
-fn settings(plugin_name: &str, model_dir: &Path) -> DeploymentSettings {
-    DeploymentSettings {
-        name: plugin_name.to_owned(),
-        plugin: plugin(plugin_name),
-        model_dir: model_dir.to_owned(),
-        limits: Limits::default(),
-        swagger: SwaggerSettings::default(),
-        cors_origins: Vec::new(),
-        keys: Vec::new(),
-    }
 }
 
 /// Asserts two JSON values have the same shape and integers, and floats within [`TOLERANCE`].

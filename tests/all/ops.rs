@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
-use scorehost::{DeploymentSettings, Limits, Registry, Server, ServerOptions, SwaggerSettings};
+use scorehost::{DeploymentSettings, Limits, Registry, Server, ServerOptions};
 use serde_json::{Value, json};
 
 use crate::support::{RequestBuilder, TestServer, plugin, repo, ridge_model_dir, runtime};
@@ -18,16 +18,11 @@ fn settings(
     instances: usize,
 ) -> DeploymentSettings {
     DeploymentSettings {
-        name: name.to_owned(),
-        plugin: plugin(plugin_name),
-        model_dir: model_dir.to_owned(),
         limits: Limits {
             instances,
             ..Limits::default()
         },
-        swagger: SwaggerSettings::default(),
-        cors_origins: Vec::new(),
-        keys: Vec::new(),
+        ..DeploymentSettings::new(name, plugin(plugin_name), model_dir.to_owned())
     }
 }
 

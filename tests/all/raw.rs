@@ -1,10 +1,10 @@
 //! Raw HTTP entry scripts (the seed's binary-data and CORS examples) and host-level CORS.
 
 use hyper::{Method, StatusCode};
-use scorehost::{DeploymentSettings, Limits, SwaggerSettings};
+use scorehost::{DeploymentSettings, Limits};
 use serde_json::json;
 
-use crate::support::{TestServer, multipart, plugin, ridge_model_dir, twins, upload};
+use crate::support::{TestServer, multipart, ridge_model_dir, settings, twins, upload};
 
 /// An image of `width`×`height` encoded in `format`.
 fn image_file(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
@@ -16,13 +16,8 @@ fn image_file(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
 
 async fn with_cors(plugin_name: &str, origins: &[&str]) -> TestServer {
     TestServer::start_with(DeploymentSettings {
-        name: plugin_name.replace('/', "-"),
-        plugin: plugin(plugin_name),
-        model_dir: ridge_model_dir(),
-        limits: Limits::default(),
-        swagger: SwaggerSettings::default(),
         cors_origins: origins.iter().map(|o| o.to_string()).collect(),
-        keys: Vec::new(),
+        ..settings(plugin_name, &ridge_model_dir())
     })
     .await
 }

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use hyper::{Method, StatusCode};
-use scorehost::{DeploymentSettings, Limits, SampleVisibility, SwaggerSettings};
+use scorehost::{DeploymentSettings, SampleVisibility, SwaggerSettings};
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, plugin, repo, ridge_model_dir, twins};
+use crate::support::{TestResponse, TestServer, repo, ridge_model_dir, settings, twins};
 
 async fn powerbi() -> TestServer {
     TestServer::with_defaults("powerbi").await
@@ -475,16 +475,11 @@ fn typed_echo_valid() -> String {
 #[tokio::test]
 async fn redacted_samples_keep_types_and_shapes_but_not_values() {
     let server = TestServer::start_with(DeploymentSettings {
-        name: "powerbi".to_owned(),
-        plugin: plugin("powerbi"),
-        model_dir: ridge_model_dir(),
-        limits: Limits::default(),
         swagger: SwaggerSettings {
             samples: SampleVisibility::Redact,
             ..SwaggerSettings::default()
         },
-        cors_origins: Vec::new(),
-        keys: Vec::new(),
+        ..settings("powerbi", &ridge_model_dir())
     })
     .await;
     let shown = reference("seed_powerbi_fixed.v2.json");

@@ -12,7 +12,6 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use scorehost::{
     DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings, Server, ServerOptions,
-    SwaggerSettings,
 };
 use serde_json::Value;
 
@@ -48,6 +47,16 @@ pub fn plugin(name: &str) -> PathBuf {
         ),
     };
     dir.join(format!("{name}.wasm"))
+}
+
+/// Default settings for the built plugin `plugin_name` (see [`plugin`]) with `model_dir`,
+/// named after the plugin (`python/powerbi` → `python-powerbi`).
+pub fn settings(plugin_name: &str, model_dir: &Path) -> DeploymentSettings {
+    DeploymentSettings::new(
+        plugin_name.replace('/', "-"),
+        plugin(plugin_name),
+        model_dir.to_owned(),
+    )
 }
 
 /// One test per guest language for the same behaviour: `twins!(check { rust: "image_size",
@@ -158,13 +167,8 @@ impl TestServer {
     /// Serves `plugin` with `model_dir` and `limits`.
     pub async fn start(plugin_name: &str, model_dir: &Path, limits: Limits) -> TestServer {
         Self::start_with(DeploymentSettings {
-            name: plugin_name.replace('/', "-"),
-            plugin: plugin(plugin_name),
-            model_dir: model_dir.to_owned(),
             limits,
-            swagger: SwaggerSettings::default(),
-            cors_origins: Vec::new(),
-            keys: Vec::new(),
+            ..settings(plugin_name, model_dir)
         })
         .await
     }

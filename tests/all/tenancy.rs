@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
-use scorehost::{DeploymentSettings, Limits, Registry, ServerOptions, SwaggerSettings};
+use scorehost::{DeploymentSettings, Registry, ServerOptions, SwaggerSettings};
 use serde_json::{Value, json};
 
 use crate::support::{RequestBuilder, TestServer, plugin, repo, ridge_model_dir, runtime};
@@ -21,16 +21,12 @@ fn deployment(
     keys: &[&str],
 ) -> DeploymentSettings {
     DeploymentSettings {
-        name: name.to_owned(),
-        plugin: plugin(plugin_name),
-        model_dir: model_dir.to_owned(),
-        limits: Limits::default(),
         swagger: SwaggerSettings {
             path_prefix: format!("/api/v1/service/{name}"),
             ..SwaggerSettings::default()
         },
-        cors_origins: Vec::new(),
         keys: keys.iter().map(|k| k.to_string()).collect(),
+        ..DeploymentSettings::new(name, plugin(plugin_name), model_dir.to_owned())
     }
 }
 
