@@ -1,6 +1,8 @@
 //! The benchmark's ceiling: the seed's Power BI scoring done natively in a hyper handler (no
 //! Wasm, no validation beyond what the computation needs), on the same model file.
 //!
+//! `GET /` answers `Healthy` and nothing else: the floor of any server on this machine.
+//!
 //! `cargo run --release -p scorehost --example native_ridge -- ADDR MODEL_DIR`
 
 use std::convert::Infallible;
@@ -61,6 +63,12 @@ async fn main() -> anyhow::Result<()> {
         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
             let model = model.clone();
             async move {
+                // The loopback floor: an answer that costs nothing to make.
+                if req.method() == hyper::Method::GET && req.uri().path() == "/" {
+                    return Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                        b"Healthy",
+                    ))));
+                }
                 let body = req.into_body().collect().await.map(|b| b.to_bytes());
                 let (status, out) = match body
                     .map_err(|e| e.to_string())

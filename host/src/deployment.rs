@@ -24,6 +24,8 @@ pub struct Deployment {
     settings: DeploymentSettings,
     pool: Pool,
     digest: String,
+    /// `digest` as a header value, made once.
+    digest_header: hyper::header::HeaderValue,
     /// Whether the entry script targets the `raw-scorer` world.
     raw: bool,
     /// `None` when the entry script describes no schema.
@@ -136,10 +138,13 @@ impl Deployment {
             ms = started.elapsed().as_millis() as u64,
             "deployment ready"
         );
+        let digest_header = hyper::header::HeaderValue::from_str(&digest)
+            .context("the plugin digest is not a header value")?;
         Ok(Deployment {
             settings,
             pool,
             digest,
+            digest_header,
             raw,
             schema,
             documents,
@@ -171,6 +176,11 @@ impl Deployment {
     /// SHA-256 of the plugin component: the active version.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// [`Deployment::digest`] as a header value.
+    pub(crate) fn digest_header(&self) -> &hyper::header::HeaderValue {
+        &self.digest_header
     }
 
     /// Whether the entry script targets the `raw-scorer` world (whole requests in and out).

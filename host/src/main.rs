@@ -13,6 +13,9 @@ use scorehost::{
     SampleVisibility, Server, ServerOptions, SwaggerSettings, Tls,
 };
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code when the entry script cannot start (the Azure ML server exits with 3 too).
 const EXIT_NOT_READY: u8 = 3;
 /// How often plugin files are checked for changes when watching.

@@ -63,8 +63,13 @@ pub fn bench(quick: bool) -> io::Result<()> {
     let json_lua = out.join("powerbi.lua");
     std::fs::write(
         &json_lua,
-        wrk_script("application/json", &lua_string(powerbi_body.as_bytes())),
+        wrk_script(Some((
+            "application/json",
+            &lua_string(powerbi_body.as_bytes()),
+        ))),
     )?;
+    let get_lua = out.join("get.lua");
+    std::fs::write(&get_lua, wrk_script(None))?;
     let png = out.join("image.png");
     run(Command::new(venv.join("bin/python")).args([
         "-c",
@@ -80,10 +85,10 @@ pub fn bench(quick: bool) -> io::Result<()> {
     let image_lua = out.join("image.lua");
     std::fs::write(
         &image_lua,
-        wrk_script(
+        wrk_script(Some((
             &format!("multipart/form-data; boundary={boundary}"),
             &lua_string(&multipart),
-        ),
+        ))),
     )?;
 
     let release = root.join("target/release");
@@ -122,13 +127,22 @@ pub fn bench(quick: bool) -> io::Result<()> {
             port,
         }
     };
-    let mut native = Command::new(release.join("examples/native_ridge"));
-    native.arg("127.0.0.1:5313").arg(&model_dir);
+    let native = |port: u16| {
+        let mut cmd = Command::new(release.join("examples/native_ridge"));
+        cmd.arg(format!("127.0.0.1:{port}")).arg(&model_dir);
+        Target {
+            name: "native hyper handler",
+            command: cmd,
+            port,
+        }
+    };
 
-    let suites: Vec<(&str, &Path, Vec<Target>)> = vec![
+    // Each suite: its title, wrk script, path, and servers (the first is the baseline).
+    let suites: Vec<(&str, &Path, &str, Vec<Target>)> = vec![
         (
             "Power BI JSON (seed sample, 2 rows)",
             &json_lua,
+            "/score",
             vec![
                 Target {
                     name: "Azure ML server (Python)",
@@ -142,16 +156,13 @@ pub fn bench(quick: bool) -> io::Result<()> {
                     name: "scorehost (Python powerbi plugin)",
                     ..scorehost("python/powerbi", 5316, &bench_cache)
                 },
-                Target {
-                    name: "native hyper handler",
-                    command: native,
-                    port: 5313,
-                },
+                native(5313),
             ],
         ),
         (
             "raw image upload (64×48 PNG, multipart)",
             &image_lua,
+            "/score",
             vec![
                 Target {
                     name: "Azure ML server (Python @rawhttp + PIL)",
@@ -164,6 +175,20 @@ pub fn bench(quick: bool) -> io::Result<()> {
                 Target {
                     name: "scorehost (Python image_size plugin)",
                     ..scorehost("python/image_size", 5317, &bench_cache)
+                },
+            ],
+        ),
+        (
+            // What any server answers at most on this machine with wrk beside it: the ceiling
+            // of every ratio above.
+            "loopback floor (GET /, nothing computed)",
+            &get_lua,
+            "/",
+            vec![
+                native(5320),
+                Target {
+                    name: "scorehost (liveness route)",
+                    ..scorehost("powerbi", 5321, &bench_cache)
                 },
             ],
         ),
@@ -194,7 +219,7 @@ pub fn bench(quick: bool) -> io::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model()
     );
-    for (suite, script, targets) in suites {
+    for (suite, script, url_path, targets) in suites {
         let _ = writeln!(table, "### {suite}\n");
         let _ = writeln!(
             table,
@@ -210,7 +235,7 @@ pub fn bench(quick: bool) -> io::Result<()> {
             let mut throughput = Vec::new();
             for conns in [1u32, 8, 64] {
                 let before = tree_usage(child.0.id());
-                let f = run_wrk(&wrk, script, addr, conns, seconds)?;
+                let f = run_wrk(&wrk, script, addr, url_path, conns, seconds)?;
                 let after = tree_usage(child.0.id());
                 let f = Figures {
                     cpu_s: after.0 - before.0,
@@ -235,8 +260,8 @@ pub fn bench(quick: bool) -> io::Result<()> {
             per_server.push((target.name.to_owned(), throughput));
             drop(child);
         }
-        // The first server is the Azure ML baseline; every scorehost row is compared with it
-        // and with the native handler, when the suite has one.
+        // The first server is the baseline (the Azure ML server; the native handler for the
+        // floor); every scorehost row is compared with it and with the native handler.
         let ratio = |a: &[f64], b: &[f64]| {
             a.iter()
                 .zip(b)
@@ -260,7 +285,7 @@ pub fn bench(quick: bool) -> io::Result<()> {
                     base.0,
                     ratio(&ours.1, &base.1)
                 );
-                if let Some(native) = native {
+                if let Some(native) = native.filter(|n| n.0 != base.0) {
                     let _ = write!(table, "; vs {}: {}", native.0, ratio(&ours.1, &native.1));
                 }
                 let _ = writeln!(table);
@@ -375,13 +400,17 @@ fn ms(us: f64) -> String {
     format!("{:.3} ms", us / 1000.0)
 }
 
-/// A wrk script that POSTs `body` and prints its figures (latency in µs) on one line.
-fn wrk_script(content_type: &str, body: &str) -> String {
+/// A wrk script that POSTs `(content type, Lua string literal)`, or GETs when `None`, and
+/// prints one `BENCH` line of figures at the end.
+fn wrk_script(post: Option<(&str, &str)>) -> String {
+    let request = match post {
+        Some((content_type, body)) => format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"{content_type}\"\nwrk.body = {body}\n"
+        ),
+        None => String::new(),
+    };
     format!(
-        r#"wrk.method = "POST"
-wrk.headers["Content-Type"] = "{content_type}"
-wrk.body = {body}
-done = function(summary, latency, requests)
+        r#"{request}done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("BENCH %d %d %f %f %f %d\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
@@ -410,6 +439,7 @@ fn run_wrk(
     wrk: &Path,
     script: &Path,
     addr: SocketAddr,
+    url_path: &str,
     conns: u32,
     seconds: u32,
 ) -> io::Result<Figures> {
@@ -417,7 +447,7 @@ fn run_wrk(
         .args(["-t", &conns.min(2).to_string(), "-c", &conns.to_string()])
         .args(["-d", &format!("{seconds}s"), "--timeout", "10s", "-s"])
         .arg(script)
-        .arg(format!("http://{addr}/score"))
+        .arg(format!("http://{addr}{url_path}"))
         .output()?;
     let text = String::from_utf8_lossy(&output.stdout);
     let line = text

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
 use crate::deployment::ScoreError;
@@ -12,7 +12,8 @@ use crate::runtime::CallError;
 use crate::runtime::bindings::RunError;
 
 /// Header that tells a client whether the entry script's `run` failed.
-pub(crate) const RUN_FUNCTION_FAILED: &str = "x-ms-run-function-failed";
+pub(crate) const RUN_FUNCTION_FAILED: HeaderName =
+    HeaderName::from_static("x-ms-run-function-failed");
 
 /// Generic message for a guest crash; the Azure ML server's wording.
 const SCRIPT_ERROR: &str =
@@ -51,7 +52,7 @@ impl ApiError {
     /// The response for this failure.
     pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
         let mut run_failed = false;
-        let mut extra: Option<(hyper::header::HeaderName, HeaderValue)> = None;
+        let mut extra: Option<(HeaderName, HeaderValue)> = None;
         let (status, message) = match self {
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,

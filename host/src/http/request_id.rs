@@ -10,9 +10,14 @@
 //! Any of them over 100 characters gets 431.
 
 use hyper::HeaderMap;
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderName, HeaderValue};
 
 use super::error::ApiError;
+
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_MS_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-request-id");
+const X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
+const TRACE_ID: HeaderName = HeaderName::from_static("traceid");
 
 /// Longest id accepted.
 const MAX_ID_LEN: usize = 100;
@@ -30,14 +35,14 @@ pub(crate) struct RequestIds {
 impl RequestIds {
     /// Reads the ids; `Err` carries the 431 response, with `x-request-id` when it was valid.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Self, (ApiError, Option<String>)> {
-        let text = |name: &str| {
+        let text = |name: HeaderName| {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        let request_id = match text("x-request-id") {
+        let request_id = match text(X_REQUEST_ID) {
             Some(id) if id.len() > MAX_ID_LEN => {
                 return Err((
                     ApiError::HeaderTooLong("x-request-id must not exceed 100 characters"),
@@ -47,8 +52,8 @@ impl RequestIds {
             Some(id) => id,
             None => uuid::Uuid::new_v4().to_string(),
         };
-        let legacy = text("x-ms-request-id");
-        let client = text("x-ms-client-request-id");
+        let legacy = text(X_MS_REQUEST_ID);
+        let client = text(X_MS_CLIENT_REQUEST_ID);
         if legacy.iter().chain(&client).any(|id| id.len() > MAX_ID_LEN) {
             return Err((
                 ApiError::HeaderTooLong(
@@ -68,26 +73,26 @@ impl RequestIds {
                 .or_else(|| client.clone())
                 .unwrap_or_else(|| request_id.clone()),
             client_request_id: client.or(legacy),
-            trace_id: headers.get("traceid").cloned(),
+            trace_id: headers.get(TRACE_ID).cloned(),
             request_id,
         })
     }
 
     /// Adds the ids to a response.
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        insert_id(headers, "x-request-id", &self.request_id);
-        insert_id(headers, "x-ms-request-id", &self.ms_request_id);
+        insert_id(headers, X_REQUEST_ID, &self.request_id);
+        insert_id(headers, X_MS_REQUEST_ID, &self.ms_request_id);
         if let Some(client) = &self.client_request_id {
-            insert_id(headers, "x-ms-client-request-id", client);
+            insert_id(headers, X_MS_CLIENT_REQUEST_ID, client);
         }
         if let Some(trace) = &self.trace_id {
-            headers.insert("traceid", trace.clone());
+            headers.insert(TRACE_ID, trace.clone());
         }
     }
 }
 
 /// Adds one id; ids came from valid header values (or are UUIDs), so this cannot fail.
-pub(crate) fn insert_id(headers: &mut HeaderMap, name: &'static str, id: &str) {
+pub(crate) fn insert_id(headers: &mut HeaderMap, name: HeaderName, id: &str) {
     if let Ok(value) = HeaderValue::from_str(id) {
         headers.insert(name, value);
     }

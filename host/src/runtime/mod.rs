@@ -349,6 +349,9 @@ fn begin_call(
     state.request_id = request_id.map(str::to_owned);
     state.output.reset(request_id);
     state.deadline = Instant::now() + budget;
+    // The epoch deadline counts from now: left as it was, it would lie in the past for any
+    // instance idle for a tick, and the call would stop to yield at its first instruction.
+    store.set_epoch_deadline(1);
     *poisoned = true;
 }
 
