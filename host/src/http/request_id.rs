@@ -14,6 +14,7 @@ use hyper::header::{HeaderName, HeaderValue};
 
 use super::error::ApiError;
 
+/// The id headers, as constants so no request parses their names.
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_MS_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-request-id");
 const X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
