@@ -466,3 +466,39 @@ async fn a_full_wait_list_answers_503_at_once() {
     assert_eq!(slow.await.unwrap().status, StatusCode::OK);
     server.stop().await;
 }
+
+/// A call on an instance that sat idle for several epoch ticks runs to completion when first
+/// polled: its epoch deadline counts from the call's start. Counted from the previous call, it
+/// lay in the past, and every such call yielded to the executor before its first instruction
+/// while holding its instance.
+#[tokio::test]
+async fn a_call_on_an_idle_instance_does_not_yield_before_it_starts() {
+    let deployment = scorehost::Deployment::load(
+        &runtime(),
+        crate::support::settings("echo", &ridge_model_dir()),
+    )
+    .await
+    .expect("loading the echo plugin");
+    let mut finished_at_once = 0;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let call = scorehost::__bench::warm_call(&deployment, r#"{"x": 1}"#, None);
+        let mut call = std::pin::pin!(call);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match call.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(outcome) => {
+                outcome.expect("echo answers");
+                finished_at_once += 1;
+            }
+            std::task::Poll::Pending => {
+                call.await.expect("echo answers");
+            }
+        }
+    }
+    // A tick may land inside a call (tens of µs of each 1 ms in a debug build), so not every
+    // call has to finish at once; with the deadline left from the previous call, none did.
+    assert!(
+        finished_at_once >= 1,
+        "every call yielded before it started"
+    );
+}
