@@ -37,7 +37,7 @@ mod param;
 pub mod raw;
 pub mod schema;
 
-pub use param::{Inputs, Matrix, Param};
+pub use param::{Argument, Arguments, Inputs, Matrix, Param};
 pub use schema::{Orient, Sample, Schema, column};
 /// Tensor and frame types exactly as the host sends them (see `wit/scorehost.wit`).
 pub use wit::scorehost::plugin::types::{Column, Dtype, Elements, Frame, Tensor};
@@ -59,7 +59,8 @@ pub mod wit {
     });
 }
 
-/// What an entry script implements: `init` once per instance, `run` once per request.
+/// An entry script in the Power BI form: `run(Inputs, GlobalParameters)`, `init` once per
+/// instance, `run` once per request.
 pub trait EntryScript: Sized + 'static {
     /// Loads the model; called once per instance before any request (like Azure ML's
     /// `init()`). Read files under [`model::model_dir`] here, not in `run`.
@@ -67,7 +68,8 @@ pub trait EntryScript: Sized + 'static {
     fn init() -> Result<Self, String>;
 
     /// The inputs and outputs, described by samples (see [`schema`]). The default, `None`,
-    /// means "not described": every `Inputs` entry then arrives as [`Param::Json`].
+    /// declares nothing: every `Inputs` entry then arrives as [`Param::Json`], and
+    /// `GlobalParameters` as any JSON.
     fn schema() -> Option<Schema> {
         None
     }
@@ -75,6 +77,30 @@ pub trait EntryScript: Sized + 'static {
     /// Scores one request. `inputs` are the entries of the request's `Inputs` object,
     /// `global_parameters` its `GlobalParameters`. The returned value is the response body.
     fn run(&mut self, inputs: Inputs, global_parameters: Option<Param>) -> Result<Value, RunError>;
+}
+
+/// An entry script with top-level parameters of any name, like `inference-schema`'s
+/// `@input_schema("data", NumpyParameterType(sample))` with `def run(data)`.
+pub trait Script: Sized + 'static {
+    /// Loads the model; called once per instance before any request.
+    fn init() -> Result<Self, String>;
+
+    /// The top-level parameters (see [`Schema::parameter`]) and the output sample.
+    fn schema() -> Schema;
+
+    /// Scores one request with its declared parameters, checked and converted by the host.
+    fn run(&mut self, arguments: Arguments) -> Result<Value, RunError>;
+}
+
+/// An undecorated entry script, Azure ML's `def run(raw_data)`: `run` gets the request body
+/// as the Azure ML server passes it (the POST body as text, any content type, possibly empty;
+/// for GET, `json.dumps` of the query arguments). The Swagger page documents a free-form body.
+pub trait UndecoratedScript: Sized + 'static {
+    /// Loads the model; called once per instance before any request.
+    fn init() -> Result<Self, String>;
+
+    /// Scores one request from its raw text, e.g. `serde_json::from_str(raw_data)`.
+    fn run(&mut self, raw_data: &str) -> Result<Value, RunError>;
 }
 
 /// Why [`EntryScript::run`] gave no result.
@@ -85,6 +111,9 @@ pub enum RunError {
     /// Scoring failed: the client gets 500 with this message and
     /// `x-ms-run-function-failed: True`.
     Failed(String),
+    /// Scoring failed in a way the client should not see (Python's uncaught exception): the
+    /// host logs the text with the request id, the client gets Azure ML's generic 500.
+    Exception(String),
 }
 
 impl RunError {
@@ -97,12 +126,17 @@ impl RunError {
     pub fn failed(message: impl Into<String>) -> Self {
         RunError::Failed(message.into())
     }
+
+    /// A 500 with Azure ML's generic message; `text` goes to the host's log only.
+    pub fn exception(text: impl Into<String>) -> Self {
+        RunError::Exception(text.into())
+    }
 }
 
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::BadInput(m) | RunError::Failed(m) => f.write_str(m),
+            RunError::BadInput(m) | RunError::Failed(m) | RunError::Exception(m) => f.write_str(m),
         }
     }
 }
@@ -113,29 +147,61 @@ impl std::error::Error for RunError {}
 #[macro_export]
 macro_rules! export_entry_script {
     ($script:ty) => {
+        $crate::__export_scorer!(
+            $script,
+            EntryScript,
+            schema_of_entry_script,
+            run_entry_script
+        );
+    };
+}
+
+/// Exports a type implementing [`Script`] as the component's `scorer` world.
+#[macro_export]
+macro_rules! export_script {
+    ($script:ty) => {
+        $crate::__export_scorer!($script, Script, schema_of_script, run_script);
+    };
+}
+
+/// Exports a type implementing [`UndecoratedScript`] as the component's `scorer` world.
+#[macro_export]
+macro_rules! export_undecorated_script {
+    ($script:ty) => {
+        $crate::__export_scorer!(
+            $script,
+            UndecoratedScript,
+            schema_of_undecorated,
+            run_undecorated
+        );
+    };
+}
+
+/// The `scorer` world's exports for one of the script traits; not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_scorer {
+    ($script:ty, $kind:ident, $schema:ident, $run:ident) => {
         const _: () = {
             struct ScorehostExport;
 
             impl $crate::wit::Guest for ScorehostExport {
                 fn init() -> ::std::result::Result<(), ::std::string::String> {
-                    $crate::__private::init::<$script>()
+                    $crate::__private::init(<$script as $crate::$kind>::init)
                 }
 
                 fn schema() -> ::std::option::Option<$crate::wit::scorehost::plugin::types::Schema>
                 {
-                    <$script as $crate::EntryScript>::schema().map($crate::__private::schema_to_wit)
+                    $crate::__private::$schema::<$script>()
                 }
 
                 fn run(
-                    inputs: ::std::vec::Vec<$crate::wit::scorehost::plugin::types::NamedParam>,
-                    global_parameters: ::std::option::Option<
-                        $crate::wit::scorehost::plugin::types::Param,
-                    >,
+                    input: $crate::wit::scorehost::plugin::types::Input,
                 ) -> ::std::result::Result<
                     ::std::string::String,
                     $crate::wit::scorehost::plugin::types::RunError,
                 > {
-                    $crate::__private::run::<$script>(inputs, global_parameters)
+                    $crate::__private::$run::<$script>(input)
                 }
             }
 
@@ -156,13 +222,26 @@ pub mod __private {
         static SCRIPT: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
     }
 
-    pub fn schema_to_wit(schema: Schema) -> wit_types::Schema {
-        schema.into_wit()
+    /// Runs a script's `init` and keeps its state for `run`.
+    pub fn init<S: 'static>(init: fn() -> Result<S, String>) -> Result<(), String> {
+        keep(init()?);
+        Ok(())
     }
 
-    pub fn init<S: EntryScript>() -> Result<(), String> {
-        keep(S::init()?);
-        Ok(())
+    pub fn schema_of_entry_script<S: EntryScript>() -> Option<wit_types::Schema> {
+        Some(
+            S::schema()
+                .unwrap_or_else(Schema::open_power_bi)
+                .into_wit(true),
+        )
+    }
+
+    pub fn schema_of_script<S: Script>() -> Option<wit_types::Schema> {
+        Some(S::schema().into_wit(false))
+    }
+
+    pub fn schema_of_undecorated<S: UndecoratedScript>() -> Option<wit_types::Schema> {
+        None
     }
 
     /// Stores the script's state for later `run` calls.
@@ -175,21 +254,62 @@ pub mod __private {
         SCRIPT.with(|slot| slot.borrow_mut().as_mut()?.downcast_mut::<S>().map(f))
     }
 
-    pub fn run<S: EntryScript>(
-        inputs: Vec<wit_types::NamedParam>,
-        global_parameters: Option<wit_types::Param>,
+    pub fn run_entry_script<S: EntryScript>(
+        input: wit_types::Input,
     ) -> Result<String, wit_types::RunError> {
-        let result = (|| {
-            let inputs = Inputs::from_wit(inputs)?;
-            let global = global_parameters.map(Param::from_wit).transpose()?;
+        finish((|| {
+            let mut arguments = arguments(input)?;
+            let inputs = match arguments.take("Inputs") {
+                Some(Argument::Group(inputs)) => inputs,
+                _ => Inputs::default(),
+            };
+            let global = match arguments.take("GlobalParameters") {
+                Some(Argument::Value(param)) => Some(param),
+                _ => None,
+            };
             with_script(|script: &mut S| script.run(inputs, global))
                 .ok_or_else(|| RunError::failed("run() was called before init()"))?
-        })();
+        })())
+    }
+
+    pub fn run_script<S: Script>(input: wit_types::Input) -> Result<String, wit_types::RunError> {
+        finish((|| {
+            let arguments = arguments(input)?;
+            with_script(|script: &mut S| script.run(arguments))
+                .ok_or_else(|| RunError::failed("run() was called before init()"))?
+        })())
+    }
+
+    pub fn run_undecorated<S: UndecoratedScript>(
+        input: wit_types::Input,
+    ) -> Result<String, wit_types::RunError> {
+        finish((|| {
+            let wit_types::Input::Text(raw_data) = input else {
+                return Err(RunError::failed(
+                    "the host sent arguments to an undecorated script",
+                ));
+            };
+            with_script(|script: &mut S| script.run(&raw_data))
+                .ok_or_else(|| RunError::failed("run() was called before init()"))?
+        })())
+    }
+
+    fn arguments(input: wit_types::Input) -> Result<Arguments, RunError> {
+        match input {
+            wit_types::Input::Arguments(arguments) => Arguments::from_wit(arguments),
+            wit_types::Input::Text(_) => Err(RunError::failed(
+                "the host sent text to a script with a schema",
+            )),
+        }
+    }
+
+    fn finish(result: Result<Value, RunError>) -> Result<String, wit_types::RunError> {
         match result {
             Ok(value) => serde_json::to_string(&value)
                 .map_err(|e| wit_types::RunError::Failed(format!("result is not JSON: {e}"))),
             Err(RunError::BadInput(m)) => Err(wit_types::RunError::BadInput(m)),
             Err(RunError::Failed(m)) => Err(wit_types::RunError::Failed(m)),
+            Err(RunError::Exception(m)) => Err(wit_types::RunError::Exception(m)),
         }
     }
 }

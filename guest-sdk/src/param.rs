@@ -50,6 +50,74 @@ impl Inputs {
     }
 }
 
+/// The top-level parameters of a request that a [`Script`](crate::Script) declared, checked
+/// by the host; an optional one the request left out is absent.
+#[derive(Debug, Clone, Default)]
+pub struct Arguments {
+    entries: Vec<(String, Argument)>,
+}
+
+/// One top-level parameter's value.
+#[derive(Debug, Clone)]
+pub enum Argument {
+    /// A value of the parameter's sample kind.
+    Value(Param),
+    /// The entries of a group parameter (the Power BI `Inputs` object).
+    Group(Inputs),
+}
+
+impl Arguments {
+    /// The value of parameter `name`, if the request has it.
+    pub fn get(&self, name: &str) -> Option<&Param> {
+        match self.entries.iter().find(|(n, _)| n == name) {
+            Some((_, Argument::Value(param))) => Some(param),
+            _ => None,
+        }
+    }
+
+    /// The value of parameter `name`, or Azure ML's 400 naming it.
+    pub fn require(&self, name: &str) -> Result<&Param, RunError> {
+        self.get(name).ok_or_else(|| {
+            RunError::bad_input(format!(
+                "A value is not provided for the '{name}' parameter."
+            ))
+        })
+    }
+
+    /// The entries of group parameter `name` (e.g. `Inputs`), if the request has it.
+    pub fn group(&self, name: &str) -> Option<&Inputs> {
+        match self.entries.iter().find(|(n, _)| n == name) {
+            Some((_, Argument::Group(inputs))) => Some(inputs),
+            _ => None,
+        }
+    }
+
+    /// Every parameter the request has, in the schema's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Argument)> {
+        self.entries.iter().map(|(n, a)| (n.as_str(), a))
+    }
+
+    pub(crate) fn from_wit(arguments: Vec<wit_types::NamedArgument>) -> Result<Self, RunError> {
+        let entries = arguments
+            .into_iter()
+            .map(|a| {
+                let value = match a.value {
+                    wit_types::Argument::Value(p) => Argument::Value(Param::from_wit(p)?),
+                    wit_types::Argument::Group(ps) => Argument::Group(Inputs::from_wit(ps)?),
+                };
+                Ok((a.name, value))
+            })
+            .collect::<Result<_, RunError>>()?;
+        Ok(Arguments { entries })
+    }
+
+    /// Takes parameter `name` out.
+    pub(crate) fn take(&mut self, name: &str) -> Option<Argument> {
+        let at = self.entries.iter().position(|(n, _)| n == name)?;
+        Some(self.entries.remove(at).1)
+    }
+}
+
 /// One input value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {

@@ -1,7 +1,16 @@
 //! Describing inputs and outputs by samples, as `inference-schema` does in Python.
 //!
 //! The host turns a [`Schema`] into the Swagger 2.0 / OpenAPI 3 documents and checks every
-//! request against it, so `run` receives typed tensors and frames.
+//! request against it, so `run` receives typed tensors and frames. The top-level form
+//! (`@input_schema("data", NumpyParameterType(...))`, for a [`Script`](crate::Script)):
+//!
+//! ```ignore
+//! Schema::new()
+//!     .parameter("data", Sample::matrix(&[[1.0, 2.0], [3.0, 4.0]]))
+//!     .optional_parameter("scale", Sample::json(json!(1.0)))
+//! ```
+//!
+//! The Power BI form (`Inputs` and `GlobalParameters`, for an [`EntryScript`](crate::EntryScript)):
 //!
 //! ```ignore
 //! Schema::new()
@@ -22,12 +31,14 @@ use crate::{Column, Dtype, Elements, Frame, Tensor};
 
 pub use wit_types::Orient;
 
-/// What `run` takes and returns.
+/// What `run` takes and returns: top-level parameters of the request body, each with a
+/// sample, as `inference-schema`'s `@input_schema(name, type)` declares them.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
-    inputs: Vec<wit_types::InputSpec>,
-    global_parameters: Option<wit_types::Sample>,
-    global_parameters_required: bool,
+    /// The entries of the Power BI `Inputs` object, once one is declared.
+    inputs: Option<Vec<wit_types::InputSpec>>,
+    /// The other top-level parameters, in declaration order.
+    parameters: Vec<wit_types::Parameter>,
     output: Option<String>,
 }
 
@@ -37,26 +48,45 @@ impl Schema {
         Self::default()
     }
 
-    /// Adds a required entry of `Inputs`.
+    /// Adds a required entry of the Power BI `Inputs` object.
     pub fn input(mut self, name: impl Into<String>, sample: Sample) -> Self {
-        self.inputs.push(wit_types::InputSpec {
-            name: name.into(),
-            sample: sample.0,
-        });
+        self.inputs
+            .get_or_insert_with(Vec::new)
+            .push(wit_types::InputSpec {
+                name: name.into(),
+                sample: sample.0,
+            });
         self
     }
 
     /// Declares `GlobalParameters`, required in every request.
-    pub fn global_parameters(mut self, sample: Sample) -> Self {
-        self.global_parameters = Some(sample.0);
-        self.global_parameters_required = true;
-        self
+    pub fn global_parameters(self, sample: Sample) -> Self {
+        self.parameter("GlobalParameters", sample)
     }
 
     /// Declares `GlobalParameters` that requests may leave out (`run` then gets `None`).
-    pub fn optional_global_parameters(mut self, sample: Sample) -> Self {
-        self.global_parameters = Some(sample.0);
-        self.global_parameters_required = false;
+    pub fn optional_global_parameters(self, sample: Sample) -> Self {
+        self.optional_parameter("GlobalParameters", sample)
+    }
+
+    /// Declares a required top-level parameter, like `@input_schema("data", NumpyParameterType(...))`:
+    /// a request without it gets 400 `A value is not provided for the 'data' parameter.`
+    pub fn parameter(self, name: impl Into<String>, sample: Sample) -> Self {
+        self.with_parameter(name.into(), sample, true)
+    }
+
+    /// Declares a top-level parameter that requests may leave out (a Python default).
+    pub fn optional_parameter(self, name: impl Into<String>, sample: Sample) -> Self {
+        self.with_parameter(name.into(), sample, false)
+    }
+
+    fn with_parameter(mut self, name: String, sample: Sample, required: bool) -> Self {
+        self.parameters.retain(|p| p.name != name);
+        self.parameters.push(wit_types::Parameter {
+            name,
+            kind: wit_types::ParameterKind::Value(sample.0),
+            required,
+        });
         self
     }
 
@@ -66,11 +96,47 @@ impl Schema {
         self
     }
 
-    pub(crate) fn into_wit(self) -> wit_types::Schema {
+    /// The Power BI form of an [`EntryScript`](crate::EntryScript) that declares nothing:
+    /// every `Inputs` entry as JSON, any `GlobalParameters`.
+    pub(crate) fn open_power_bi() -> Self {
+        Schema {
+            inputs: None,
+            parameters: vec![
+                wit_types::Parameter {
+                    name: "Inputs".to_owned(),
+                    kind: wit_types::ParameterKind::OpenGroup,
+                    required: true,
+                },
+                wit_types::Parameter {
+                    name: "GlobalParameters".to_owned(),
+                    kind: wit_types::ParameterKind::Value(wit_types::Sample::Json(
+                        "null".to_owned(),
+                    )),
+                    required: false,
+                },
+            ],
+            output: None,
+        }
+    }
+
+    /// The WIT schema. With `power_bi` (an [`EntryScript`](crate::EntryScript)) the `Inputs`
+    /// object is always declared, even empty, as every Power BI request carries one.
+    pub(crate) fn into_wit(mut self, power_bi: bool) -> wit_types::Schema {
+        if power_bi && self.inputs.is_none() && !self.parameters.iter().any(|p| p.name == "Inputs")
+        {
+            self.inputs = Some(Vec::new());
+        }
+        let mut parameters = Vec::with_capacity(self.parameters.len() + 1);
+        if let Some(inputs) = self.inputs {
+            parameters.push(wit_types::Parameter {
+                name: "Inputs".to_owned(),
+                kind: wit_types::ParameterKind::Group(inputs),
+                required: true,
+            });
+        }
+        parameters.extend(self.parameters);
         wit_types::Schema {
-            inputs: self.inputs,
-            global_parameters: self.global_parameters,
-            global_parameters_required: self.global_parameters_required,
+            parameters,
             output: self.output,
         }
     }

@@ -5,12 +5,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use serde_json::value::RawValue;
-
 use crate::config::DeploymentSettings;
 use crate::metrics::DeploymentMetrics;
+use crate::runtime::bindings::Input;
 use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawResponse};
-use crate::runtime::bindings::{NamedParam, Param};
 use crate::runtime::models::ModelIndex;
 use crate::runtime::pool::Pool;
 use crate::runtime::{CallError, Instance, InstanceSpec, Runtime};
@@ -198,48 +196,24 @@ impl Deployment {
         self.documents.get(version)
     }
 
-    /// Checks a request's inputs against the schema and converts them to what `run` takes;
-    /// without a schema every input goes to the guest as its JSON text.
-    fn bind(
-        &self,
-        inputs: &[(String, &RawValue)],
-        global_parameters: Option<&RawValue>,
-    ) -> Result<(Vec<NamedParam>, Option<Param>), ScoreError> {
-        Ok(match &self.schema {
-            Some(schema) => schema.bind(inputs, global_parameters)?,
-            None => (
-                inputs
-                    .iter()
-                    .map(|(name, raw)| NamedParam {
-                        name: name.clone(),
-                        value: Param::Json(raw.get().to_owned()),
-                    })
-                    .collect(),
-                global_parameters.map(|raw| Param::Json(raw.get().to_owned())),
-            ),
-        })
+    /// The entry script's schema; `None` for an undecorated script (`run(raw_data)`).
+    pub(crate) fn schema(&self) -> Option<&Schema> {
+        self.schema.as_ref()
     }
 
-    /// Runs `inputs` on a fresh instance made for this call alone (instantiate + `init` +
+    /// Runs `input` on a fresh instance made for this call alone (instantiate + `init` +
     /// `run`), the alternative to the warm pool; used by the benchmarks.
     pub(crate) async fn score_on_fresh_instance(
         &self,
-        inputs: &[(String, &RawValue)],
-        global_parameters: Option<&RawValue>,
+        input: &Input,
     ) -> Result<String, ScoreError> {
-        let (inputs, global_parameters) = self.bind(inputs, global_parameters)?;
         let mut instance = self
             .pool
             .fresh_instance()
             .await
             .map_err(|_| ScoreError::Call(CallError::Trapped))?;
         Ok(instance
-            .run(
-                "bench",
-                &inputs,
-                global_parameters.as_ref(),
-                self.settings.limits.timeout,
-            )
+            .run("bench", input, self.settings.limits.timeout)
             .await?)
     }
 
@@ -297,19 +271,16 @@ impl Deployment {
         .await
     }
 
-    /// Checks the request against the schema and runs the entry script on a warm instance.
+    /// Runs the entry script on a warm instance with an input already checked against the
+    /// schema (see [`Schema::bind`]).
     pub(crate) async fn score(
         &self,
         request_id: &str,
-        inputs: &[(String, &RawValue)],
-        global_parameters: Option<&RawValue>,
+        input: &Input,
     ) -> Result<Scored, ScoreError> {
-        let (inputs, global_parameters) = self.bind(inputs, global_parameters)?;
         let scored = self
             .on_warm_instance(async |instance, budget| {
-                instance
-                    .run(request_id, &inputs, global_parameters.as_ref(), budget)
-                    .await
+                instance.run(request_id, input, budget).await
             })
             .await?;
         // The body goes to the client as-is, so it must be JSON (a Rust guest's serde_json

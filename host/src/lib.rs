@@ -38,18 +38,7 @@ pub use runtime::Runtime;
 pub mod __bench {
     use serde_json::value::RawValue;
 
-    /// The entries of a request's `Inputs` object, given as JSON text.
-    fn entries(inputs: &str) -> Result<Vec<(String, Box<RawValue>)>, String> {
-        let map: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(inputs).map_err(|e| e.to_string())?;
-        map.into_iter()
-            .map(|(name, value)| {
-                serde_json::value::to_raw_value(&value)
-                    .map(|raw| (name, raw))
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
-    }
+    use crate::runtime::bindings::Input;
 
     /// Borrows a warm instance and scores a request with `inputs` (the JSON text of its
     /// `Inputs` object) and `global_parameters`, checked against the schema as a request is.
@@ -77,21 +66,26 @@ pub mod __bench {
         global_parameters: Option<&str>,
         fresh: bool,
     ) -> Result<usize, String> {
-        let owned = entries(inputs)?;
-        let inputs: Vec<(String, &RawValue)> =
-            owned.iter().map(|(n, r)| (n.clone(), &**r)).collect();
-        let global: Option<&RawValue> = global_parameters
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| e.to_string())?;
+        let body = match global_parameters {
+            Some(global) => format!(r#"{{"Inputs": {inputs}, "GlobalParameters": {global}}}"#),
+            None => format!(r#"{{"Inputs": {inputs}}}"#),
+        };
+        let input = match deployment.schema() {
+            Some(schema) => {
+                let top: crate::schema::Entries =
+                    serde_json::from_str(&body).map_err(|e| e.to_string())?;
+                Input::Arguments(schema.bind(&top.0).map_err(|e| e.to_string())?)
+            }
+            None => Input::Text(body),
+        };
         let length = if fresh {
             deployment
-                .score_on_fresh_instance(&inputs, global)
+                .score_on_fresh_instance(&input)
                 .await
                 .map(|body| body.len())
         } else {
             deployment
-                .score("bench", &inputs, global)
+                .score("bench", &input)
                 .await
                 .map(|s| s.body.len())
         };

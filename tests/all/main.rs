@@ -9,6 +9,7 @@
 
 mod browser;
 mod cli;
+mod dropin;
 mod js;
 mod onnx;
 mod ops;

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::support::{TestServer, multipart, ridge_model_dir, settings, twins, upload};
 
 /// An image of `width`×`height` encoded in `format`.
-fn image_file(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
+pub(crate) fn image_file(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 128]));
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, format).unwrap();

@@ -2,8 +2,9 @@
 
 /**
  * The request does not fit the model: the client gets 400 with this message
- * (`run-error::bad-input`). Any other error thrown from `run` is a 500 with
- * `x-ms-run-function-failed: True` (`run-error::failed`).
+ * (`run-error::bad-input`). Any other error thrown from `run` is an exception
+ * (`run-error::exception`): the host logs its text with the request id and the client gets
+ * Azure ML's generic 500 with `x-ms-run-function-failed: True`.
  */
 export class BadInput extends Error {
   constructor(message) {

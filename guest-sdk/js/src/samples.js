@@ -28,15 +28,16 @@ NumpyParameterType.prototype.toWitSample = function () {
  * A pandas-style data frame sample (`PandasParameterType(pd.DataFrame({...}))`): columns
  * `{ name: [values] }`, records `[{ name: value }]` or a DataFrame. Column dtypes are inferred
  * as pandas would unless given in `{ dtypes: { name: 'int32' } }`; `orient` is how requests
- * write the frame (`records`, the default, `split` or `columns`). Works with or without `new`.
+ * write the frame (`records`, the default, `split`, `columns`, `index` or `values`). Works
+ * with or without `new`.
  */
 export function PandasParameterType(sample, { orient = 'records', dtypes = {} } = {}) {
   if (!new.target) return new PandasParameterType(sample, { orient, dtypes });
   if (sample instanceof DataFrame) this.frame = sample;
   else if (Array.isArray(sample)) this.frame = DataFrame.fromRecords(sample, dtypes);
   else this.frame = DataFrame.fromColumns(sample, dtypes);
-  if (!['records', 'split', 'columns'].includes(orient)) {
-    throw new Error(`orient '${orient}' is not one of records, split, columns`);
+  if (!['records', 'split', 'columns', 'index', 'values'].includes(orient)) {
+    throw new Error(`orient '${orient}' is not one of records, split, columns, index, values`);
   }
   this.orient = orient;
 }
@@ -62,33 +63,48 @@ StandardPythonParameterType.prototype.toWitSample = function () {
 };
 
 /**
- * Declares a parameter of `run` by a sample, like inference-schema's `@input_schema`:
- * `inputSchema('Inputs', StandardPythonParameterType({ input1: NumpyParameterType(...) }))`
- * or `inputSchema('GlobalParameters', StandardPythonParameterType(float(1)))`.
- * Returns a decorator: `inputSchema(name, type)(run)` returns `run`, annotated.
+ * Declares a parameter of `run` by a sample, like inference-schema's `@input_schema`: the
+ * request body's top-level key `name`, e.g. `inputSchema('data', NumpyParameterType(...))`,
+ * or the Power BI `inputSchema('Inputs', StandardPythonParameterType({ input1: ... }))` and
+ * `inputSchema('GlobalParameters', StandardPythonParameterType(float(1)))`.
+ * Returns a decorator: `inputSchema(name, type)(run)` returns `run`, annotated. `run` gets
+ * the declared parameters as positional arguments in the order the decorators read
+ * (outermost first); one with a default in `run`'s signature is optional.
  */
 export function inputSchema(name, type) {
+  if (typeof name !== 'string' || name === '') {
+    throw new Error('inputSchema(name, ...) needs a parameter name');
+  }
   return (run) => {
     const schema = schemaOf(run);
-    if (name === 'Inputs') {
-      const entries = type instanceof StandardPythonParameterType ? type.sample : type;
-      if (entries === null || typeof entries !== 'object' || Array.isArray(entries)) {
-        throw new Error("inputSchema('Inputs', ...) needs an object of named inputs");
-      }
-      schema.inputs = Object.entries(entries).map(([input, sample]) => ({
-        name: input,
-        sample: witSampleOf(sample),
-      }));
-    } else if (name === 'GlobalParameters') {
-      schema.globalParameters = witSampleOf(type);
-    } else {
-      throw new Error(
-        `inputSchema('${name}', ...): scorehost describes the 'Inputs' and 'GlobalParameters' ` +
-          'parameters only (the Azure ML request body keys)',
-      );
+    if (schema.parameters.some((p) => p.name === name)) {
+      throw new Error(`inputSchema('${name}', ...) is declared twice`);
     }
+    // Decorators apply innermost first: the outermost one is the first parameter.
+    schema.parameters.unshift({ name, kind: parameterKindOf(name, type) });
     return run;
   };
+}
+
+/** A group (an object of named parameter types, the Power BI `Inputs`) or one value. */
+function parameterKindOf(name, type) {
+  const entries = type instanceof StandardPythonParameterType ? type.sample : undefined;
+  const isObject = entries !== null && typeof entries === 'object' && !Array.isArray(entries);
+  const hasTypes =
+    isObject && Object.values(entries).some((v) => v && typeof v.toWitSample === 'function');
+  if (name === 'Inputs' && !isObject) {
+    throw new Error("inputSchema('Inputs', ...) needs an object of named inputs");
+  }
+  if (isObject && (name === 'Inputs' || hasTypes)) {
+    return {
+      tag: 'group',
+      val: Object.entries(entries).map(([entry, sample]) => ({
+        name: entry,
+        sample: witSampleOf(sample),
+      })),
+    };
+  }
+  return { tag: 'value', val: witSampleOf(type) };
 }
 
 /** Declares a sample of what `run` returns, like `@output_schema`; shown in Swagger. */
@@ -100,21 +116,44 @@ export function outputSchema(type) {
 }
 
 /**
- * The WIT `schema` of a decorated `run`, or `undefined` when it has none (the host then passes
- * every input as JSON). `GlobalParameters` is required unless `run` gives it a default
- * (`function run(Inputs, GlobalParameters = 1.0)`), as a Python default makes it optional.
+ * The WIT `schema` of a decorated `run`, or `undefined` when it has none: the script is then
+ * undecorated and `run(rawData)` gets the body text, as Azure ML's `run(raw_data)`. A
+ * parameter is required unless `run` gives it a default (`run.length` counts the parameters
+ * before the first one with a default), as a Python default makes it optional.
  */
 export function witSchemaOf(run) {
   const schema = run[SCHEMA];
   if (!schema) return undefined;
-  const hasGlobal = schema.globalParameters !== undefined;
-  return {
-    inputs: schema.inputs,
-    globalParameters: schema.globalParameters,
-    // `length` counts the parameters before the first one with a default.
-    globalParametersRequired: hasGlobal && run.length >= 2,
-    output: schema.output,
+  const parameters = declaredParameters(run).map(({ name, kind }, i) => ({
+    name,
+    kind,
+    // The Power BI `Inputs` is always required, as every Power BI request carries it.
+    required: name === 'Inputs' || i < run.length,
+  }));
+  return { parameters, output: schema.output };
+}
+
+/** The names of the parameters `run` takes, in its order. */
+export function parameterNames(run) {
+  return declaredParameters(run).map((p) => p.name);
+}
+
+/**
+ * The declared parameters in the order `run` takes them. A script of the Power BI form
+ * (only `Inputs` and `GlobalParameters` declared) is called `run(Inputs, GlobalParameters)`,
+ * with an empty `Inputs` group if it declares none; any other in the decorators' order.
+ */
+function declaredParameters(run) {
+  const declared = run[SCHEMA]?.parameters ?? [];
+  if (!declared.every((p) => p.name === 'Inputs' || p.name === 'GlobalParameters')) {
+    return declared;
+  }
+  const inputs = declared.find((p) => p.name === 'Inputs') ?? {
+    name: 'Inputs',
+    kind: { tag: 'group', val: [] },
   };
+  const global = declared.find((p) => p.name === 'GlobalParameters');
+  return global ? [inputs, global] : [inputs];
 }
 
 /**
@@ -130,7 +169,7 @@ function schemaOf(run) {
   if (typeof run !== 'function') throw new Error('a schema decorator needs the run function');
   if (!run[SCHEMA]) {
     Object.defineProperty(run, SCHEMA, {
-      value: { inputs: [], globalParameters: undefined, output: undefined },
+      value: { parameters: [], output: undefined },
     });
   }
   return run[SCHEMA];

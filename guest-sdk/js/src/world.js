@@ -10,7 +10,7 @@
 
 import { BadInput, messageOf } from './errors.js';
 import { paramFromWit } from './values.js';
-import { sampleJSON, witSchemaOf } from './samples.js';
+import { parameterNames, sampleJSON, witSchemaOf } from './samples.js';
 import { AMLRequest, isRawhttp, responseToWit } from './request.js';
 
 /** The `scorer` world's exports for a typed entry script. */
@@ -19,17 +19,27 @@ export function scorerExports(script) {
   if (isRawhttp(run)) {
     throw new Error("run is marked rawhttp: build it for the raw-scorer world (import 'scorehost-guest/raw')");
   }
+  const names = parameterNames(run);
   return {
     init: () => callInit(script),
     schema: () => witSchemaOf(run),
-    run(inputs, globalParameters) {
-      let global;
+    run(input) {
+      // Undecorated: the body text, as Azure ML's `run(raw_data)` gets it.
+      if (input.tag === 'text') return settle(() => run(input.val), resultToWit, runErrorToWit);
+      let args;
       try {
-        global = globalParameters === undefined ? undefined : paramFromWit(globalParameters);
+        // The declared parameters, positionally; one the request left out is `undefined`,
+        // so the script's default applies.
+        args = names.map((name) => {
+          const argument = input.val.find((a) => a.name === name);
+          if (argument === undefined) return undefined;
+          const { tag, val } = argument.value;
+          return tag === 'group' ? lazyInputs(val) : paramFromWit(val);
+        });
       } catch (e) {
-        return { tag: 'err', val: { tag: 'failed', val: messageOf(e) } };
+        return runErrorToWit(e);
       }
-      return settle(() => run(lazyInputs(inputs), global), resultToWit, runErrorToWit);
+      return settle(() => run(...args), resultToWit, runErrorToWit);
     },
   };
 }
@@ -118,17 +128,26 @@ function settle(f, onValue, onError) {
   }
 }
 
+/** `run`'s result as the JSON text the Azure ML server sends (`null`/`undefined` is `{}`). */
 function resultToWit(value) {
+  if (value === null || value === undefined) return { tag: 'ok', val: '{}' };
   let text;
   try {
     text = sampleJSON(value);
   } catch (e) {
-    return { tag: 'err', val: { tag: 'failed', val: `result is not JSON: ${messageOf(e)}` } };
+    return runErrorToWit(new TypeError(`result is not JSON: ${messageOf(e)}`));
   }
   return { tag: 'ok', val: text };
 }
 
+/**
+ * `BadInput` is the script's 400 with its message; anything else thrown is an exception whose
+ * text the host logs with the request id (the client gets Azure ML's generic 500).
+ */
 function runErrorToWit(error) {
-  const tag = error instanceof BadInput ? 'bad-input' : 'failed';
-  return { tag: 'err', val: { tag, val: messageOf(error) } };
+  if (error instanceof BadInput) {
+    return { tag: 'err', val: { tag: 'bad-input', val: messageOf(error) } };
+  }
+  const name = error instanceof Error ? error.name : typeof error;
+  return { tag: 'err', val: { tag: 'exception', val: `${name}: ${messageOf(error)}` } };
 }

@@ -114,48 +114,88 @@ test('the decorators make the WIT schema; GlobalParameters with a default are op
   );
   const exports = scorerExports({ run });
   const schema = exports.schema();
-  assert.deepEqual(schema.inputs.map((i) => [i.name, i.sample.tag]), [['x', 'tensor']]);
-  assert.deepEqual(schema.globalParameters, { tag: 'json', val: '1.0' });
-  assert.equal(schema.globalParametersRequired, true);
+  assert.deepEqual(
+    schema.parameters.map((p) => [p.name, p.kind.tag, p.required]),
+    [['Inputs', 'group', true], ['GlobalParameters', 'value', true]],
+  );
+  assert.deepEqual(schema.parameters[0].kind.val.map((i) => [i.name, i.sample.tag]), [['x', 'tensor']]);
+  assert.deepEqual(schema.parameters[1].kind.val, { tag: 'json', val: '1.0' });
   assert.equal(schema.output, '{"Results":[1.0]}');
 
+  // Only GlobalParameters declared: still run(Inputs, GlobalParameters), Inputs an empty group.
   const optional = inputSchema('GlobalParameters', float(2))((Inputs, GlobalParameters = 2) => 0);
-  assert.equal(scorerExports({ run: optional }).schema().globalParametersRequired, false);
+  assert.deepEqual(
+    scorerExports({ run: optional }).schema().parameters.map((p) => [p.name, p.kind.tag, p.required]),
+    [['Inputs', 'group', true], ['GlobalParameters', 'value', false]],
+  );
   assert.equal(scorerExports({ run: () => 1 }).schema(), undefined);
-  assert.throws(() => inputSchema('data', 1)(() => 0), /'Inputs' and 'GlobalParameters'/);
+});
+
+test('top-level parameters of any name, positional in the decorators order, defaults optional', () => {
+  const run = inputSchema('data', NumpyParameterType([[1.5, 2.5]]))(
+    inputSchema('scale', StandardPythonParameterType(float(1)))((data, scale = 2) => ({
+      rows: data.tolist(),
+      scale,
+    })),
+  );
+  const exports = scorerExports({ run });
+  assert.deepEqual(
+    exports.schema().parameters.map((p) => [p.name, p.kind.tag, p.required]),
+    [['data', 'value', true], ['scale', 'value', false]],
+  );
+  const tensor = {
+    tag: 'tensor',
+    val: { dtype: 'uint8', shape: [1n, 2n], elements: { tag: 'bytes', val: new Uint8Array([3, 4]) } },
+  };
+  const input = { tag: 'arguments', val: [{ name: 'data', value: { tag: 'value', val: tensor } }] };
+  assert.deepEqual(exports.run(input), { tag: 'ok', val: '{"rows":[[3,4]],"scale":2}' });
+});
+
+test('an undecorated run gets the body text; null is an empty object', () => {
+  const exports = scorerExports({ run: (rawData) => ({ got: rawData, type: typeof rawData }) });
+  assert.equal(exports.schema(), undefined);
+  assert.deepEqual(exports.run({ tag: 'text', val: '{"data": [1]}' }), {
+    tag: 'ok',
+    val: '{"got":"{\\"data\\": [1]}","type":"string"}',
+  });
+  assert.deepEqual(scorerExports({ run: () => null }).run({ tag: 'text', val: '' }), { tag: 'ok', val: '{}' });
 });
 
 test('run gets decoded values and its errors become run-errors', async () => {
-  const exports = scorerExports({
-    init() {},
-    run(Inputs, GlobalParameters = 'default') {
+  const run = inputSchema('Inputs', StandardPythonParameterType({ a: NumpyParameterType([1]), fail: 'x' }))(
+    (Inputs, GlobalParameters = 'default') => {
       if (Inputs.fail === 'bad') throw new BadInput('no good');
       if (Inputs.fail === 'boom') throw new TypeError('x is undefined');
       if (Inputs.fail === 'async') return Promise.resolve({ later: true });
       if (Inputs.fail === 'bigint') return { n: 1n };
       return { got: Inputs.a.tolist(), GlobalParameters };
     },
-  });
+  );
+  const exports = scorerExports({ init() {}, run });
   assert.deepEqual(exports.init(), { tag: 'ok', val: undefined });
   const tensor = {
     tag: 'tensor',
     val: { dtype: 'uint8', shape: [2n], elements: { tag: 'bytes', val: new Uint8Array([3, 4]) } },
   };
-  assert.deepEqual(exports.run([{ name: 'a', value: tensor }], undefined), {
+  const inputs = (entries) => ({
+    tag: 'arguments',
+    val: [{ name: 'Inputs', value: { tag: 'group', val: entries } }],
+  });
+  assert.deepEqual(exports.run(inputs([{ name: 'a', value: tensor }])), {
     tag: 'ok',
     val: '{"got":[3,4],"GlobalParameters":"default"}',
   });
-  const json = (fail) => [{ name: 'fail', value: { tag: 'json', val: JSON.stringify(fail) } }];
+  const json = (fail) => inputs([{ name: 'fail', value: { tag: 'json', val: JSON.stringify(fail) } }]);
   assert.deepEqual(exports.run(json('bad')), {
     tag: 'err',
     val: { tag: 'bad-input', val: 'no good' },
   });
   assert.deepEqual(exports.run(json('boom')), {
     tag: 'err',
-    val: { tag: 'failed', val: 'x is undefined' },
+    val: { tag: 'exception', val: 'TypeError: x is undefined' },
   });
   assert.deepEqual(await exports.run(json('async')), { tag: 'ok', val: '{"later":true}' });
-  assert.equal(exports.run(json('bigint')).val.tag, 'failed');
+  assert.equal(exports.run(json('bigint')).val.tag, 'exception');
 
   const failing = scorerExports({ init: () => { throw new Error('no model'); }, run: () => 0 });
   assert.deepEqual(failing.init(), { tag: 'err', val: 'no model' });

@@ -39,7 +39,13 @@ _DTYPES = {
     "str": t.Dtype.STR,
 }
 _DTYPE_NAMES = {wit: name for name, wit in _DTYPES.items()}
-_ORIENTS = {"records": t.Orient.RECORDS, "split": t.Orient.SPLIT, "columns": t.Orient.COLUMNS}
+_ORIENTS = {
+    "records": t.Orient.RECORDS,
+    "split": t.Orient.SPLIT,
+    "columns": t.Orient.COLUMNS,
+    "index": t.Orient.INDEX,
+    "values": t.Orient.VALUES,
+}
 
 
 def tensor_of(arr):
@@ -92,26 +98,40 @@ def value_of(param):
     return json.loads(param.value)
 
 
+def _is_group(param_type):
+    """Whether a parameter is a dict of named parameter types (the Power BI `Inputs`), checked
+    entry by entry. A dict of plain values is one JSON value, as in inference-schema."""
+    if not isinstance(param_type, StandardPythonParameterType):
+        return False
+    sample = param_type.sample_input
+    return isinstance(sample, dict) and any(isinstance(v, _ParameterType) for v in sample.values())
+
+
+def parameter_of(run, name, param_type):
+    """The WIT parameter for `@input_schema(name, param_type)` on `run`."""
+    if _is_group(param_type):
+        entries = []
+        for entry, inner in param_type.sample_input.items():
+            if not isinstance(inner, _ParameterType):
+                inner = StandardPythonParameterType(inner)
+            entries.append(t.InputSpec(str(entry), sample_of(inner)))
+        kind = t.ParameterKind_Group(entries)
+    else:
+        kind = t.ParameterKind_Value(sample_of(param_type))
+    return t.Parameter(name, kind, not _has_default(run, name))
+
+
 def schema_of(run):
-    """The WIT schema from `run`'s decorators, or `None` when it has none."""
+    """The WIT schema from `run`'s decorators, or `None` when it has none (undecorated)."""
     declared = getattr(run, "__scorehost_schema__", None)
     if declared is None:
         return None
-    inputs = []
-    if "Inputs" in declared["inputs"]:
-        outer = declared["inputs"]["Inputs"]
-        if not (isinstance(outer, StandardPythonParameterType) and isinstance(outer.sample_input, dict)):
-            raise TypeError("@input_schema('Inputs', ...) needs StandardPythonParameterType({name: type, ...})")
-        for name, inner in outer.sample_input.items():
-            if not isinstance(inner, _ParameterType):
-                inner = StandardPythonParameterType(inner)
-            inputs.append(t.InputSpec(str(name), sample_of(inner)))
-    global_parameters = declared["inputs"].get("GlobalParameters")
+    # In the order of `run`'s signature, as inference-schema documents them.
+    order = list(inspect.signature(run).parameters)
+    names = sorted(declared["inputs"], key=lambda n: order.index(n) if n in order else len(order))
     output = declared["output"]
     return t.Schema(
-        inputs=inputs,
-        global_parameters=sample_of(global_parameters) if global_parameters is not None else None,
-        global_parameters_required=global_parameters is not None and not _has_default(run, "GlobalParameters"),
+        parameters=[parameter_of(run, name, declared["inputs"][name]) for name in names],
         output=json.dumps(_plain(output)) if output is not None else None,
     )
 
@@ -131,14 +151,30 @@ def _to_json(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def _result(result):
+    """`run`'s result as the JSON text the Azure ML server sends (`None` is `{}`)."""
+    if result is None:
+        return "{}"
+    return json.dumps(result, default=_to_json)
+
+
 def world_for(script):
     """The exports class for the entry script module `script` (it defines `init` and `run`)."""
     run = script.run
     schema = schema_of(run)
-    params = inspect.signature(run).parameters
-    takes_inputs = "Inputs" in params
-    takes_global = "GlobalParameters" in params
     init = getattr(script, "init", None)
+
+    def arguments(input):
+        if isinstance(input, t.Input_Text):
+            return (input.value,), {}
+        kwargs = {}
+        for argument in input.value:
+            value = argument.value
+            if isinstance(value, t.Argument_Group):
+                kwargs[argument.name] = {p.name: value_of(p.value) for p in value.value}
+            else:
+                kwargs[argument.name] = value_of(value.value)
+        return (), kwargs
 
     class WitWorld:
         def init(self):
@@ -147,21 +183,14 @@ def world_for(script):
         def schema(self):
             return schema
 
-        def run(self, inputs, global_parameters):
-            kwargs = {}
-            if takes_inputs:
-                kwargs["Inputs"] = {p.name: value_of(p.value) for p in inputs}
-            if takes_global and global_parameters is not None:
-                kwargs["GlobalParameters"] = value_of(global_parameters)
+        def run(self, input):
             try:
-                result = run(**kwargs)
+                args, kwargs = arguments(input)
+                return _result(run(*args, **kwargs))
             except BadInput as error:
                 raise Err(t.RunError_BadInput(str(error))) from None
             except Exception as error:
-                raise Err(t.RunError_Failed(failure(error))) from None
-            try:
-                return json.dumps(result, default=_to_json)
-            except (TypeError, ValueError) as error:
-                raise Err(t.RunError_Failed(f"run() returned a value that is not JSON: {error}")) from None
+                # The text goes to the host's log with the request id, not to the client.
+                raise Err(t.RunError_Exception(failure(error))) from None
 
     return WitWorld

@@ -16,9 +16,13 @@ checks every request against them *before* `run` is called (a bad request gets 4
 field's path), and hands `run` values of the sample's kind: a `scorehost.numpy.ndarray`, a
 `scorehost.pandas.DataFrame` or plain JSON data.
 
-Two names are understood, as in the Power BI shape: `Inputs` (a `StandardPythonParameterType`
-wrapping a dict of name -> parameter type) and `GlobalParameters` (any parameter type;
-required unless `run` gives the argument a default).
+Any top-level name works, as in `inference-schema`: `@input_schema("data",
+NumpyParameterType(sample))` with `def run(data)` takes a body `{"data": [[...]]}`. A parameter
+is required unless `run` gives it a default (a request without it gets 400 `A value is not
+provided for the 'data' parameter.`); unknown top-level keys are ignored. A
+`StandardPythonParameterType` wrapping a dict of parameter types (the Power BI `Inputs`) is
+checked entry by entry. A `run` without decorators is undecorated: it gets the body as a
+`str`, as under the Azure ML server.
 """
 
 from . import numpy as _np
@@ -66,8 +70,8 @@ class PandasParameterType(_ParameterType):
     def __init__(self, sample_input, enforce_column_type=True, enforce_shape=True, orient="records"):
         if not isinstance(sample_input, _pd.DataFrame):
             sample_input = _pd.DataFrame(sample_input)
-        if orient not in ("records", "split", "columns"):
-            raise ValueError(f"orient {orient!r} is not supported (records, split or columns)")
+        if orient not in _ORIENTS:
+            raise ValueError(f"orient {orient!r} is not supported ({', '.join(_ORIENTS)})")
         super().__init__(sample_input)
         self.orient = orient
 
@@ -80,12 +84,9 @@ class StandardPythonParameterType(_ParameterType):
 
 
 def input_schema(param_name, param_type):
-    """Declares the type of `run`'s argument `param_name` (`Inputs` or `GlobalParameters`)."""
-    if param_name not in ("Inputs", "GlobalParameters"):
-        raise ValueError(
-            f"input_schema({param_name!r}, ...): scorehost takes the Power BI shape, "
-            "'Inputs' (a dict of named inputs) and 'GlobalParameters'"
-        )
+    """Declares the type of `run`'s argument `param_name`, the request body's key of that name."""
+    if not isinstance(param_name, str) or not param_name:
+        raise ValueError(f"input_schema({param_name!r}, ...) needs a parameter name")
     if not isinstance(param_type, _ParameterType):
         raise TypeError(f"input_schema({param_name!r}, ...) needs a *ParameterType")
 
@@ -119,7 +120,7 @@ def _plain(value):
     """A sample as plain JSON data (parameter types unwrapped, arrays as lists)."""
     if isinstance(value, _ParameterType):
         if isinstance(value, PandasParameterType):
-            return value.sample_input.to_dict(_PANDAS_PLAIN[value.orient])
+            return _frame_plain(value.sample_input, value.orient)
         return _plain(value.sample_input)
     if isinstance(value, _np.ndarray):
         return value.tolist()
@@ -132,4 +133,16 @@ def _plain(value):
     return value
 
 
-_PANDAS_PLAIN = {"records": "records", "split": "split", "columns": "dict"}
+_ORIENTS = ("records", "split", "columns", "index", "values")
+
+
+def _frame_plain(df, orient):
+    """A DataFrame written with pandas' `orient` (`to_json(orient=...)`'s shape)."""
+    if orient == "columns":
+        return df.to_dict("dict")
+    if orient in ("records", "split"):
+        return df.to_dict(orient)
+    records = df.to_dict("records")
+    if orient == "index":
+        return {str(i): record for i, record in enumerate(records)}
+    return [list(record.values()) for record in records]

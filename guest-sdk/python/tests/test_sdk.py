@@ -125,47 +125,73 @@ def _powerbi_run():
 class ScorerWorldTest(unittest.TestCase):
     def test_decorators_become_the_wit_schema(self):
         schema = _scorer.schema_of(_powerbi_run())
-        self.assertEqual([i.name for i in schema.inputs], ["input1", "input2", "input3"])
-        tensor = schema.inputs[0].sample.value
+        self.assertEqual([p.name for p in schema.parameters], ["Inputs", "GlobalParameters"])
+        inputs, global_parameters = schema.parameters
+        self.assertTrue(inputs.required)
+        self.assertIsInstance(inputs.kind, t.ParameterKind_Group)
+        entries = inputs.kind.value
+        self.assertEqual([i.name for i in entries], ["input1", "input2", "input3"])
+        tensor = entries[0].sample.value
         self.assertEqual((tensor.dtype, tensor.shape), (t.Dtype.FLOAT64, [2, 2]))
         self.assertEqual(tensor.elements.value, struct.pack("<4d", 1, 2, 3, 4))
-        frame = schema.inputs[1].sample.value
+        frame = entries[1].sample.value
         self.assertEqual(frame.orient, t.Orient.RECORDS)
         self.assertEqual([c.name for c in frame.frame.columns], ["name", "age"])
         self.assertEqual(frame.frame.columns[0].values.elements, t.Elements_Strings(["a"]))
-        self.assertEqual(schema.inputs[2].sample, t.Sample_Json("0.0"))
-        self.assertEqual(schema.global_parameters, t.Sample_Json("1.0"))
-        self.assertTrue(schema.global_parameters_required)
+        self.assertEqual(entries[2].sample, t.Sample_Json("0.0"))
+        self.assertEqual(global_parameters.kind, t.ParameterKind_Value(t.Sample_Json("1.0")))
+        self.assertTrue(global_parameters.required)
         self.assertEqual(json.loads(schema.output), {"Results": [1.0]})
 
-    def test_a_default_makes_global_parameters_optional(self):
-        @input_schema("GlobalParameters", StandardPythonParameterType(1.0))
-        def run(Inputs, GlobalParameters=2.0):
-            return GlobalParameters
+    def test_top_level_parameters_of_any_name_with_defaults_from_the_signature(self):
+        @input_schema("data", NumpyParameterType(np.array([[1.0, 2.0]])))
+        @input_schema("frame", PandasParameterType(pd.DataFrame({"a": [1]}), orient="values"))
+        @input_schema("scale", StandardPythonParameterType(1.0))
+        def run(data, frame, scale=2.0):
+            return {"rows": data.tolist(), "n": len(frame), "scale": scale}
 
-        self.assertFalse(_scorer.schema_of(run).global_parameters_required)
+        schema = _scorer.schema_of(run)
+        self.assertEqual([(p.name, p.required) for p in schema.parameters],
+                         [("data", True), ("frame", True), ("scale", False)])
+        self.assertIsInstance(schema.parameters[0].kind.value, t.Sample_Tensor)
+        self.assertEqual(schema.parameters[1].kind.value.value.orient, t.Orient.VALUES)
         world = _scorer.world_for(_script(run))()
-        self.assertEqual(world.run([], None), "2.0")
+        matrix = t.Tensor(t.Dtype.FLOAT64, [1, 2], t.Elements_Bytes(struct.pack("<2d", 3, 4)))
+        frame = t.Frame([t.Column("a", t.Tensor(t.Dtype.INT64, [1], t.Elements_Bytes(struct.pack("<q", 5))))])
+        out = world.run(t.Input_Arguments([
+            t.NamedArgument("data", t.Argument_Value(t.Param_Tensor(matrix))),
+            t.NamedArgument("frame", t.Argument_Value(t.Param_Frame(frame))),
+        ]))
+        self.assertEqual(json.loads(out), {"rows": [[3.0, 4.0]], "n": 1, "scale": 2.0})
 
-    def test_undecorated_scripts_have_no_schema_and_names_outside_the_power_bi_shape_fail(self):
-        self.assertIsNone(_scorer.schema_of(lambda Inputs: Inputs))
-        with self.assertRaises(ValueError):
-            input_schema("data", StandardPythonParameterType(1))
+    def test_undecorated_run_gets_the_body_text_and_none_is_an_empty_object(self):
+        self.assertIsNone(_scorer.schema_of(lambda raw_data: raw_data))
+        world = _scorer.world_for(_script(lambda raw_data: {"got": raw_data, "type": type(raw_data).__name__}))()
+        self.assertEqual(json.loads(world.run(t.Input_Text('{"data": [1]}'))),
+                         {"got": '{"data": [1]}', "type": "str"})
+        world = _scorer.world_for(_script(lambda raw_data: None))()
+        self.assertEqual(world.run(t.Input_Text("")), "{}")
 
-    def test_run_gets_typed_values_and_errors_map_to_bad_input_or_failed(self):
+    def test_run_gets_typed_values_and_errors_map_to_bad_input_or_exception(self):
         world = _scorer.world_for(_script(_powerbi_run()))()
         matrix = t.Tensor(t.Dtype.FLOAT64, [1, 2], t.Elements_Bytes(struct.pack("<2d", 1.5, 2.5)))
         frame = t.Frame([t.Column("age", t.Tensor(t.Dtype.INT64, [3], t.Elements_Bytes(struct.pack("<3q", 1, 2, 3))))])
         inputs = [t.NamedParam("input1", t.Param_Tensor(matrix)), t.NamedParam("input2", t.Param_Frame(frame))]
-        out = json.loads(world.run(inputs, t.Param_Json("2.0")))
-        self.assertEqual(out, {"Results": [2.0], "n": 3})
+
+        def call(global_parameters):
+            return world.run(t.Input_Arguments([
+                t.NamedArgument("Inputs", t.Argument_Group(inputs)),
+                t.NamedArgument("GlobalParameters", t.Argument_Value(t.Param_Json(global_parameters))),
+            ]))
+
+        self.assertEqual(json.loads(call("2.0")), {"Results": [2.0], "n": 3})
         with self.assertRaises(Err) as bad:
-            world.run(inputs, t.Param_Json("-1"))
+            call("-1")
         self.assertEqual(bad.exception.value, t.RunError_BadInput("GlobalParameters must not be negative"))
         with self.assertRaises(Err) as failed, contextlib.redirect_stderr(io.StringIO()) as log:
-            world.run(inputs, t.Param_Json("0"))
+            call("0")
         self.assertIn("Traceback", log.getvalue())
-        self.assertEqual(failed.exception.value, t.RunError_Failed("ZeroDivisionError: division by zero"))
+        self.assertEqual(failed.exception.value, t.RunError_Exception("ZeroDivisionError: division by zero"))
 
     def test_a_failing_init_is_an_err_with_the_message(self):
         def init():

@@ -1,18 +1,16 @@
 //! Reading request bodies under a size and time limit, and taking the scoring payload
 //! `{"Inputs": {...}, "GlobalParameters": ...}` apart without re-serialising it.
 
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
-use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::error::ApiError;
 use crate::runtime::bindings::raw::FormFile;
+pub(crate) use crate::schema::Entries;
 
 /// How long a client may take to send its body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -127,87 +125,152 @@ pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-/// The scoring payload: the entries of `Inputs` and the `GlobalParameters` value, each still
-/// the JSON text the client sent (borrowed from the body, never re-serialised).
-#[derive(Debug)]
-pub(crate) struct Payload<'a> {
-    pub(crate) inputs: Vec<(String, &'a RawValue)>,
-    pub(crate) global_parameters: Option<&'a RawValue>,
-}
-
-/// Parses `{"Inputs": {...}, "GlobalParameters": ...}`. Other top-level keys are ignored, as
-/// the Azure ML server ignores them.
-pub(crate) fn parse_payload(body: &[u8]) -> Result<Payload<'_>, ApiError> {
+/// Parses a typed script's body: a JSON object whose top-level entries are left as raw JSON
+/// text (borrowed from the body, never re-serialised), with the Azure ML server's messages for
+/// bodies that are not one.
+pub(crate) fn parse_payload(body: &[u8]) -> Result<Entries<'_>, ApiError> {
     if body.is_empty() {
         return Err(ApiError::BadRequest(
             "POST body is empty. Expecting a JSON dictionary.".to_owned(),
         ));
     }
-    let top = serde_json::from_slice::<Entries>(body).map_err(|e| {
+    serde_json::from_slice::<Entries>(body).map_err(|e| {
         ApiError::BadRequest(if e.is_data() {
             "POST body should be a JSON dictionary.".to_owned()
         } else {
             format!("POST body could not be decoded as JSON: {e}")
         })
-    })?;
-    let inputs = top.get("Inputs").ok_or_else(|| {
-        ApiError::BadRequest("A value is not provided for the 'Inputs' parameter.".to_owned())
-    })?;
-    let inputs = serde_json::from_str::<Entries>(inputs.get())
-        .map_err(|_| ApiError::BadRequest("Inputs should be a JSON dictionary.".to_owned()))?;
-    Ok(Payload {
-        inputs: inputs.0,
-        global_parameters: top.get("GlobalParameters"),
     })
 }
 
-/// The entries of a JSON object in document order, values left as raw JSON text. A repeated
-/// key keeps its first position and its last value, as Python's `json` does.
-struct Entries<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'a> Entries<'a> {
-    fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+/// An undecorated script's body as the `str` the Azure ML server hands `run(raw_data)`:
+/// UTF-8, or 400 with Python's description of the first bad byte.
+pub(crate) fn decode_text(body: &[u8]) -> Result<String, ApiError> {
+    match std::str::from_utf8(body) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let byte = body[at];
+            let reason = match e.error_len() {
+                None => "unexpected end of data",
+                Some(_) if matches!(byte, 0x80..=0xC1 | 0xF5..=0xFF) => "invalid start byte",
+                Some(_) => "invalid continuation byte",
+            };
+            Err(ApiError::BadRequest(format!(
+                "Input cannot be decoded as UTF-8: 'utf-8' codec can't decode byte 0x{byte:02x} \
+                 in position {at}: {reason}"
+            )))
+        }
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor<'a>(PhantomData<&'a ()>);
-
-        impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
-            type Value = Entries<'a>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON dictionary")
+/// The query arguments of `GET /score` as one JSON object: each value parsed as JSON where
+/// it can be and kept as a string otherwise; with `lists`, a repeated key becomes the list of
+/// its values (the Azure ML server's rule for undecorated scripts), else the last one wins.
+fn query_object(query: &str, lists: bool) -> serde_json::Map<String, Value> {
+    let mut object = serde_json::Map::new();
+    let mut repeated: Vec<String> = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value =
+            serde_json::from_str(&value).unwrap_or_else(|_| Value::String(value.into_owned()));
+        match object.get_mut(key.as_ref()) {
+            Some(Value::Array(values)) if lists && repeated.iter().any(|k| k == &key) => {
+                values.push(value);
             }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries: Vec<(String, &'a RawValue)> = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
-                    match entries.iter_mut().find(|(k, _)| *k == key) {
-                        Some(slot) => slot.1 = value,
-                        None => entries.push((key, value)),
-                    }
-                }
-                Ok(Entries(entries))
+            Some(first) if lists => {
+                *first = Value::Array(vec![first.take(), value]);
+                repeated.push(key.into_owned());
+            }
+            _ => {
+                object.insert(key.into_owned(), value);
             }
         }
-
-        deserializer.deserialize_map(EntriesVisitor(PhantomData))
     }
+    object
 }
 
-/// Turns `GET /score` query arguments into the JSON body a POST would carry: each value is
-/// parsed as JSON where it can be and kept as a string otherwise (the Azure ML server's rule).
+/// Turns `GET /score` query arguments into the JSON body a POST would carry (typed scripts).
 pub(crate) fn query_to_body(query: &str) -> Vec<u8> {
-    let mut object = serde_json::Map::new();
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        let value = serde_json::from_str(&value)
-            .unwrap_or_else(|_| serde_json::Value::String(value.into_owned()));
-        object.insert(key.into_owned(), value);
+    Value::Object(query_object(query, false))
+        .to_string()
+        .into_bytes()
+}
+
+/// What an undecorated script's `run(raw_data)` gets on `GET /score`: `json.dumps` of the
+/// query arguments, written as Python writes it (`", "` and `": "` separators, non-ASCII
+/// escaped).
+pub(crate) fn query_to_text(query: &str) -> String {
+    let mut out = String::new();
+    python_json(&Value::Object(query_object(query, true)), &mut out);
+    out
+}
+
+/// `json.dumps(value)` with Python's defaults.
+fn python_json(value: &Value, out: &mut String) {
+    use std::fmt::Write as _;
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if n.is_f64() => {
+            // Python's float repr: `1e+16`, `1e-07` where Rust writes `1e16`, `1e-7`.
+            let text = n.to_string();
+            match text.split_once('e') {
+                Some((mantissa, exponent)) => {
+                    let (sign, digits) = match exponent.strip_prefix('-') {
+                        Some(d) => ('-', d),
+                        None => ('+', exponent.trim_start_matches('+')),
+                    };
+                    let _ = write!(out, "{mantissa}e{sign}{digits:0>2}");
+                }
+                None => out.push_str(&text),
+            }
+        }
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{08}' => out.push_str("\\b"),
+                    '\u{0c}' => out.push_str("\\f"),
+                    ' '..='~' => out.push(c),
+                    _ => {
+                        let mut units = [0u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            let _ = write!(out, "\\u{unit:04x}");
+                        }
+                    }
+                }
+            }
+            out.push('"');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(fields) => {
+            out.push('{');
+            for (i, (key, item)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(&Value::String(key.clone()), out);
+                out.push_str(": ");
+                python_json(item, out);
+            }
+            out.push('}');
+        }
     }
-    serde_json::Value::Object(object).to_string().into_bytes()
 }
 
 #[cfg(test)]
@@ -222,18 +285,48 @@ mod tests {
     }
 
     #[test]
-    fn inputs_keep_order_and_raw_text() {
-        let parsed = parse_payload(
-            br#"{"extra": 1, "Inputs": {"b": [1, 2.50], "a": {"x": "y"}, "b": [3]}, "GlobalParameters": 1.0}"#,
-        )
-        .unwrap();
-        let inputs: Vec<_> = parsed
-            .inputs
+    fn entries_keep_order_and_raw_text() {
+        let parsed =
+            parse_payload(br#"{"b": [1, 2.50], "a": {"x": "y"}, "b": [3], "c": 1.0}"#).unwrap();
+        let entries: Vec<_> = parsed
+            .0
             .iter()
             .map(|(n, v)| (n.as_str(), v.get()))
             .collect();
-        assert_eq!(inputs, [("b", "[3]"), ("a", r#"{"x": "y"}"#)]);
-        assert_eq!(parsed.global_parameters.map(RawValue::get), Some("1.0"));
+        assert_eq!(
+            entries,
+            [("b", "[3]"), ("a", r#"{"x": "y"}"#), ("c", "1.0")]
+        );
+    }
+
+    #[test]
+    fn undecorated_bodies_are_utf8_text_with_python_messages() {
+        assert_eq!(decode_text(b"").unwrap(), "");
+        assert_eq!(decode_text("naïve".as_bytes()).unwrap(), "naïve");
+        assert_eq!(
+            message(decode_text(b"ab\xff").unwrap_err()),
+            "Input cannot be decoded as UTF-8: 'utf-8' codec can't decode byte 0xff in \
+             position 2: invalid start byte"
+        );
+        assert_eq!(
+            message(decode_text(b"\xc3(").unwrap_err()),
+            "Input cannot be decoded as UTF-8: 'utf-8' codec can't decode byte 0xc3 in \
+             position 0: invalid continuation byte"
+        );
+        assert_eq!(
+            message(decode_text(b"a\xe2\x82").unwrap_err()),
+            "Input cannot be decoded as UTF-8: 'utf-8' codec can't decode byte 0xe2 in \
+             position 1: unexpected end of data"
+        );
+    }
+
+    #[test]
+    fn undecorated_get_is_python_json_dumps_of_the_query() {
+        assert_eq!(query_to_text(""), "{}");
+        assert_eq!(
+            query_to_text("a=1&b=x&a=%5B2%5D&c=%7B%22k%22%3A1.5e20%7D&d=%C3%A9&e=1e-7&a=null"),
+            r#"{"a": [1, [2], null], "b": "x", "c": {"k": 1.5e+20}, "d": "\u00e9", "e": 1e-07}"#
+        );
     }
 
     #[test]
@@ -253,10 +346,6 @@ mod tests {
             m.starts_with("POST body could not be decoded as JSON: "),
             "{m}"
         );
-        assert_eq!(
-            message(parse_payload(b"{\"GlobalParameters\": 1}").unwrap_err()),
-            "A value is not provided for the 'Inputs' parameter."
-        );
     }
 
     #[test]
@@ -272,7 +361,7 @@ mod tests {
     fn query_values_are_json_where_possible() {
         let body =
             query_to_body("Inputs=%7B%22input1%22%3A%5B1%5D%7D&GlobalParameters=0.5&name=bob");
-        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             value,
             serde_json::json!({"Inputs": {"input1": [1]}, "GlobalParameters": 0.5, "name": "bob"})

@@ -110,10 +110,14 @@ impl ApiError {
                 )
             }
             ApiError::Score(ScoreError::Invalid(invalid)) => {
-                let mut response = json_response(
-                    StatusCode::BAD_REQUEST,
-                    &serde_json::json!({ "message": invalid.to_string(), "path": invalid.path }),
-                );
+                // A missing top-level parameter has Azure's message alone; a nested field
+                // also names its path.
+                let body = if invalid.path.is_empty() {
+                    serde_json::json!({ "message": invalid.text() })
+                } else {
+                    serde_json::json!({ "message": invalid.text(), "path": invalid.path })
+                };
+                let mut response = json_response(StatusCode::BAD_REQUEST, &body);
                 response
                     .headers_mut()
                     .insert(RUN_FUNCTION_FAILED, run_flag(false));
@@ -132,7 +136,10 @@ impl ApiError {
                     CallError::Guest(RunError::Failed(message)) => {
                         (StatusCode::INTERNAL_SERVER_ERROR, message)
                     }
-                    CallError::RawFailed(_) | CallError::Trapped => {
+                    // The exception's text was logged with the request id by the handler.
+                    CallError::Guest(RunError::Exception(_))
+                    | CallError::RawFailed(_)
+                    | CallError::Trapped => {
                         (StatusCode::INTERNAL_SERVER_ERROR, SCRIPT_ERROR.to_owned())
                     }
                     CallError::WrongWorld => {

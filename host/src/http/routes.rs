@@ -16,7 +16,6 @@ use tracing::Instrument as _;
 
 use subtle::ConstantTimeEq as _;
 
-use super::body::query_to_body;
 use super::cors::{self, CorsRequest};
 use super::error::{ApiError, RUN_FUNCTION_FAILED, json_response, run_flag};
 use super::request_id::{RequestIds, X_REQUEST_ID, insert_id};
@@ -217,8 +216,8 @@ impl App {
                         Box::pin(score::score_post(&d, req, ids, self.collector.as_ref())).await
                     }
                     Method::GET => {
-                        let body = query_to_body(req.uri().query().unwrap_or(""));
-                        Box::pin(score::score(&d, &body, ids, self.collector.as_ref())).await
+                        let query = req.uri().query().unwrap_or("");
+                        Box::pin(score::score_get(&d, query, ids, self.collector.as_ref())).await
                     }
                     Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true)),
                     _ => Err(ApiError::MethodNotAllowed {

@@ -9,11 +9,15 @@ use hyper::{Request, Response, StatusCode};
 
 use super::HttpResponse;
 use super::TEXT_HTML;
-use super::body::{is_json, parse_multipart, parse_payload, read_limited};
+use super::body::{
+    decode_text, is_json, parse_multipart, parse_payload, query_to_body, query_to_text,
+    read_limited,
+};
 use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
 use super::request_id::RequestIds;
 use crate::collect::Collector;
 use crate::deployment::Deployment;
+use crate::runtime::bindings::Input;
 use crate::runtime::bindings::raw::Request as RawRequest;
 use crate::schema::SwaggerVersion;
 
@@ -35,7 +39,8 @@ pub(crate) fn swagger(
     Ok(response)
 }
 
-/// `POST /score`: a JSON body (415 otherwise), read under the size limit, then scored.
+/// `POST /score`: the body read under the size limit, then scored. A typed script needs a
+/// JSON body (415 otherwise); an undecorated one takes any content type, as Azure ML does.
 pub(crate) async fn score_post(
     deployment: &Deployment,
     req: Request<Incoming>,
@@ -46,7 +51,7 @@ pub(crate) async fn score_post(
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    if !is_json(content_type) {
+    if deployment.schema().is_some() && !is_json(content_type) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let limit = deployment.settings().limits.max_body;
@@ -124,16 +129,39 @@ pub(crate) async fn score_raw(
     Ok(response)
 }
 
-/// Scores a `{"Inputs": ..., "GlobalParameters": ...}` body (from a POST, or a GET's query).
+/// `GET /score`: a typed script gets the query arguments as the JSON object a POST would
+/// carry; an undecorated one gets Azure ML's `json.dumps` of them as its text.
+pub(crate) async fn score_get(
+    deployment: &Deployment,
+    query: &str,
+    ids: &RequestIds,
+    collect: Option<&Collector>,
+) -> Result<HttpResponse, ApiError> {
+    let body = match deployment.schema() {
+        Some(_) => query_to_body(query),
+        None => query_to_text(query).into_bytes(),
+    };
+    score(deployment, &body, ids, collect).await
+}
+
+/// Scores a body (from a POST, or a GET's query): checked against the schema into the
+/// declared top-level parameters, or for an undecorated script decoded as its text.
 pub(crate) async fn score(
     deployment: &Deployment,
     body: &[u8],
     ids: &RequestIds,
     collect: Option<&Collector>,
 ) -> Result<HttpResponse, ApiError> {
-    let payload = parse_payload(body)?;
+    let input = match deployment.schema() {
+        Some(schema) => Input::Arguments(
+            schema
+                .bind(&parse_payload(body)?.0)
+                .map_err(|e| ApiError::Score(e.into()))?,
+        ),
+        None => Input::Text(decode_text(body)?),
+    };
     let scored = deployment
-        .score(&ids.request_id, &payload.inputs, payload.global_parameters)
+        .score(&ids.request_id, &input)
         .await
         .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
     if let Some(collect) = collect {

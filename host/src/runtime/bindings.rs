@@ -23,5 +23,6 @@ pub(crate) mod raw {
 
 pub(crate) use self::scorehost::plugin::host::Level;
 pub(crate) use self::scorehost::plugin::types::{
-    Column, Dtype, Elements, Frame, Host as TypesHost, Orient, Sample, Tensor,
+    Argument, Column, Dtype, Elements, Frame, Host as TypesHost, NamedArgument, NamedParam, Orient,
+    Param, ParameterKind, Sample, Tensor,
 };

@@ -23,7 +23,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::config::RuntimeSettings;
 use bindings::raw::{RawScorer, RawScorerPre};
-use bindings::{NamedParam, Param, RunError, Schema, Scorer, ScorerPre};
+use bindings::{Input, RunError, Schema, Scorer, ScorerPre};
 use cache::ComponentCache;
 pub(crate) use cache::digest;
 use models::{GUEST_MODEL_DIR, ModelIndex};
@@ -308,8 +308,7 @@ impl Instance {
     pub(crate) async fn run(
         &mut self,
         request_id: &str,
-        inputs: &[NamedParam],
-        global_parameters: Option<&Param>,
+        input: &Input,
         budget: Duration,
     ) -> Result<String, CallError> {
         let World::Scorer(scorer) = &self.world else {
@@ -321,11 +320,7 @@ impl Instance {
             Some(request_id),
             budget,
         );
-        let outcome = guarded(
-            budget,
-            scorer.call_run(&mut self.store, inputs, global_parameters),
-        )
-        .await?;
+        let outcome = guarded(budget, scorer.call_run(&mut self.store, input)).await?;
         self.poisoned = false;
         outcome.map_err(CallError::Guest)
     }

@@ -14,9 +14,10 @@ use serde_json::value::RawValue;
 use super::JsonType;
 use crate::runtime::bindings::{Column, Dtype, Elements, Frame, Orient, Tensor};
 
-/// A request value that does not fit its sample: where, and why.
+/// A request value that does not fit its sample: where, and why. An empty `path` is a
+/// missing top-level parameter, which has the Azure ML server's message and no path.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{path}: {message}")]
+#[error("{}", self.text())]
 pub(crate) struct Invalid {
     pub(crate) path: String,
     pub(crate) message: String,
@@ -27,6 +28,23 @@ impl Invalid {
         Invalid {
             path: path.into(),
             message: message.into(),
+        }
+    }
+
+    /// A required top-level parameter the request lacks (Azure ML's wording).
+    pub(crate) fn missing(name: &str) -> Self {
+        Invalid::new(
+            "",
+            format!("A value is not provided for the '{name}' parameter."),
+        )
+    }
+
+    /// The message for the client: `path: message`, or the message alone at the top level.
+    pub(crate) fn text(&self) -> String {
+        if self.path.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.path, self.message)
         }
     }
 }
@@ -498,6 +516,56 @@ pub(crate) fn frame(
                     push(c, cell, &|| format!("{path}.{name}.{label}"))?;
                 }
             }
+        }
+        Orient::Index => {
+            let Value::Object(by_row) = &value else {
+                return Err(Invalid::new(
+                    path,
+                    "expected {\"0\": {\"column\": value, ...}, ...}",
+                ));
+            };
+            // Row labels are pandas' index: keep the rows in numeric label order.
+            let mut records: Vec<(&String, &Value)> = by_row.iter().collect();
+            records.sort_by_key(|(label, _)| (label.parse::<u64>().ok(), label.as_str()));
+            for (label, record) in &records {
+                let Value::Object(fields) = record else {
+                    return Err(Invalid::new(
+                        format!("{path}.{label}"),
+                        "expected a record (object)",
+                    ));
+                };
+                if let Some(e) = unknown(&mut fields.keys(), &|n| format!("{path}.{label}.{n}")) {
+                    return Err(e);
+                }
+                for (c, (name, _)) in columns.iter().enumerate() {
+                    let at = || format!("{path}.{label}.{name}");
+                    let cell = fields
+                        .get(name)
+                        .ok_or_else(|| Invalid::new(at(), "is missing"))?;
+                    push(c, cell, &at)?;
+                }
+            }
+            rows = records.len() as u64;
+        }
+        Orient::Values => {
+            let Value::Array(data) = &value else {
+                return Err(Invalid::new(path, "expected a list of rows"));
+            };
+            for (i, row) in data.iter().enumerate() {
+                let row = match row {
+                    Value::Array(row) if row.len() == columns.len() => row,
+                    _ => {
+                        return Err(Invalid::new(
+                            format!("{path}[{i}]"),
+                            format!("expected a list of {} values", columns.len()),
+                        ));
+                    }
+                };
+                for (c, cell) in row.iter().enumerate() {
+                    push(c, cell, &|| format!("{path}[{i}][{c}]"))?;
+                }
+            }
+            rows = data.len() as u64;
         }
     }
     Ok(Frame {

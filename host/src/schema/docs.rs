@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{JsonType, Kind, Schema};
+use super::{JsonType, Kind, ParameterKind, Schema};
 use crate::config::{SampleVisibility, SwaggerSettings};
 use crate::runtime::bindings::{Dtype, Orient};
 
@@ -81,35 +81,33 @@ fn free_form() -> Value {
     json!({"type": "object", "example": {}})
 }
 
+/// The request body: one property per top-level parameter (a group is an object of its
+/// entries, all required), no top-level `required`, as `inference-schema` writes it.
 fn service_input(schema: &Schema, redact: bool) -> Value {
     let mut properties = serde_json::Map::new();
     let mut example = serde_json::Map::new();
-    let inputs_properties: serde_json::Map<String, Value> = schema
-        .inputs
-        .iter()
-        .map(|(name, kind)| (name.clone(), kind_schema(kind)))
-        .collect();
-    let required: Vec<&String> = schema.inputs.iter().map(|(name, _)| name).collect();
-    properties.insert(
-        "Inputs".into(),
-        json!({"type": "object", "required": required, "properties": inputs_properties}),
-    );
-    example.insert(
-        "Inputs".into(),
-        Value::Object(
-            schema
-                .inputs
-                .iter()
-                .map(|(name, kind)| (name.clone(), sample(kind_example(kind), redact)))
-                .collect(),
-        ),
-    );
-    if let Some(kind) = &schema.global_parameters {
-        properties.insert("GlobalParameters".into(), kind_schema(kind));
-        example.insert(
-            "GlobalParameters".into(),
-            sample(kind_example(kind), redact),
-        );
+    for parameter in &schema.parameters {
+        let (doc, sample_value) = match &parameter.kind {
+            ParameterKind::Value(kind) => (kind_schema(kind), sample(kind_example(kind), redact)),
+            ParameterKind::OpenGroup => (json!({"type": "object"}), json!({})),
+            ParameterKind::Group(entries) => {
+                let required: Vec<&String> = entries.iter().map(|(name, _)| name).collect();
+                let entry_docs: serde_json::Map<String, Value> = entries
+                    .iter()
+                    .map(|(name, kind)| (name.clone(), kind_schema(kind)))
+                    .collect();
+                let entry_samples: serde_json::Map<String, Value> = entries
+                    .iter()
+                    .map(|(name, kind)| (name.clone(), sample(kind_example(kind), redact)))
+                    .collect();
+                (
+                    json!({"type": "object", "required": required, "properties": entry_docs}),
+                    Value::Object(entry_samples),
+                )
+            }
+        };
+        properties.insert(parameter.name.clone(), doc);
+        example.insert(parameter.name.clone(), sample_value);
     }
     json!({"type": "object", "properties": properties, "example": example})
 }
@@ -238,6 +236,18 @@ fn kind_schema(kind: &Kind) -> Value {
                         .map(|(n, t)| (n, json!({"type": "object", "additionalProperties": t})))
                         .collect::<serde_json::Map<_, _>>(),
                     "format": "pandas.DataFrame:columns",
+                }),
+                Orient::Index => json!({
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object", "required": names, "properties": column_types,
+                    },
+                    "format": "pandas.DataFrame:index",
+                }),
+                Orient::Values => json!({
+                    "type": "array",
+                    "items": {"type": "array", "items": {}},
+                    "format": "pandas.DataFrame:values",
                 }),
             }
         }

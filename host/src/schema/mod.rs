@@ -13,15 +13,37 @@ use serde_json::value::RawValue;
 pub(crate) use convert::Invalid;
 pub(crate) use docs::{Documents, SwaggerVersion, redacted};
 
-use crate::runtime::bindings::{self, Dtype, Elements, NamedParam, Orient, Param, Tensor};
+use crate::runtime::bindings::{
+    self, Argument, Dtype, Elements, NamedArgument, NamedParam, Orient, Param, Tensor,
+};
 
 /// What an entry script takes and returns, checked and ready to use.
 #[derive(Debug)]
 pub(crate) struct Schema {
-    inputs: Vec<(String, Kind)>,
-    global_parameters: Option<Kind>,
-    global_parameters_required: bool,
+    /// The top-level keys of a request body the script declares, in declaration order.
+    pub(crate) parameters: Vec<Parameter>,
     output: Option<Value>,
+}
+
+/// One declared top-level parameter, like `inference-schema`'s `@input_schema(name, type)`.
+#[derive(Debug)]
+pub(crate) struct Parameter {
+    pub(crate) name: String,
+    pub(crate) kind: ParameterKind,
+    /// Without a default in the script: a request that lacks it gets 400.
+    pub(crate) required: bool,
+}
+
+/// What one top-level parameter holds.
+#[derive(Debug)]
+pub(crate) enum ParameterKind {
+    /// One value of a sample's kind.
+    Value(Kind),
+    /// Named values one level deep (the Power BI `Inputs` object): every one required,
+    /// others ignored.
+    Group(Vec<(String, Kind)>),
+    /// An object whose every entry is passed as JSON, unchecked.
+    OpenGroup,
 }
 
 /// The type one value must have.
@@ -81,61 +103,135 @@ impl Schema {
     /// Checks the guest's schema and renders its samples as JSON examples. `Err` says what is
     /// wrong with the samples (a bug in the entry script: the deployment does not load).
     pub(crate) fn from_wit(schema: bindings::Schema) -> Result<Schema, String> {
-        let inputs = schema
-            .inputs
-            .into_iter()
-            .map(|input| {
-                let kind = Kind::from_sample(input.sample)
-                    .map_err(|e| format!("the sample of Inputs.{}: {e}", input.name))?;
-                Ok((input.name, kind))
-            })
-            .collect::<Result<_, String>>()?;
-        let global_parameters = schema
-            .global_parameters
-            .map(|s| Kind::from_sample(s).map_err(|e| format!("the GlobalParameters sample: {e}")))
-            .transpose()?;
+        let mut parameters: Vec<Parameter> = Vec::with_capacity(schema.parameters.len());
+        for parameter in schema.parameters {
+            let name = parameter.name;
+            if parameters.iter().any(|p| p.name == name) {
+                return Err(format!("the parameter {name} is declared twice"));
+            }
+            let kind = match parameter.kind {
+                bindings::ParameterKind::Value(sample) => ParameterKind::Value(
+                    Kind::from_sample(sample).map_err(|e| format!("the sample of {name}: {e}"))?,
+                ),
+                bindings::ParameterKind::Group(entries) => ParameterKind::Group(
+                    entries
+                        .into_iter()
+                        .map(|entry| {
+                            let kind = Kind::from_sample(entry.sample)
+                                .map_err(|e| format!("the sample of {name}.{}: {e}", entry.name))?;
+                            Ok((entry.name, kind))
+                        })
+                        .collect::<Result<_, String>>()?,
+                ),
+                bindings::ParameterKind::OpenGroup => ParameterKind::OpenGroup,
+            };
+            parameters.push(Parameter {
+                name,
+                kind,
+                required: parameter.required,
+            });
+        }
         let output = schema
             .output
             .map(|text| serde_json::from_str(&text).map_err(|e| format!("the output sample: {e}")))
             .transpose()?;
-        Ok(Schema {
-            inputs,
-            global_parameters,
-            global_parameters_required: schema.global_parameters_required,
-            output,
-        })
+        Ok(Schema { parameters, output })
     }
 
-    /// Checks a request's `Inputs` entries and `GlobalParameters` and converts them to what
-    /// `run` takes, in the schema's input order. Entries the schema does not name are ignored,
-    /// as the Azure ML server ignores them.
-    pub(crate) fn bind(
-        &self,
-        inputs: &[(String, &RawValue)],
-        global_parameters: Option<&RawValue>,
-    ) -> Result<(Vec<NamedParam>, Option<Param>), Invalid> {
-        let mut params = Vec::with_capacity(self.inputs.len());
-        for (name, kind) in &self.inputs {
-            let path = format!("Inputs.{name}");
-            let raw = inputs
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, raw)| *raw)
-                .ok_or_else(|| Invalid::new(&path, "is missing"))?;
-            params.push(NamedParam {
+    /// Checks a request body's top-level entries and converts the declared ones to what
+    /// `run` takes, in the schema's order. Keys the schema does not name are ignored, as the
+    /// Azure ML server ignores them; a missing required parameter is Azure's 400.
+    pub(crate) fn bind(&self, top: &[(String, &RawValue)]) -> Result<Vec<NamedArgument>, Invalid> {
+        let mut arguments = Vec::with_capacity(self.parameters.len());
+        for parameter in &self.parameters {
+            let name = &parameter.name;
+            let Some(raw) = top.iter().find(|(n, _)| n == name).map(|(_, raw)| *raw) else {
+                if parameter.required {
+                    return Err(Invalid::missing(name));
+                }
+                continue;
+            };
+            let group = || {
+                serde_json::from_str::<Entries>(raw.get())
+                    .map_err(|_| Invalid::new("", format!("{name} should be a JSON dictionary.")))
+            };
+            let value = match &parameter.kind {
+                ParameterKind::Value(kind) => Argument::Value(kind.convert(raw, name)?),
+                ParameterKind::OpenGroup => Argument::Group(
+                    group()?
+                        .0
+                        .into_iter()
+                        .map(|(name, raw)| NamedParam {
+                            name,
+                            value: Param::Json(raw.get().to_owned()),
+                        })
+                        .collect(),
+                ),
+                ParameterKind::Group(entries) => {
+                    let given = group()?;
+                    let mut params = Vec::with_capacity(entries.len());
+                    for (entry, kind) in entries {
+                        let path = format!("{name}.{entry}");
+                        let raw = given
+                            .get(entry)
+                            .ok_or_else(|| Invalid::new(&path, "is missing"))?;
+                        params.push(NamedParam {
+                            name: entry.clone(),
+                            value: kind.convert(raw, &path)?,
+                        });
+                    }
+                    Argument::Group(params)
+                }
+            };
+            arguments.push(NamedArgument {
                 name: name.clone(),
-                value: kind.convert(raw, &path)?,
+                value,
             });
         }
-        let global = match (&self.global_parameters, global_parameters) {
-            (Some(kind), Some(raw)) => Some(kind.convert(raw, "GlobalParameters")?),
-            (Some(_), None) if self.global_parameters_required => {
-                return Err(Invalid::new("GlobalParameters", "is missing"));
+        Ok(arguments)
+    }
+}
+
+/// The entries of a JSON object in document order, values left as raw JSON text (borrowed,
+/// never re-serialised). A repeated key keeps its first position and its last value, as
+/// Python's `json` does.
+#[derive(Debug)]
+pub(crate) struct Entries<'a>(pub(crate) Vec<(String, &'a RawValue)>);
+
+impl<'a> Entries<'a> {
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for EntriesVisitor<'a> {
+            type Value = Entries<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON dictionary")
             }
-            (None, Some(raw)) => Some(Param::Json(raw.get().to_owned())),
-            (_, None) => None,
-        };
-        Ok((params, global))
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries: Vec<(String, &'a RawValue)> = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    match entries.iter_mut().find(|(k, _)| *k == key) {
+                        Some(slot) => slot.1 = value,
+                        None => entries.push((key, value)),
+                    }
+                }
+                Ok(Entries(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor(std::marker::PhantomData))
     }
 }
 
@@ -309,6 +405,23 @@ fn frame_example(columns: &[(String, Dtype)], values: &[Value], orient: Orient) 
                         .collect();
                     (name.clone(), Value::Object(by_row))
                 })
+                .collect(),
+        ),
+        Orient::Index => Value::Object(
+            (0..rows)
+                .map(|r| {
+                    let record = columns
+                        .iter()
+                        .enumerate()
+                        .map(|(c, (name, _))| (name.clone(), cells(c)[r].clone()))
+                        .collect();
+                    (r.to_string(), Value::Object(record))
+                })
+                .collect(),
+        ),
+        Orient::Values => Value::Array(
+            (0..rows)
+                .map(|r| Value::Array((0..columns.len()).map(|c| cells(c)[r].clone()).collect()))
                 .collect(),
         ),
     }

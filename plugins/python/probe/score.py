@@ -3,13 +3,15 @@
 import os
 
 from scorehost.model import Model
-from scorehost.schema import BadInput
+from scorehost.schema import BadInput, StandardPythonParameterType, input_schema
 
 
 def init():
     pass
 
 
+# Any Inputs object: the script checks its entries itself.
+@input_schema("Inputs", StandardPythonParameterType({}))
 def run(Inputs):
     def text(name):
         value = Inputs.get(name)
