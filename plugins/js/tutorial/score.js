@@ -17,17 +17,19 @@ export function run(rawData) {
   if (body === null || typeof body !== 'object' || Array.isArray(body) || !('data' in body)) {
     throw new Error("KeyError: 'data'");
   }
-  // data = np.array(json.loads(raw_data)["data"])
+  // data = np.array(json.loads(raw_data)["data"]) (ragged rows throw, as in numpy)
   const data = NDArray.from(body.data);
-  if (data.shape.length !== 2 || data.dtype === 'str' || data.dtype === 'bool') {
-    throw new TypeError('data is not a list of rows of numbers');
-  }
   return data.tolist().map(predict);
 }
 
-// Ridge.predict: intercept + x . coef, added up left to right as the Rust twin does.
+// Ridge.predict: intercept + x . coef, added up left to right as the Rust twin does. Like
+// Python's arithmetic, anything but numbers throws.
 function predict(row) {
+  if (!Array.isArray(row)) throw new TypeError(`a row is not a list: ${JSON.stringify(row)}`);
   let total = 0;
-  for (let j = 0; j < Math.min(row.length, model.coef.length); j++) total += row[j] * model.coef[j];
+  for (let j = 0; j < Math.min(row.length, model.coef.length); j++) {
+    if (typeof row[j] !== 'number') throw new TypeError(`not a number: ${JSON.stringify(row[j])}`);
+    total += row[j] * model.coef[j];
+  }
   return model.intercept + total;
 }
