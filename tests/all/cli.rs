@@ -18,7 +18,7 @@ pub(crate) fn scorehost() -> Command {
 }
 
 /// Kills the child when the test ends, however it ends.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -122,7 +122,10 @@ async fn serve(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
 }
 
 /// [`serve`] with the server's log going to `stderr`.
-async fn serve_with(args: &[&std::ffi::OsStr], stderr: Stdio) -> (Running, std::net::SocketAddr) {
+pub(crate) async fn serve_with(
+    args: &[&std::ffi::OsStr],
+    stderr: Stdio,
+) -> (Running, std::net::SocketAddr) {
     let mut child = Running(
         scorehost()
             .args(["serve", "--addr", "127.0.0.1:0"])

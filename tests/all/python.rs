@@ -87,3 +87,64 @@ fn a_python_init_that_raises_keeps_the_server_down_and_logs_the_traceback() {
 fn the_python_sdks_unit_tests_pass() {
     xtask::test_python_sdk().expect("the Python SDK's unit tests (guest-sdk/python/tests)");
 }
+
+#[tokio::test]
+async fn a_python_exceptions_text_is_logged_with_its_request_id() {
+    let log_path = repo().join("target/test-python-exception.stderr");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let model_dir = ridge_model_dir();
+    let (child, addr) = crate::cli::serve_with(
+        &[
+            "--log-format".as_ref(),
+            "json".as_ref(),
+            "--plugin".as_ref(),
+            plugin("python/probe").as_os_str(),
+            "--model-dir".as_ref(),
+            model_dir.as_os_str(),
+        ],
+        std::process::Stdio::from(log_file),
+    )
+    .await;
+    let response = crate::support::RequestBuilder::to(addr, hyper::Method::POST, "/score")
+        .header("content-type", "application/json")
+        .header("x-request-id", "req-exception")
+        .body(json!({"Inputs": {"action": "read", "path": "/etc/passwd"}}).to_string())
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        !response.text().contains("PermissionError"),
+        "{}",
+        response.text()
+    );
+    drop(child);
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    // The host's line for the failed call, in the request's span (the guest's traceback
+    // lines carry the request id in their fields).
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("PermissionError: denied: "))
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["request_id"] == "req-exception"
+                && l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("scoring failed"))),
+        "{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["span"]["request_id"] == "req-exception"
+                || l["fields"]["request_id"] == "req-exception"),
+        "{log}"
+    );
+}
