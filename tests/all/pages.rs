@@ -756,7 +756,8 @@ async fn screenshots() {
     };
     let docs_dir = repo().join("docs");
     std::fs::create_dir_all(&docs_dir).unwrap();
-    for (width, height, suffix) in [(1200, 800, ""), (390, 844, "-phone")] {
+    for (width, height, suffix) in [(1200, 1000, ""), (390, 844, "-phone")] {
+        let laptop = suffix.is_empty();
         let browser = Browser::start(width, height).await;
         browser.open(&format!("http://{}/docs", server.addr)).await;
         browser
@@ -766,6 +767,7 @@ async fn screenshots() {
         browser
             .wait_for("return document.getElementById('response-card').dataset.state === 'done'")
             .await;
+        browser.eval("window.scrollTo(0, 0)").await;
         let path = docs_dir.join(format!("docs-page{suffix}.png"));
         let size = browser.screenshot(&path).await;
         println!("{}: {size} bytes", path.display());
@@ -778,10 +780,16 @@ async fn screenshots() {
         browser
             .wait_for("return document.body.dataset.state === 'open'")
             .await;
+        if laptop {
+            // A swap for the list (the same version again).
+            browser.click("#swap-name option[value='powerbi']").await;
+            browser.click("#swap").await;
+            browser
+                .wait_for("return document.getElementById('swap-result').dataset.done === 'true'")
+                .await;
+        }
         tokio::time::sleep(Duration::from_secs(4)).await;
-        browser
-            .wait_for("return document.body.dataset.state === 'open'")
-            .await;
+        browser.eval("window.scrollTo(0, 0)").await;
         let path = docs_dir.join(format!("console{suffix}.png"));
         let size = browser.screenshot(&path).await;
         println!("{}: {size} bytes", path.display());

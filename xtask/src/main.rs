@@ -58,12 +58,24 @@ fn demo(extra: &[String]) -> std::io::Result<()> {
     run(&mut serve)
 }
 
-/// Screenshots of the pages for the README, made by the browser tests' driver.
+/// Screenshots of the pages for the README, made by the browser tests' driver, then reduced
+/// to 256 colours by Debian's `pngquant` (a third of the size; installed when missing and we
+/// may, else the PNGs stay as Chromium wrote them).
 fn screenshots() -> std::io::Result<()> {
     if !ensure_chromium() {
         return Err(std::io::Error::other(
             "screenshots need /usr/bin/chromium and /usr/bin/chromedriver",
         ));
+    }
+    const PNGQUANT: &str = "/usr/bin/pngquant";
+    if !std::path::Path::new(PNGQUANT).exists() {
+        println!("xtask: installing Debian's pngquant to shrink the screenshots");
+        let _ = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pngquant",
+            ])
+            .status();
     }
     let root = repo_root();
     let mut test = cargo_command(&root);
@@ -79,7 +91,28 @@ fn screenshots() -> std::io::Result<()> {
         "pages::screenshots",
         "--nocapture",
     ]);
-    run(&mut test)
+    run(&mut test)?;
+    let docs = root.join("docs");
+    let pngs = ["docs-page", "docs-page-phone", "console", "console-phone"]
+        .map(|name| docs.join(format!("{name}.png")));
+    if std::path::Path::new(PNGQUANT).exists() {
+        // Exit 98/99: a file would not shrink or lose too much; it is kept as it is.
+        let status = std::process::Command::new(PNGQUANT)
+            .args(["--force", "--skip-if-larger", "--strip", "--quality=70-95"])
+            .args(["--ext", ".png"])
+            .args(&pngs)
+            .status()?;
+        if !status.success() {
+            println!("xtask: pngquant left some screenshots as they were ({status})");
+        }
+    } else {
+        println!("xtask: no pngquant; the screenshots are left as Chromium wrote them");
+    }
+    for png in &pngs {
+        let size = std::fs::metadata(png)?.len();
+        println!("xtask: {} ({} KB)", png.display(), size / 1024);
+    }
+    Ok(())
 }
 
 /// Every check and test, in the order that fails fastest.

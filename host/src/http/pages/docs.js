@@ -93,9 +93,7 @@
     const outSchema = ((out.content || {})["application/json"] || {}).schema;
     if (outSchema) text($("output-type"), "Output: " + typeLabel(doc, outSchema));
     $("inputs-card").hidden = false;
-    sample = input.example !== undefined
-      ? JSON.stringify(input.example, null, 2)
-      : JSON.stringify({ Inputs: {} }, null, 2);
+    sample = format(input.example !== undefined ? input.example : { Inputs: {} }, "");
     $("body").value = sample;
   }
 
@@ -107,10 +105,35 @@
     return headers;
   }
 
+  // JSON, two-space indented, but a value that fits on a line stays on one line (rows of a
+  // matrix, records of a frame), so a sample or a result reads without scrolling.
+  function oneLine(v) {
+    if (Array.isArray(v)) return "[" + v.map(oneLine).join(", ") + "]";
+    if (v && typeof v === "object") {
+      return "{" + Object.keys(v).map((k) => JSON.stringify(k) + ": " + oneLine(v[k])).join(", ") + "}";
+    }
+    return JSON.stringify(v);
+  }
+
+  function format(v, indent) {
+    const line = oneLine(v);
+    const nested = v && typeof v === "object";
+    if (!nested || (indent.length > 0 && indent.length + line.length <= 78)) return line;
+    const inner = indent + "  ";
+    if (Array.isArray(v)) {
+      if (v.length === 0) return "[]";
+      return "[\n" + v.map((x) => inner + format(x, inner)).join(",\n") + "\n" + indent + "]";
+    }
+    const keys = Object.keys(v);
+    if (keys.length === 0) return "{}";
+    return "{\n" + keys.map((k) => inner + JSON.stringify(k) + ": " + format(v[k], inner)).join(",\n")
+      + "\n" + indent + "}";
+  }
+
   function pretty(body, contentType) {
     if (/json/i.test(contentType || "")) {
       try {
-        return JSON.stringify(JSON.parse(body), null, 2);
+        return format(JSON.parse(body), "");
       } catch (e) {
         return body;
       }
