@@ -29,6 +29,7 @@ import array as _array
 import builtins as _builtins
 import math as _math
 import operator as _op
+import struct as _struct
 
 __all__ = [
     "ndarray",
@@ -63,6 +64,9 @@ __all__ = [
     "e",
     "newaxis",
 ]
+
+_pack_f32 = _struct.Struct("<f").pack
+_unpack_f32 = _struct.Struct("<f").unpack
 
 nan = float("nan")
 inf = float("inf")
@@ -546,32 +550,37 @@ _BITWISE = {"bitwise_and": _op.and_, "bitwise_or": _op.or_, "bitwise_xor": _op.x
 def _binary(name, a, b):
     a, b = _operand(a), _operand(b)
     out_dtype = _result_dtype([a, b])
+    kind = _INFO[out_dtype][0]
+    if name in _BITWISE and kind == "f":
+        raise TypeError(f"ufunc '{name}' is not supported for float arrays")
     shape = _broadcast_shapes(
         a.shape if isinstance(a, ndarray) else (), b.shape if isinstance(b, ndarray) else ()
     )
     if name in _COMPARE:
         xs, ys = _values_as(a, shape), _values_as(b, shape)
         if out_dtype != "str":
-            # Compare the values as numpy does: both cast to the common dtype first.
+            # Compare the values as numpy does: both cast to the common dtype first, except
+            # a Python int, which compares exactly (uint8 values are all > -1).
             convert = _convert(out_dtype)
-            if not isinstance(a, ndarray) or a.dtype.name != out_dtype:
+            if _cast_for_compare(a, out_dtype):
                 xs = convert(xs)
-            if not isinstance(b, ndarray) or b.dtype.name != out_dtype:
+            if _cast_for_compare(b, out_dtype):
                 ys = convert(ys)
         elif not _builtins.all(isinstance(x, str) for x in (a, b) if not isinstance(x, ndarray)):
             raise TypeError("cannot compare a str array with numbers")
         func = _COMPARE[name]
-        return ndarray([func(x, y) for x, y in zip(xs, ys)], shape, "bool")
-    kind = _INFO[out_dtype][0]
+        return _scalar_or_array([func(x, y) for x, y in zip(xs, ys)], shape, "bool")
     if kind == "U":
         raise TypeError(f"ufunc '{name}' is not supported for str arrays")
     if name == "true_divide":
         out_dtype = out_dtype if kind == "f" else "float64"
         kind = "f"
-    if name in _BITWISE and kind == "f":
-        raise TypeError(f"ufunc '{name}' is not supported for float arrays")
     if kind == "b" and name == "subtract":
         raise TypeError("numpy boolean subtract, the `-` operator, is not supported")
+    if kind == "b" and name in ("floor_divide", "remainder", "power"):
+        out_dtype, kind = "int8", "i"
+    for x in (a, b):
+        _check_weak_int(x, out_dtype)
     convert = _convert(out_dtype)
     xs, ys = _values_as(a, shape), _values_as(b, shape)
     if not isinstance(a, ndarray) or a.dtype.name != out_dtype:
@@ -589,7 +598,28 @@ def _binary(name, a, b):
     flat = [func(x, y) for x, y in zip(xs, ys)]
     if kind == "b" and name in ("add", "multiply"):
         flat = [x or y for x, y in zip(xs, ys)] if name == "add" else [x and y for x, y in zip(xs, ys)]
-    return ndarray(convert(flat), shape, out_dtype)
+    return _scalar_or_array(convert(flat), shape, out_dtype)
+
+
+def _cast_for_compare(x, name):
+    if isinstance(x, ndarray):
+        return x.dtype.name != name
+    return not (isinstance(x, int) and _INFO[name][0] in "iu")
+
+
+def _int_range(name):
+    kind, bits = _INFO[name]
+    if kind == "i":
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def _check_weak_int(x, name):
+    """numpy 2 refuses a Python integer that the array's integer dtype cannot hold."""
+    if isinstance(x, int) and not isinstance(x, bool) and _INFO[name][0] in "iu":
+        low, high = _int_range(name)
+        if not low <= x <= high:
+            raise OverflowError(f"Python integer {x} out of bounds for {name}")
 
 
 def _unary_float(func, x, overflow=inf):
@@ -885,11 +915,11 @@ class ndarray:
 
     def max(self, axis=None, keepdims=False):
         """The largest element (nan if any is nan), over all of them or along `axis`."""
-        return self._reduce(axis, keepdims, self.dtype.name, _extreme(_builtins.max), "maximum")
+        return self._reduce(axis, keepdims, self.dtype.name, _extreme(_op.gt), "maximum")
 
     def min(self, axis=None, keepdims=False):
         """The smallest element (nan if any is nan), over all of them or along `axis`."""
-        return self._reduce(axis, keepdims, self.dtype.name, _extreme(_builtins.min), "minimum")
+        return self._reduce(axis, keepdims, self.dtype.name, _extreme(_op.lt), "minimum")
 
     def argmax(self, axis=None, keepdims=False):
         """The index of the (first) largest element: flat, or along `axis` (int64)."""
@@ -932,7 +962,7 @@ class ndarray:
             if not self._flat:
                 raise ValueError(f"attempt to get {what} of an empty sequence")
             index = fold(self._flat)
-            return ndarray([index], (1,) * self.ndim, "int64") if keepdims else integer(index)
+            return _scalar_or_array([index], (1,) * self.ndim if keepdims else (), "int64")
         axes = _axes(axis, self.ndim)
         kept, groups = self._groups(axes)
         if groups and not groups[0]:
@@ -1173,42 +1203,60 @@ def _sum_dtype(name):
     return name
 
 
-def _pairwise(values, lo, n):
-    # numpy's pairwise summation (8 partial sums, halves above 128 values), which keeps a
-    # float sum within a few ulps of numpy's.
+def _round32(x):
+    """`x` rounded to float32 (inf beyond its range)."""
+    try:
+        return _unpack_f32(_pack_f32(x))[0]
+    except OverflowError:
+        return _math.copysign(inf, x)
+
+
+def _pairwise(values, lo, n, r32):
+    # numpy's pairwise summation (8 partial sums, halves above 128 values); `r32` rounds
+    # each partial sum as numpy's float32 accumulators do.
     if n < 8:
         total = -0.0
         for i in range(lo, lo + n):
-            total += values[i]
+            total = r32(total + values[i])
         return total
     if n <= 128:
         r = values[lo : lo + 8]
         end = lo + n - n % 8
         for i in range(lo + 8, end, 8):
             for j in range(8):
-                r[j] += values[i + j]
-        total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+                r[j] = r32(r[j] + values[i + j])
+        total = r32(r32(r32(r[0] + r[1]) + r32(r[2] + r[3])) + r32(r32(r[4] + r[5]) + r32(r[6] + r[7])))
         for i in range(end, lo + n):
-            total += values[i]
+            total = r32(total + values[i])
         return total
     half = n // 2
     half -= half % 8
-    return _pairwise(values, lo, half) + _pairwise(values, lo + half, n - half)
+    return r32(_pairwise(values, lo, half, r32) + _pairwise(values, lo + half, n - half, r32))
+
+
+def _same_value(x):
+    return x
 
 
 def _sum_of(name):
     kind = _INFO[name][0]
     if kind == "f":
-        return lambda values: _pairwise([float(v) for v in values], 0, len(values)) if values else 0.0
+        r32 = _round32 if name == "float32" else _same_value
+        # numpy starts from the identity 0.0, so a sum of -0.0s is 0.0.
+        return lambda values: r32(0.0 + _pairwise([float(v) for v in values], 0, len(values), r32))
     return _builtins.sum
 
 
-def _extreme(pick):
+def _extreme(better):
+    # Of equal values (0.0 and -0.0) numpy's reduction keeps the later one.
     def fold(values):
+        best = values[0]
         for v in values:
             if v != v:
                 return v
-        return pick(values)
+            if not better(best, v):
+                best = v
+        return best
 
     return fold
 
@@ -1844,10 +1892,21 @@ def clip(a, a_min=None, a_max=None):
     a = _operand(a)
     if not isinstance(a, ndarray):
         a = asarray(a)
+    if a.dtype.kind in "iu":
+        # numpy drops a Python int bound beyond the dtype's range (NEP 50, no value-based casts).
+        low, high = _int_range(a.dtype.name)
+        if type(a_min) is int and a_min <= low:
+            a_min = None
+        if type(a_max) is int and a_max >= high:
+            a_max = None
+        if a_min is None and a_max is None:
+            return _scalar_or_array(list(a._flat), a.shape, a.dtype.name)
     operands = [a] + [_operand(b) for b in (a_min, a_max) if b is not None]
     name = _result_dtype(operands)
     if _INFO[name][0] == "U":
         _str_error()
+    for x in operands:
+        _check_weak_int(x, name)
     shape = _broadcast_shapes(*(x.shape for x in operands if isinstance(x, ndarray)))
     convert = _convert(name)
     values = convert(_values_as(a, shape))
@@ -1866,15 +1925,16 @@ def clip(a, a_min=None, a_max=None):
 
 def maximum(a, b):
     """The element-wise larger of `a` and `b` (nan if either is nan)."""
-    return _pick(a, b, _op.ge)
+    return _pick(a, b, _op.gt)
 
 
 def minimum(a, b):
     """The element-wise smaller of `a` and `b` (nan if either is nan)."""
-    return _pick(a, b, _op.le)
+    return _pick(a, b, _op.lt)
 
 
 def _pick(a, b, keep_first):
+    # Of two equal values (0.0 and -0.0) numpy keeps the second.
     a, b = _operand(a), _operand(b)
     name = _result_dtype([a, b])
     shapes = [x.shape for x in (a, b) if isinstance(x, ndarray)]

@@ -508,7 +508,6 @@ CASES = [
 # functions numpy computes with its own SIMD code rather than the C library's: equal to a few
 # ulps, not bit for bit.
 APPROX = {
-    "sum long float32",
     "dot matrices",
     "matmul",
     "matmul function",
