@@ -497,8 +497,9 @@ def _float_pow(a, b):
     except OverflowError:
         return inf if a > 0 or float(b).is_integer() and b % 2 == 0 else -inf
     except ValueError:
-        if a == 0:
-            return inf
+        if a == 0:  # a negative power of zero: C's pow keeps the sign for odd integers
+            odd = float(b).is_integer() and b % 2 == 1
+            return _math.copysign(inf, a) if odd else inf
         return nan
 
 
@@ -1072,6 +1073,17 @@ class ndarray:
         return _binary("remainder", other, self)
 
     def __pow__(self, other):
+        # Like numpy's `**`, a float array to a scalar power of -1, 0.5 or 2 takes the
+        # reciprocal, the square root or the square (which differ from pow() for -0.0).
+        if self.dtype.kind == "b" and type(other) is int and other == 2:
+            return self.astype("int8") * self.astype("int8")  # numpy's square of bools
+        if self.dtype.kind == "f" and isinstance(other, (int, float)) and not isinstance(other, bool):
+            if other == 2:
+                return self * self
+            if other == 0.5:
+                return sqrt(self)
+            if other == -1:
+                return 1 / self
         return _binary("power", self, other)
 
     def __rpow__(self, other):
@@ -1937,6 +1949,8 @@ def _pick(a, b, keep_first):
     # Of two equal values (0.0 and -0.0) numpy keeps the second.
     a, b = _operand(a), _operand(b)
     name = _result_dtype([a, b])
+    for x in (a, b):
+        _check_weak_int(x, name)
     shapes = [x.shape for x in (a, b) if isinstance(x, ndarray)]
     shape = _broadcast_shapes(*shapes)
     convert = _convert(name)
@@ -1954,7 +1968,7 @@ def where(condition, x=None, y=None):
         raise ValueError("either both or neither of x and y should be given")
     cond = asarray(condition)
     x, y = _operand(x), _operand(y)
-    name = _result_dtype([x, y])
+    name = _result_dtype([x, y])  # a Python int wraps around here, as in numpy
     shape = _broadcast_shapes(cond.shape, *(v.shape for v in (x, y) if isinstance(v, ndarray)))
     convert = _convert(name)
     xs, ys = convert(_values_as(x, shape)), convert(_values_as(y, shape))

@@ -10,6 +10,7 @@ raises, the stand-in must raise the same kind of exception.
 """
 
 import math
+import random
 import sys
 import unittest
 from pathlib import Path
@@ -579,24 +580,90 @@ def run(case, np):
         return case(np)
 
 
+DTYPES = ["float64", "float32", "int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8", "bool"]
+
+
+def _random_values(rng, shape, name):
+    n = math.prod(shape)
+    if name == "bool":
+        return [rng.random() < 0.5 for _ in range(n)]
+    if name.startswith("float"):
+        return [rng.choice([rng.uniform(-5, 5), rng.randint(-3, 3), 0.5, -0.0]) for _ in range(n)]
+    return [rng.randint(0 if name.startswith("u") else -9, 9) for _ in range(n)]
+
+
+def _random_case(rng):
+    """One seeded case: two arrays of random rank (0 to 4), shapes (mostly broadcastable)
+    and dtypes, and an operation on them."""
+    s1 = tuple(rng.randint(1, 3) for _ in range(rng.randint(0, 4)))
+    if rng.random() < 0.8:  # a shape that broadcasts against s1
+        s2 = tuple(rng.choice([n, 1]) for n in s1[rng.randint(0, len(s1)) :])
+    else:
+        s2 = tuple(rng.randint(1, 3) for _ in range(rng.randint(0, 4)))
+    d1, d2 = rng.choice(DTYPES), rng.choice(DTYPES)
+    v1, v2 = _random_values(rng, s1, d1), _random_values(rng, s2, d2)
+    scalar = rng.choice([2, 0.5, True, -1, 3.0, None])
+    axis = rng.choice([None, 0, -1, (0,)]) if s1 else None
+    keepdims = rng.random() < 0.3
+    index = tuple(
+        rng.choice([slice(None), 0, -1, slice(1, None), [0, 0], None]) for _ in range(min(len(s1), 2))
+    )
+    op = rng.choice(["+", "-", "*", "/", "//", "%", "**", "<", "==", ">=", "&", "|", "reduce", "T",
+                     "index", "where", "clip", "maximum", "concatenate", "stack", "scalar"])  # fmt: skip
+    reduction = rng.choice(["sum", "mean", "max", "min", "argmax", "argmin"])
+
+    def case(np):
+        a, b = np.array(v1, dtype=d1).reshape(s1), np.array(v2, dtype=d2).reshape(s2)
+        other = b if scalar is None else scalar
+        if op in ("+", "-", "*", "/", "//", "%", "**", "<", "==", ">=", "&", "|"):
+            return eval(f"a {op} other")  # noqa: S307 - the operator is from the list above
+        if op == "reduce":
+            return getattr(a, reduction)(axis=0 if axis == (0,) and "arg" in reduction else axis, keepdims=keepdims)
+        if op == "T":
+            return a.T
+        if op == "index":
+            return a[index] if s1 else a[()]
+        if op == "where":
+            return np.where(a > 0, a, other)
+        if op == "clip":
+            return np.clip(a, -1, scalar if scalar is not None else 2)
+        if op == "maximum":
+            return np.maximum(a, other)
+        if op == "concatenate":
+            return np.concatenate([a, a], axis=axis if isinstance(axis, int) else 0)
+        if op == "stack":
+            return np.stack([a, a], axis=-1)
+        return a.sum() * b  # a numpy-style scalar combined with an array
+
+    return f"{op} {reduction} {d1}{s1} {d2}{s2} scalar={scalar} axis={axis} keepdims={keepdims} index={index}", case
+
+
 class StandInAgainstNumpyTest(unittest.TestCase):
     def test_every_case_gives_what_numpy_gives(self):
         self.assertEqual(len({name for name, _ in CASES}), len(CASES), "case names are unique")
         self.assertTrue(APPROX <= {name for name, _ in CASES})
         for name, case in CASES:
             with self.subTest(name):
-                try:
-                    expected = describe(run(case, real_np))
-                except Exception as exc:  # noqa: BLE001 - compared below
-                    base = _builtin_base(exc)
-                    with self.assertRaises(base, msg=f"numpy raised {type(exc).__name__}: {exc}"):
-                        run(case, stand_in)
-                    continue
-                got = describe(run(case, stand_in))
-                self.assertTrue(
-                    _same(got, expected, name in APPROX),
-                    f"\nstand-in: {got}\n   numpy: {expected}",
-                )
+                self._check(name, case, approx=name in APPROX)
+
+    def test_random_ranks_shapes_dtypes_and_operations_give_what_numpy_gives(self):
+        rng = random.Random(14)
+        for _ in range(2000):
+            name, case = _random_case(rng)
+            with self.subTest(name):
+                # numpy's float32 pow is its own (a ulp from the correctly rounded value).
+                self._check(name, case, approx=name.startswith("**"))
+
+    def _check(self, name, case, approx):
+        try:
+            expected = describe(run(case, real_np))
+        except Exception as exc:  # noqa: BLE001 - compared below
+            base = _builtin_base(exc)
+            with self.assertRaises(base, msg=f"numpy raised {type(exc).__name__}: {exc}"):
+                run(case, stand_in)
+            return
+        got = describe(run(case, stand_in))
+        self.assertTrue(_same(got, expected, approx), f"\nstand-in: {got}\n   numpy: {expected}")
 
     def test_a_size_one_array_converts_to_a_number_as_in_numpy_1(self):
         # numpy 2.4 refuses float() of a 1-element array that is not 0-d; numpy 1.x, which
