@@ -14,13 +14,15 @@ scoring scripts use, with numpy 2's rules for shapes, broadcasting and result dt
   `expand_dims`, `concatenate`, `stack`, `vstack`, `hstack`, `column_stack`;
 - functions: `exp`, `log`, `log2`, `log10`, `log1p`, `expm1`, `sqrt`, `tanh`, `sin`, `cos`,
   `floor`, `ceil`, `abs`, `round`, `clip`, `where`, `maximum`, `minimum`, `isnan`, `isinf`,
-  `isfinite`, `dot`/`matmul`/`@`, `sort`, `argsort`, `nonzero`, `astype`;
+  `isfinite`, `isclose`, `allclose`, `array_equal`, `cumsum`, `median`, `dot`/`matmul`/`@`,
+  `sort`, `argsort`, `unique`, `nonzero`, `astype`;
 - indexing (read and write): integers, slices, `...`, `None`, boolean masks, integer arrays;
 - conversion: `tolist`, `item`, `float(a[0])`, `int(...)`, `len`, iteration.
 
 It is plain Python on a flat list of Python values, so it is meant for request-sized data,
-not for heavy numerics. Single values come back as plain Python `float`/`int`/`bool`, not as
-numpy scalar types; float32 values are Python floats rounded to float32.
+not for heavy numerics. float32 elements are Python floats rounded to float32; a number taken
+out of an array is a `floating`/`integer` (a Python `float`/`int` that keeps its dtype).
+What is still missing is listed in the SDK's README.
 
 Write `from scorehost import numpy as np` where the script had `import numpy as np`.
 """
@@ -1002,6 +1004,10 @@ class ndarray:
     def argsort(self, axis=-1):
         """The indices that sort along `axis`."""
         return argsort(self, axis)
+
+    def cumsum(self, axis=None, dtype=None):
+        """The running sums along `axis`."""
+        return cumsum(self, axis=axis, dtype=dtype)
 
     def fill(self, value):
         """Sets every element to `value`."""
@@ -2055,6 +2061,74 @@ def argsort(a, axis=-1):
         a, axis, lambda lane: sorted(range(len(lane)), key=lambda i: _sort_key(lane[i]))
     )
     return ndarray(flat, shape, "int64").transpose(inverse)
+
+
+def cumsum(a, axis=None, dtype=None):
+    """The running sums along `axis` (of the flattened array when `axis` is None)."""
+    a = asarray(a)
+    name = _dtype_name(dtype) if dtype is not None else _sum_dtype(a.dtype.name)
+    convert = _convert(name)
+    step = _round32 if name == "float32" else _same_value
+
+    def lane(values):
+        out = []
+        for v in convert(values):
+            out.append(step(out[-1] + v) if out else v)
+        return convert(out)
+
+    flat, shape, inverse = _along_last(a, axis, lane)
+    return ndarray(flat, shape, name).transpose(inverse)
+
+
+def median(a, axis=None, keepdims=False):
+    """The median, over all of the elements or along `axis` (nan if any is nan)."""
+    a = asarray(a)
+    name = "float64" if a.dtype.kind in "biu" else a.dtype.name
+    add = _sum_of(name)
+
+    def middle(values):
+        values = sorted(_convert(name)(values), key=_sort_key)
+        n = len(values)
+        if n == 0:
+            return nan
+        if values[-1] != values[-1]:
+            return nan
+        if n % 2:
+            return values[n // 2]
+        return add(values[n // 2 - 1 : n // 2 + 1]) / 2
+
+    return a._reduce(axis, keepdims, name, middle)
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Whether `a` and `b` are equal within `atol + rtol * abs(b)`, element-wise."""
+    a, b = _operand(a), _operand(b)
+    if not isinstance(a, ndarray):
+        a = asarray(a)
+    shape = _broadcast_shapes(a.shape, b.shape if isinstance(b, ndarray) else ())
+    xs = [float(v) for v in _values_as(a, shape)]
+    ys = [float(v) for v in _values_as(b, shape)]
+    flat = []
+    for x, y in zip(xs, ys):
+        if x != x or y != y:
+            flat.append(equal_nan and x != x and y != y)
+        elif x in (inf, -inf) or y in (inf, -inf):
+            flat.append(x == y)
+        else:
+            flat.append(_builtins.abs(x - y) <= atol + rtol * _builtins.abs(y))
+    return _scalar_or_array(flat, shape, "bool")
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Whether every element of `a` is close to `b` (see `isclose`)."""
+    result = isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    return bool(result.all()) if isinstance(result, ndarray) else bool(result)
+
+
+def array_equal(a1, a2):
+    """Whether two arrays have the same shape and elements."""
+    a1, a2 = asarray(a1), asarray(a2)
+    return a1.shape == a2.shape and bool((a1 == a2).all() if a1.shape else a1 == a2)
 
 
 def unique(a):
