@@ -28,6 +28,8 @@ Write `from scorehost import numpy as np` where the script had `import numpy as 
 """
 
 import array as _array
+# numpy's `sum`, `max`, `min`, `any`, `all`, `abs` and `round` below shadow Python's in this
+# module, whose own code therefore calls Python's as `_builtins.sum` and so on.
 import builtins as _builtins
 import math as _math
 import operator as _op
@@ -1211,7 +1213,7 @@ def _shape_str(shape):
 
 
 def _sum_dtype(name):
-    kind, bits = _INFO[name]
+    kind = _INFO[name][0]
     if kind == "U":
         raise TypeError("cannot sum a str array")
     if kind in "bi":
@@ -1454,10 +1456,8 @@ def _infer_dtype(flat, dtypes):
             kinds.add("int64")
         elif isinstance(v, float):
             kinds.add("float64")
-        elif not isinstance(v, (ndarray,)) and v is not None:
-            kinds.add("str")
         else:
-            raise TypeError(f"cannot store {v!r} in an array")
+            kinds.add("str")  # numpy's object arrays: here their elements as text
     for d in kinds:
         name = d if name is None else _promote(name, d)
     return name or "float64"
@@ -1542,10 +1542,7 @@ def arange(start, stop=None, step=1, dtype=None):
         raise ZeroDivisionError("step must not be zero")
     n = _builtins.max(_math.ceil((stop - start) / step), 0)
     name = _dtype_name(dtype) if dtype is not None else _infer_dtype([start, stop, step], [])
-    if _INFO[name][0] == "f":
-        flat = [start + i * step for i in range(n)]
-    else:
-        flat = [start + i * step for i in range(n)]
+    flat = [start + i * step for i in range(n)]
     return ndarray(_convert(name)(flat), (n,), name)
 
 
@@ -1724,7 +1721,7 @@ def column_stack(arrays):
 # ---- Reductions as functions --------------------------------------------------------------
 
 
-def sum(a, axis=None, dtype=None, keepdims=False):  # noqa: A001 - numpy's name
+def sum(a, axis=None, dtype=None, keepdims=False):
     """The sum of the elements, over all of them or along `axis`."""
     return asarray(a).sum(axis=axis, dtype=dtype, keepdims=keepdims)
 
@@ -1749,12 +1746,12 @@ def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
     return asarray(a).std(axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
 
 
-def max(a, axis=None, keepdims=False):  # noqa: A001 - numpy's name
+def max(a, axis=None, keepdims=False):
     """The largest element, over all of them or along `axis`."""
     return asarray(a).max(axis=axis, keepdims=keepdims)
 
 
-def min(a, axis=None, keepdims=False):  # noqa: A001 - numpy's name
+def min(a, axis=None, keepdims=False):
     """The smallest element, over all of them or along `axis`."""
     return asarray(a).min(axis=axis, keepdims=keepdims)
 
@@ -1773,12 +1770,12 @@ def argmin(a, axis=None, keepdims=False):
     return asarray(a).argmin(axis=axis, keepdims=keepdims)
 
 
-def any(a, axis=None, keepdims=False):  # noqa: A001 - numpy's name
+def any(a, axis=None, keepdims=False):
     """Whether any element is true, over all of them or along `axis`."""
     return asarray(a).any(axis=axis, keepdims=keepdims)
 
 
-def all(a, axis=None, keepdims=False):  # noqa: A001 - numpy's name
+def all(a, axis=None, keepdims=False):
     """Whether every element is true, over all of them or along `axis`."""
     return asarray(a).all(axis=axis, keepdims=keepdims)
 
@@ -1867,7 +1864,7 @@ def absolute(x):
     return _scalar_or_array(flat, x.shape, x.dtype.name)
 
 
-abs = absolute  # noqa: A001 - numpy's name
+abs = absolute
 
 
 def negative(x):
@@ -1899,7 +1896,7 @@ def round_(a, decimals=0):
     return _scalar_or_array(_convert(a.dtype.name)(flat), a.shape, a.dtype.name)
 
 
-round = round_  # noqa: A001 - numpy's name
+round = round_
 around = round_
 
 

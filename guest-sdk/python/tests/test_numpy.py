@@ -20,11 +20,11 @@ import numpy as real_np
 SDK = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SDK))
 
-from scorehost import numpy as stand_in  # noqa: E402
+from scorehost import numpy as stand_in
 
 # Inputs shared by the cases (plain lists: each module builds its own arrays from them).
 M = [[1.5, -2.0, 3.25], [4.0, 0.5, -6.75]]
-I = [[1, 2, 3], [4, 5, 6]]  # noqa: E741
+I = [[1, 2, 3], [4, 5, 6]]
 P = [[0.1, 0.7, 0.2], [0.3, 0.3, 0.4], [0.05, 0.05, 0.9]]
 ROW = [1, 10, 100]
 COL = [[1], [2]]
@@ -632,7 +632,7 @@ def _random_case(rng):
         a, b = np.array(v1, dtype=d1).reshape(s1), np.array(v2, dtype=d2).reshape(s2)
         other = b if scalar is None else scalar
         if op in ("+", "-", "*", "/", "//", "%", "**", "<", "==", ">=", "&", "|"):
-            return eval(f"a {op} other")  # noqa: S307 - the operator is from the list above
+            return eval(f"a {op} other")
         if op == "reduce":
             return getattr(a, reduction)(axis=0 if axis == (0,) and "arg" in reduction else axis, keepdims=keepdims)
         if op == "T":
@@ -673,7 +673,7 @@ class StandInAgainstNumpyTest(unittest.TestCase):
     def _check(self, name, case, approx):
         try:
             expected = describe(run(case, real_np))
-        except Exception as exc:  # noqa: BLE001 - compared below
+        except Exception as exc:
             base = _builtin_base(exc)
             with self.assertRaises(base, msg=f"numpy raised {type(exc).__name__}: {exc}"):
                 run(case, stand_in)
