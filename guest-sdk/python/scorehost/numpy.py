@@ -5,7 +5,8 @@ wheel's C extension cannot load in the sandbox. This module offers the part of n
 scoring scripts use, with numpy 2's rules for shapes, broadcasting and result dtypes:
 
 - construction: `array`, `asarray`, `zeros`/`ones`/`full`/`empty` (and `*_like`), `arange`,
-  `linspace`, `eye`; dtype names `float64`, `float32`, `int64`, ... (`np.float32(x)` casts);
+  `linspace`, `eye`; dtype names `float64`, `float32`, `int64`, ... (`np.float32(x)` casts),
+  `issubdtype` with `floating`, `integer`, `number`;
 - arithmetic (`+ - * / // % **`, unary `-`, `abs`), comparisons and `& | ^ ~` with scalars or
   arrays, broadcast as numpy broadcasts arrays of any rank;
 - reductions `sum`, `mean`, `max`, `min`, `argmax`, `argmin`, `prod`, `std`, `var`, `any`,
@@ -221,6 +222,10 @@ uint16 = dtype("uint16")
 uint8 = dtype("uint8")
 bool_ = dtype("bool")
 str_ = dtype("str")
+double = float64
+single = float32
+int_ = int64
+intp = int64
 
 
 # ---- Element conversion -------------------------------------------------------------------
@@ -669,7 +674,11 @@ class generic:
         return dtype(dtype_)(self._python(self))
 
 
-class floating(generic, float):
+class number(generic):
+    """numpy's abstract type of numeric scalars (`isinstance(x, np.number)`)."""
+
+
+class floating(number, float):
     """A float scalar with its dtype (`float64` or `float32`); a Python `float`."""
 
     _python = float
@@ -680,7 +689,7 @@ class floating(generic, float):
         return obj
 
 
-class integer(generic, int):
+class integer(number, int):
     """An integer scalar with its dtype (`int64`, `uint8`, ...); a Python `int`."""
 
     _python = int
@@ -689,6 +698,15 @@ class integer(generic, int):
         obj = int.__new__(cls, value)
         obj._dtype = name
         return obj
+
+
+def issubdtype(arg1, arg2):
+    """Whether dtype `arg1` is `arg2` or of its kind (`np.floating`, `np.integer`, `np.number`)."""
+    name = _dtype_name(arg1)
+    kinds = {generic: "fiubU", number: "fiu", floating: "f", integer: "iu"}.get(arg2)
+    if kinds is not None:
+        return _INFO[name][0] in kinds
+    return name == _dtype_name(arg2)
 
 
 def _scalar(value, name):

@@ -159,6 +159,28 @@ def _dtype_names(np):
     ]
 
 
+def _kinds(np):
+    f, i, u = np.array(M, dtype=np.float32), np.array(I), np.array(I, dtype=np.uint8)
+    return [
+        np.issubdtype(f.dtype, np.floating),
+        np.issubdtype(i.dtype, np.floating),
+        np.issubdtype(i.dtype, np.integer),
+        np.issubdtype(u.dtype, np.integer),
+        np.issubdtype(f.dtype, np.number),
+        np.issubdtype(np.array([True]).dtype, np.number),
+        np.issubdtype(f.dtype, np.float32),
+        np.issubdtype(f.dtype, np.float64),
+        isinstance(f[0, 0], np.floating),
+        isinstance(i.sum(), np.integer),
+        isinstance(i.argmax(), np.integer),
+        isinstance(f.max(), np.number),
+        np.array(I, dtype=np.double).dtype.name,
+        np.array(M, dtype=np.single).dtype.name,
+        np.array(M, dtype=np.int_).dtype.name,
+        np.array(M, dtype=np.intp).dtype.name,
+    ]
+
+
 def _nonzero_tuple(np):
     return np.nonzero(np.array([[0, 3], [4, 0]]))
 
@@ -213,6 +235,7 @@ CASES = [
     ("eye", lambda np: np.eye(3)),
     ("dtype names", _dtype_names),
     ("dtype call", _dtype_call),
+    ("dtype kinds and aliases", _kinds),
     # arithmetic and comparisons with scalars
     ("add int", lambda np: np.array(I) + 1),
     ("add float to int", lambda np: np.array(I) + 0.5),
