@@ -727,7 +727,7 @@ class ndarray:
     Unlike numpy, slices and indexing results are copies, not views: writing into `a[:, 0]`
     does not change `a` (write with `a[:, 0] = ...` instead). `reshape` does share the data."""
 
-    __slots__ = ("_flat", "shape", "dtype")
+    __slots__ = ("_flat", "_shape", "dtype")
 
     def __init__(self, flat, shape, dtype_):
         if isinstance(shape, int):
@@ -735,10 +735,20 @@ class ndarray:
         if _math.prod(shape) != len(flat):
             raise ValueError(f"cannot make an array of shape {tuple(shape)} from {len(flat)} elements")
         self._flat = flat
-        self.shape = tuple(int(n) for n in shape)
+        self._shape = tuple(int(n) for n in shape)
         self.dtype = dtype_ if isinstance(dtype_, dtype) else dtype(dtype_)
 
     # -- attributes
+
+    @property
+    def shape(self):
+        """The length of each axis."""
+        return self._shape
+
+    @shape.setter
+    def shape(self, value):
+        # `a.shape = (2, -1)` reshapes in place, as in numpy.
+        self._shape = self.reshape(value)._shape
 
     @property
     def ndim(self):
@@ -830,7 +840,8 @@ class ndarray:
         return (self[i] for i in range(self.shape[0]))
 
     def __contains__(self, value):
-        return bool((self == value).any())
+        found = self == value
+        return bool(found.any() if isinstance(found, ndarray) else found)
 
     def __repr__(self):
         return f"array({self.tolist()!r}, dtype={self.dtype.name})"

@@ -74,6 +74,18 @@ def _iadd_int_refuses_float(np):
     return a
 
 
+def _set_shape(np):
+    a = np.array(T3)
+    a.shape = (4, -1)
+    return a
+
+
+def _set_wrong_shape(np):
+    a = np.array(T3)
+    a.shape = (5, -1)
+    return a
+
+
 def _reshape_shares(np):
     a = np.array(I)
     b = a.reshape(-1)
@@ -368,6 +380,8 @@ CASES = [
     ("reshape function", lambda np: np.reshape(np.array(I), (3, 2))),
     ("reshape wrong size", lambda np: np.array(I).reshape(4, -1)),
     ("reshape shares data", _reshape_shares),
+    ("set shape", _set_shape),
+    ("set a wrong shape", _set_wrong_shape),
     ("T", lambda np: np.array(M).T),
     ("T 1-D", lambda np: np.array(ROW).T),
     ("T 3-D", lambda np: np.array(T3).T),
@@ -540,7 +554,7 @@ CASES = [
     ("truth of one", lambda np: bool(np.array([0]))),
     ("len and iteration", _iterate),
     ("len of 0-d", lambda np: len(np.array(1.5))),
-    ("in", lambda np: [10 in np.array(ROW), 11 in np.array(ROW)]),
+    ("in", lambda np: [10 in np.array(ROW), 11 in np.array(ROW), 2 in np.array(I), 3.5 in np.array(3.5)]),
     ("shape of a list", lambda np: [np.shape(M), np.ndim(T3), np.size(I)]),
 ]
 
