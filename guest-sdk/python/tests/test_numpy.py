@@ -86,6 +86,17 @@ def _set_wrong_shape(np):
     return a
 
 
+def _methods_in_place(np):
+    a = np.array(M)
+    a.sort()
+    b = np.array(I)
+    b.fill(3)
+    c = np.array(I)
+    d = c.copy()
+    d[0, 0] = 99
+    return [a, b, c, d]
+
+
 def _reshape_shares(np):
     a = np.array(I)
     b = a.reshape(-1)
@@ -245,6 +256,16 @@ CASES = [
     ("linspace thirds", lambda np: np.linspace(0, 1, 7)),
     ("linspace one", lambda np: np.linspace(2, 3, 1)),
     ("eye", lambda np: np.eye(3)),
+    ("eye k", lambda np: np.eye(2, 3, k=1, dtype=int)),
+    ("identity", lambda np: np.identity(2)),
+    ("empty shape", lambda np: np.empty((2, 0)).shape),
+    ("full dtype", lambda np: np.full((2,), 1.7, dtype=np.int32)),
+    ("linspace int", lambda np: np.linspace(0, 10, 4, dtype=int)),
+    ("atleast_2d", lambda np: np.atleast_2d(np.array(ROW))),
+    ("copy", lambda np: np.copy(np.array(M))),
+    ("itemsize and nbytes", lambda np: [np.array(I, dtype=np.int16).itemsize, np.array(M).nbytes]),
+    ("methods in place", _methods_in_place),
+    ("nonzero method", lambda np: (np.array(I) > 3).nonzero()),
     ("dtype names", _dtype_names),
     ("dtype call", _dtype_call),
     ("dtype kinds and aliases", _kinds),
@@ -394,6 +415,8 @@ CASES = [
     ("squeeze axis", lambda np: np.squeeze(np.array([[[1], [2]]]), axis=0)),
     ("expand_dims", lambda np: np.expand_dims(np.array(M), 1)),
     ("expand_dims -1", lambda np: np.expand_dims(np.array(ROW), -1)),
+    ("expand_dims tuple", lambda np: np.expand_dims(np.array(M), (0, 3))),
+    ("squeeze bad axis", lambda np: np.squeeze(np.array(M), axis=0)),
     ("concatenate", lambda np: np.concatenate([np.array(M), np.array(I)])),
     ("concatenate axis 1", lambda np: np.concatenate([np.array(M), np.array(COL)], axis=1)),
     ("concatenate 1-D", lambda np: np.concatenate([np.array(ROW), np.array([4.5])])),
