@@ -35,6 +35,7 @@ import builtins as _builtins
 import math as _math
 import operator as _op
 import struct as _struct
+from functools import reduce as _reduce
 
 __all__ = [
     "ndarray",
@@ -231,12 +232,6 @@ intp = int64
 # ---- Element conversion -------------------------------------------------------------------
 
 
-def _to_float(v):
-    if isinstance(v, str):
-        return float(v.strip())
-    return float(v)
-
-
 def _int_converter(bits, signed):
     mask = (1 << bits) - 1
     half = 1 << (bits - 1)
@@ -262,11 +257,11 @@ def _int_converter(bits, signed):
 
 
 def _float32(values):
-    return _array.array("f", [_to_float(v) for v in values]).tolist()
+    return _array.array("f", map(float, values)).tolist()
 
 
 _CONVERTERS = {
-    "float64": lambda values: [_to_float(v) for v in values],
+    "float64": lambda values: list(map(float, values)),
     "float32": _float32,
     "bool": lambda values: [bool(v) for v in values],
     "str": lambda values: [str(v) for v in values],
@@ -935,10 +930,16 @@ class ndarray:
             name = _dtype_name(dtype)
         add = _sum_of(name)
 
+        convert = _convert(name)
+
         def var(values):
-            values = _convert(name)(values)
-            mean = _float_div(add(values), len(values))
-            return _float_div(add([(v - mean) ** 2 for v in values]), _builtins.max(len(values) - ddof, 0))
+            # As numpy computes it, each step rounded to the dtype: the mean, the deviations,
+            # their squares, and the mean of those.
+            values = convert(values)
+            mean = convert([_float_div(add(values), len(values))])[0]
+            deviations = convert([v - mean for v in values])
+            squares = convert([d * d for d in deviations])
+            return _float_div(add(squares), _builtins.max(len(values) - ddof, 0))
 
         return self._reduce(axis, keepdims, name, var)
 
@@ -1283,16 +1284,33 @@ def _pairwise(values, lo, n, r32):
     return r32(_pairwise(values, lo, half, r32) + _pairwise(values, lo + half, n - half, r32))
 
 
+def _pairwise64(values, lo, n):
+    # `_pairwise` for float64, where no rounding is needed between additions: the same order
+    # of additions, done by `functools.reduce` (never Python's `sum`, which compensates
+    # rounding since Python 3.12).
+    if n < 8:
+        return _reduce(_op.add, values[lo : lo + n], -0.0)
+    if n <= 128:
+        end = lo + n - n % 8
+        r = [_reduce(_op.add, values[lo + j : end : 8]) for j in range(8)]
+        total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        return _reduce(_op.add, values[end : lo + n], total)
+    half = n // 2
+    half -= half % 8
+    return _pairwise64(values, lo, half) + _pairwise64(values, lo + half, n - half)
+
+
 def _same_value(x):
     return x
 
 
 def _sum_of(name):
     kind = _INFO[name][0]
-    if kind == "f":
-        r32 = _round32 if name == "float32" else _same_value
+    if name == "float32":
         # numpy starts from the identity 0.0, so a sum of -0.0s is 0.0.
-        return lambda values: r32(0.0 + _pairwise([float(v) for v in values], 0, len(values), r32))
+        return lambda values: _round32(0.0 + _pairwise(list(map(float, values)), 0, len(values), _round32))
+    if kind == "f":
+        return lambda values: 0.0 + _pairwise64(list(map(float, values)), 0, len(values))
     return _builtins.sum
 
 
@@ -2203,8 +2221,11 @@ def _matmul(a, b, what):
     if _INFO[name][0] == "b":
         flat = [_builtins.any(x and y for x, y in zip(lf[r * n : (r + 1) * n], col)) for r in range(m) for col in columns]
     else:
-        add = _sum_of(name)
-        flat = [add([x * y for x, y in zip(lf[r * n : (r + 1) * n], col)]) for r in range(m) for col in columns]
+        # numpy's BLAS adds in an order of its own: floats are added here exactly rounded
+        # (the same on every Python), integers exactly.
+        add = _math.fsum if _INFO[name][0] == "f" else _builtins.sum
+        rows = [lf[r * n : (r + 1) * n] for r in range(m)]
+        flat = [add(map(_op.mul, row, col)) for row in rows for col in columns]
     flat = convert(flat)
     shape = (m, k)
     if a.ndim == 1 and b.ndim == 1:
