@@ -37,40 +37,6 @@ import operator as _op
 import struct as _struct
 from functools import reduce as _reduce
 
-__all__ = [
-    "ndarray",
-    "dtype",
-    "array",
-    "asarray",
-    "zeros",
-    "ones",
-    "full",
-    "empty",
-    "zeros_like",
-    "ones_like",
-    "full_like",
-    "arange",
-    "linspace",
-    "eye",
-    "float64",
-    "float32",
-    "int64",
-    "int32",
-    "int16",
-    "int8",
-    "uint64",
-    "uint32",
-    "uint16",
-    "uint8",
-    "bool_",
-    "str_",
-    "nan",
-    "inf",
-    "pi",
-    "e",
-    "newaxis",
-]
-
 _pack_f32 = _struct.Struct("<f").pack
 _unpack_f32 = _struct.Struct("<f").unpack
 
@@ -2261,3 +2227,7 @@ def _to_bytes(arr):
 def _elements(arr):
     """The flat element list (for the SDK's codecs)."""
     return arr._flat
+
+
+# Everything above without a leading underscore, as `from numpy import *` gives numpy's names.
+__all__ = sorted(name for name in globals() if not name.startswith("_"))
