@@ -14,6 +14,7 @@
 //! - [`manifest`]: the deployments file (many tenants on one host).
 //! - [`metrics`]: Prometheus metrics of requests, latencies, pools and guest failures.
 //! - [`registry`]: the deployments being served, and hot swap.
+//! - `recent`: the last minute of traffic per deployment and the last swaps (the console's feed).
 //! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
 
 pub mod collect;
@@ -22,6 +23,7 @@ pub mod deployment;
 pub mod http;
 pub mod manifest;
 pub mod metrics;
+mod recent;
 pub mod registry;
 pub mod runtime;
 mod schema;

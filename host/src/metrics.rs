@@ -32,6 +32,9 @@ const BUCKETS: [f64; 21] = [
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
+/// The latency buckets' upper bounds in seconds (the console's quantiles interpolate in them).
+pub(crate) const BUCKET_BOUNDS: &[f64] = &BUCKETS;
+
 /// What a request asked for, as the `route` label.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -330,6 +333,11 @@ impl RequestCounters {
             }
         }
     }
+
+    /// The latency histogram of `route`, once it has had a request.
+    pub(crate) fn histogram(&self, route: Route) -> Option<&Histogram> {
+        self.seconds[route as usize].get()
+    }
 }
 
 /// The metric handles of one deployment; every method is a few atomic operations.
@@ -392,6 +400,15 @@ impl Histogram {
         self.0.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Observations so far per bucket (not cumulative; the last one is `+Inf`).
+    pub(crate) fn counts(&self) -> Vec<u64> {
+        self.0
+            .buckets
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect()
     }
 }
 

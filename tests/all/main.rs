@@ -14,6 +14,7 @@ mod js;
 mod onnx;
 mod ops;
 mod packaging;
+mod pages;
 mod protocol;
 mod python;
 mod raw;

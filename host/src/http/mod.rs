@@ -3,6 +3,7 @@
 //! - `routes`: dispatch, keys, the common headers.
 //! - `score`: the `/score` and `/swagger.json` handlers of one deployment.
 //! - `admin`: the deployment list and hot swap.
+//! - `pages`: `/docs` (try a deployment in the browser) and `/console` (the operator's view).
 //! - `body`: body limits, the scoring payload, multipart forms.
 //! - `cors`: CORS headers and preflights per deployment.
 //! - `request_id`: `x-request-id`, `x-ms-request-id`, `x-ms-client-request-id`, `TraceId`.
@@ -13,6 +14,7 @@ mod admin;
 mod body;
 mod cors;
 mod error;
+mod pages;
 mod request_id;
 mod routes;
 mod score;
@@ -85,6 +87,8 @@ impl Server {
             )?),
             None => None,
         };
+        // The console's last minute of traffic.
+        registry.recent().start_sampling(Arc::downgrade(&registry));
         let app = App {
             registry,
             options,
