@@ -765,24 +765,30 @@ fn kserve_manifests_fit_the_models_the_kserve_package_publishes() {
         "{report}"
     );
     // The validator does catch a misspelt field deep down and a missing required one.
-    let broken = repo().join("target/oip-broken-runtime.yaml");
     let text = std::fs::read_to_string(&files[0]).unwrap();
-    std::fs::write(
-        &broken,
-        text.replace("path: /v2/health/ready", "pth: /v2/health/ready")
-            .replace("  containers:", "  containerz:"),
-    )
-    .unwrap();
-    let (valid, report) = validate_kserve(&[broken]);
-    assert!(!valid, "{report}");
-    assert!(
-        report.contains("readinessProbe.httpGet.pth: unknown field"),
-        "{report}"
-    );
-    assert!(
-        report.contains("`containers`, must not be `None`"),
-        "{report}"
-    );
+    for (from, to, expected) in [
+        (
+            "path: /v2/health/ready",
+            "pth: /v2/health/ready",
+            "containers[0].readinessProbe.httpGet.pth: unknown field",
+        ),
+        (
+            "  containers:",
+            "  containerz:",
+            "`containers`, must not be `None`",
+        ),
+        (
+            "containerPort: 8080",
+            "containerPort: \"8080\"",
+            "expected int",
+        ),
+    ] {
+        let broken = repo().join("target/oip-broken-runtime.yaml");
+        std::fs::write(&broken, text.replace(from, to)).unwrap();
+        let (valid, report) = validate_kserve(&[broken]);
+        assert!(!valid, "{report}");
+        assert!(report.contains(expected), "{expected}: {report}");
+    }
 }
 
 #[tokio::test]
