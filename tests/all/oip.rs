@@ -134,7 +134,7 @@ fn powerbi_rows() -> Value {
             4.0,
             3.0,
             2.0,
-            2.718281828459045
+            std::f64::consts::E
         ],
     ])
 }
