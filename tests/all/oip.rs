@@ -957,3 +957,64 @@ async fn tritonclient_on_the_onnx_classifier_equals_score() {
     single.stop().await;
     multi.stop().await;
 }
+
+#[tokio::test]
+async fn a_model_still_loading_answers_503_then_serves() {
+    let dir = repo().join("target/test-models/oip-slow-init");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("gate"), "1500").unwrap();
+    let registry = scorehost::Registry::new(crate::support::runtime());
+    let server = TestServer::serve(registry.clone(), scorehost::ServerOptions::default()).await;
+    let loading = tokio::spawn({
+        let registry = registry.clone();
+        let slow = scorehost::DeploymentSettings::new(
+            "slow",
+            crate::support::plugin("fragile"),
+            dir.clone(),
+        );
+        async move { registry.load_all(vec![slow]).await }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let response = get(&server, "/v2/models/slow/ready").await;
+        if response.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(response.json()["error"], "model 'slow' is loading");
+            break;
+        }
+        // Before the loader has started, the name is not known yet.
+        assert_eq!(
+            response.status,
+            StatusCode::NOT_FOUND,
+            "{}",
+            response.text()
+        );
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let message = error(
+        &infer(&server, "slow", &json!({"inputs": []})).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    );
+    assert_eq!(message, "model 'slow' is loading");
+    loading.await.unwrap().unwrap();
+    let response = get(&server, "/v2/models/slow/ready").await;
+    assert_eq!(
+        (response.status, response.json()),
+        (StatusCode::OK, json!({"name": "slow", "ready": true}))
+    );
+    server.stop().await;
+}
+
+#[test]
+fn a_model_name_that_is_not_a_route_segment_is_refused_at_start() {
+    let output = crate::cli::scorehost()
+        .args(["serve", "--model-name", "a/b", "--plugin"])
+        .arg(crate::support::plugin("ridge"))
+        .arg("--model-dir")
+        .arg(ridge_model_dir())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--model-name"), "{stderr}");
+}
