@@ -11,6 +11,8 @@ use super::{Datatype, OipError, bad, shape_text};
 /// Most elements one tensor may declare (the body limit bounds the real data anyway; this
 /// keeps a lying `shape` from sizing allocations).
 const MAX_ELEMENTS: u64 = 1 << 32;
+/// Most empty lists an empty tensor's shape may imply (`[n, 0]` is n empty rows).
+const MAX_EMPTY_LISTS: u64 = 1 << 16;
 
 /// An inference request, its tensors still as the client sent them.
 #[derive(Debug)]
@@ -165,6 +167,19 @@ pub(crate) fn parse_request(
                     shape_text(&shape)
                 ))
             })?;
+        // An empty tensor has no data to bound its shape: `[4294967296, 0]` would still be
+        // four billion empty lists when written out.
+        let before_zero = shape
+            .iter()
+            .take_while(|&&d| d != 0)
+            .try_fold(1u64, |n, &d| n.checked_mul(d));
+        if count == 0 && before_zero.is_none_or(|n| n > MAX_EMPTY_LISTS) {
+            return Err(bad(format!(
+                "{}: shape {} is too large for an empty tensor",
+                at(),
+                shape_text(&shape)
+            )));
+        }
         let parameters = input.parameters.unwrap_or_default();
         if parameters.contains_key("shared_memory_region") {
             return Err(OipError::Unsupported(
@@ -507,6 +522,15 @@ mod tests {
             assert!(matches!(err, OipError::BadRequest(_)));
             assert!(err.to_string().contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn empty_tensors_cannot_imply_billions_of_empty_lists() {
+        let body = serde_json::json!({"inputs": [{"name": "x", "shape": [4294967296u64, 0], "datatype": "FP64", "data": []}]});
+        let err = parse_request(body.to_string().as_bytes(), None).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        let body = serde_json::json!({"inputs": [{"name": "x", "shape": [3, 0], "datatype": "FP64", "data": []}]});
+        assert!(parse_request(body.to_string().as_bytes(), None).is_ok());
     }
 
     #[test]
