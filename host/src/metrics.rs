@@ -46,15 +46,23 @@ pub(crate) enum Route {
     metrics,
     admin,
     not_found,
+    /// Open Inference Protocol: `GET /v2`.
+    server_metadata,
+    /// Open Inference Protocol: `GET /v2/models/NAME`.
+    model_metadata,
+    /// Open Inference Protocol: `GET /v2/models/NAME/ready`.
+    model_ready,
+    /// Open Inference Protocol: `POST /v2/models/NAME/infer`.
+    infer,
 }
 
 impl Route {
-    const COUNT: usize = 7;
+    const COUNT: usize = 11;
 }
 
 /// Statuses counted without touching the family's lock after their first request.
-const CACHED_STATUSES: [u16; 17] = [
-    200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 431, 500, 502, 503, 504,
+const CACHED_STATUSES: [u16; 18] = [
+    200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 431, 500, 501, 502, 503, 504,
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

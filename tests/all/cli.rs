@@ -117,7 +117,7 @@ fn a_file_that_is_not_a_component_is_refused() {
 }
 
 /// Starts `scorehost serve ARGS` on a free port; returns it once it prints its address.
-async fn serve(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
+pub(crate) async fn serve(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
     serve_with(args, Stdio::null()).await
 }
 

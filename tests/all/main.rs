@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod dropin;
 mod js;
+mod oip;
 mod onnx;
 mod ops;
 mod packaging;

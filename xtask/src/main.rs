@@ -4,7 +4,8 @@
 //! - `demo`: build the ridge plugin and the host, then serve the demo on 127.0.0.1:5001.
 //! - `test`: everything CI runs: formatting, lints, docs, plugin builds, every test, and the
 //!   benchmark harness in its quick mode.
-//! - `bench [--quick]`: scorehost vs the Azure ML server vs a native handler (see `bench.rs`).
+//! - `bench [--quick] [--only WORD]`: scorehost vs the Azure ML server vs a native handler (see
+//!   `bench.rs`); `--only` runs the suites whose title contains WORD.
 //! - `screenshots`: PNGs of the `/docs` and `/console` pages (laptop and phone size) into
 //!   `docs/`, made in headless Chromium by the ignored test `pages::screenshots`.
 
@@ -25,11 +26,17 @@ fn main() -> ExitCode {
             }),
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
-        Some("bench") => bench::bench(args.get(1).is_some_and(|a| a == "--quick")),
+        Some("bench") => bench::bench(
+            args.iter().any(|a| a == "--quick"),
+            args.iter()
+                .position(|a| a == "--only")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str),
+        ),
         Some("screenshots") => screenshots(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] | screenshots>"
+                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] [--only WORD] | screenshots>"
             );
             return ExitCode::from(2);
         }
@@ -155,7 +162,7 @@ fn test() -> std::io::Result<()> {
     // A plain closing line, so CI sees the total rather than the last crate's (often empty)
     // doc-test summary.
     println!("xtask: cargo xtask bench --quick (the benchmark harness still works end to end)");
-    bench::bench(true)?;
+    bench::bench(true, None)?;
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }

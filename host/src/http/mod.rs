@@ -2,6 +2,7 @@
 //!
 //! - `routes`: dispatch, keys, the common headers.
 //! - `score`: the `/score` and `/swagger.json` handlers of one deployment.
+//! - `oip`: the Open Inference Protocol v2 routes (`/v2…`) beside the Azure ML ones.
 //! - `admin`: the deployment list and hot swap.
 //! - `pages`: `/docs` (try a deployment in the browser) and `/console` (the operator's view).
 //! - `body`: body limits, the scoring payload, multipart forms.
@@ -14,6 +15,7 @@ mod admin;
 mod body;
 mod cors;
 mod error;
+mod oip;
 mod pages;
 mod request_id;
 mod routes;

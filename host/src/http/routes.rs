@@ -18,11 +18,11 @@ use tracing::Instrument as _;
 use subtle::ConstantTimeEq as _;
 
 use super::cors::{self, CorsRequest};
-use super::error::{ApiError, RUN_FUNCTION_FAILED, json_response, run_flag};
+use super::error::{ApiError, ErrorBody, RUN_FUNCTION_FAILED, json_response, run_flag};
 use super::pages::{self, Page};
 use super::request_id::{RequestIds, X_REQUEST_ID, insert_id};
 use super::score::GuestRunTime;
-use super::{HttpResponse, ServerOptions, TEXT_HTML, admin, score};
+use super::{HttpResponse, ServerOptions, TEXT_HTML, admin, oip, score};
 use crate::collect::Collector;
 use crate::deployment::Deployment;
 use crate::metrics::Route;
@@ -70,6 +70,8 @@ enum Target {
     Docs(Arc<Deployment>),
     /// The console, its feeds and the pages' static files.
     Page(Page),
+    /// An Open Inference Protocol route (`/v2…`).
+    Oip(oip::Target),
     NotFound,
 }
 
@@ -94,7 +96,12 @@ impl App {
         let route = target.route();
         let deployment = match &target {
             Target::Score(d) | Target::Swagger(d) | Target::Docs(d) => Some(d.clone()),
+            Target::Oip(t) => t.deployment().cloned(),
             _ => None,
+        };
+        let style = match target {
+            Target::Oip(_) => ErrorBody::Oip,
+            _ => ErrorBody::AzureMl,
         };
         let span = tracing::info_span!(
             "request",
@@ -105,7 +112,7 @@ impl App {
             .route(target, req, &ids)
             .instrument(span.clone())
             .await
-            .unwrap_or_else(ApiError::into_response);
+            .unwrap_or_else(|e| e.respond(style));
         let headers = response.headers_mut();
         if let Some(d) = &deployment {
             cors::apply(&d.settings().cors_origins, &cors_request, headers);
@@ -156,6 +163,11 @@ impl App {
                 "/metrics" => Target::Metrics,
                 _ => Target::NotFound,
             };
+        }
+        if path != READINESS_PATH
+            && let Some(target) = oip::Target::of(&self.registry, path)
+        {
+            return Target::Oip(target);
         }
         let default = self.options.default_deployment.as_deref();
         match path {
@@ -260,6 +272,17 @@ impl App {
                 }
                 page.serve(req.method(), &self.registry)
             }
+            Target::Oip(target) => {
+                if let oip::Target::Model {
+                    deployment,
+                    action: oip::Action::Infer,
+                    ..
+                } = &target
+                {
+                    authorize(req.headers(), deployment.settings().keys.as_slice())?;
+                }
+                Box::pin(oip::handle(target, req, ids, self.collector.as_ref())).await
+            }
             Target::NotFound => Err(ApiError::NotFound),
         }
     }
@@ -286,6 +309,7 @@ impl Target {
             Target::Swagger(_) | Target::Docs(_) => Route::swagger,
             Target::Page(page) => page.route(),
             Target::AdminList | Target::AdminDeployment(_) => Route::admin,
+            Target::Oip(t) => t.route(),
             Target::NotFound => Route::not_found,
         }
     }

@@ -99,7 +99,66 @@ impl JsonType {
     }
 }
 
+/// Where a declared parameter goes in a scoring request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// An entry of `Inputs`.
+    Input,
+    /// A top-level key of the body (`GlobalParameters`, or a parameter of any name).
+    TopLevel,
+}
+
+/// One parameter the entry script declares, for other protocols to map onto their own
+/// values (the Open Inference Protocol maps each onto tensors, see `oip::mapping`).
+#[derive(Debug)]
+pub(crate) struct Declared<'s> {
+    pub(crate) name: &'s str,
+    pub(crate) place: Place,
+    pub(crate) kind: &'s Kind,
+    pub(crate) required: bool,
+}
+
 impl Schema {
+    /// Every declared value, in the schema's order: the entries of the `Inputs` group (its
+    /// place `Input`), then the top-level values (`GlobalParameters` and the others).
+    pub(crate) fn declared(&self) -> Vec<Declared<'_>> {
+        let mut declared = Vec::new();
+        for parameter in &self.parameters {
+            if let ParameterKind::Group(entries) = &parameter.kind {
+                declared.extend(entries.iter().map(|(name, kind)| Declared {
+                    name,
+                    place: Place::Input,
+                    kind,
+                    required: true,
+                }));
+            }
+        }
+        for parameter in &self.parameters {
+            if let ParameterKind::Value(kind) = &parameter.kind {
+                declared.push(Declared {
+                    name: &parameter.name,
+                    place: Place::TopLevel,
+                    kind,
+                    required: parameter.required,
+                });
+            }
+        }
+        declared
+    }
+
+    /// Whether an `Inputs` object is passed unchecked (a Rust `EntryScript` without samples):
+    /// its entries have no declared type.
+    pub(crate) fn is_open(&self) -> bool {
+        self.parameters
+            .iter()
+            .any(|p| matches!(p.kind, ParameterKind::OpenGroup))
+    }
+
+    /// The sample of what `run` returns, if the script declares one.
+    pub(crate) fn output_sample(&self) -> Option<&Value> {
+        self.output.as_ref()
+    }
+
     /// Checks the guest's schema and renders its samples as JSON examples. `Err` says what is
     /// wrong with the samples (a bug in the entry script: the deployment does not load).
     pub(crate) fn from_wit(schema: bindings::Schema) -> Result<Schema, String> {
