@@ -13,7 +13,7 @@ use super::body::{is_json, parse_multipart, parse_payload, read_limited};
 use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
 use super::request_id::RequestIds;
 use crate::collect::Collector;
-use crate::deployment::Deployment;
+use crate::deployment::{Deployment, ScoreError};
 use crate::runtime::bindings::raw::Request as RawRequest;
 use crate::schema::SwaggerVersion;
 
@@ -94,9 +94,7 @@ pub(crate) async fn score_raw(
             status = raw.status,
             "the entry script returned an invalid status"
         );
-        return Err(ApiError::Score(
-            crate::deployment::ScoreError::InvalidStatus,
-        ));
+        return Err(ApiError::Score(ScoreError::InvalidStatus));
     };
     let mut response = Response::new(Full::new(Bytes::from(raw.body)));
     *response.status_mut() = status;
@@ -132,6 +130,9 @@ pub(crate) async fn score(
     collect: Option<&Collector>,
 ) -> Result<HttpResponse, ApiError> {
     let payload = parse_payload(body)?;
+    // What the guest SDKs will parse must be JSON every one of them accepts; checked once here.
+    crate::schema::check_json_text(body)
+        .map_err(|invalid| ApiError::Score(ScoreError::Invalid(invalid)))?;
     let scored = deployment
         .score(&ids.request_id, &payload.inputs, payload.global_parameters)
         .await
