@@ -12,7 +12,7 @@ use crate::metrics::DeploymentMetrics;
 use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawResponse};
 use crate::runtime::bindings::{NamedParam, Param};
 use crate::runtime::models::ModelIndex;
-use crate::runtime::pool::Pool;
+use crate::runtime::pool::{Pool, QueueLimits};
 use crate::runtime::{CallError, Instance, InstanceSpec, Runtime};
 use crate::schema::{Documents, Invalid, Schema, SwaggerVersion};
 
@@ -109,14 +109,17 @@ impl Deployment {
             Arc::new(plugin),
             Arc::new(spec),
             settings.limits.instances.max(1),
-            settings.limits.queue,
+            QueueLimits {
+                requests: settings.limits.queue,
+                bytes: settings.limits.queue_memory,
+            },
         )
         .await
         .with_context(|| format!("starting deployment '{}'", settings.name))?;
 
         let schema = {
             let mut lease = pool
-                .lease(SCHEMA_TIMEOUT)
+                .lease(SCHEMA_TIMEOUT, 0)
                 .await
                 .context("no instance free to read the schema")?;
             lease
@@ -243,17 +246,19 @@ impl Deployment {
             .await?)
     }
 
-    /// Borrows a warm instance (waiting in the bounded queue), makes one call on it under the
+    /// Borrows a warm instance (waiting at most the queue timeout; `weight` is the request's
+    /// body size, counted against the queue's memory cap), makes one call on it under the
     /// deployment's time budget, and times the call.
     async fn on_warm_instance<T>(
         &self,
+        weight: usize,
         call: impl AsyncFnOnce(&mut Instance, Duration) -> Result<T, CallError>,
     ) -> Result<Scored<T>, ScoreError> {
         let limits = &self.settings.limits;
         let metrics = &self.metrics;
         let mut lease = self
             .pool
-            .lease(limits.queue_timeout)
+            .lease(limits.queue_timeout, weight)
             .await
             .inspect_err(|_| {
                 metrics.overloaded.inc();
@@ -263,6 +268,7 @@ impl Deployment {
         let outcome = call(lease.instance(), limits.timeout).await;
         let run_time = started.elapsed();
         metrics.run_seconds.observe(run_time);
+        self.pool.observe_run(run_time);
         match &outcome {
             Ok(_) => {}
             Err(CallError::Trapped) => {
@@ -291,7 +297,8 @@ impl Deployment {
         request_id: &str,
         request: &RawRequest,
     ) -> Result<Scored<RawResponse>, ScoreError> {
-        self.on_warm_instance(async |instance, budget| {
+        let weight = request.body.len();
+        self.on_warm_instance(weight, async |instance, budget| {
             instance.run_raw(request_id, request, budget).await
         })
         .await
@@ -304,9 +311,14 @@ impl Deployment {
         inputs: &[(String, &RawValue)],
         global_parameters: Option<&RawValue>,
     ) -> Result<Scored, ScoreError> {
+        let weight = inputs
+            .iter()
+            .map(|(name, raw)| name.len() + raw.get().len())
+            .sum::<usize>()
+            + global_parameters.map_or(0, |raw| raw.get().len());
         let (inputs, global_parameters) = self.bind(inputs, global_parameters)?;
         let scored = self
-            .on_warm_instance(async |instance, budget| {
+            .on_warm_instance(weight, async |instance, budget| {
                 instance
                     .run(request_id, &inputs, global_parameters.as_ref(), budget)
                     .await
