@@ -10,6 +10,7 @@
 mod browser;
 mod cli;
 mod js;
+mod load;
 mod onnx;
 mod ops;
 mod packaging;
