@@ -20,5 +20,6 @@ mod raw;
 mod sandbox;
 mod schema;
 mod score;
+mod soak;
 mod support;
 mod tenancy;

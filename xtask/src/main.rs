@@ -5,6 +5,8 @@
 //! - `test`: everything CI runs: formatting, lints, docs, plugin builds, every test, and the
 //!   benchmark harness in its quick mode.
 //! - `bench [--quick]`: scorehost vs the Azure ML server vs a native handler (see `bench.rs`).
+//! - `soak [--minutes N]`: mixed traffic, hot swaps and misbehaving tenants against a release
+//!   server for N minutes (default 10), with a report of RSS, statuses and latencies.
 
 use std::process::ExitCode;
 
@@ -24,8 +26,11 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::bench(args.get(1).is_some_and(|a| a == "--quick")),
+        Some("soak") => soak(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick]>");
+            eprintln!(
+                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] | soak [--minutes N]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -51,6 +56,43 @@ fn demo(extra: &[String]) -> std::io::Result<()> {
         .arg(root.join("plugins/ridge/model"))
         .args(extra);
     run(&mut serve)
+}
+
+/// The long soak test (`tests/all/soak.rs`, ignored in `cargo test`), release build, for
+/// `--minutes N` (default 10).
+fn soak(args: &[String]) -> std::io::Result<()> {
+    let minutes = match args {
+        [] => 10,
+        [flag, n] if flag == "--minutes" => n.parse::<u64>().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "--minutes takes a whole number",
+            )
+        })?,
+        _ => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "usage: cargo xtask soak [--minutes N]",
+            ));
+        }
+    };
+    let root = repo_root();
+    let mut test = cargo_command(&root);
+    test.args([
+        "test",
+        "--release",
+        "--package",
+        "scorehost",
+        "--test",
+        "all",
+        "--",
+        "--ignored",
+        "--exact",
+        "soak::soak_for_minutes",
+        "--nocapture",
+    ])
+    .env("SCOREHOST_SOAK_MINUTES", minutes.to_string());
+    run(&mut test)
 }
 
 /// Every check and test, in the order that fails fastest.

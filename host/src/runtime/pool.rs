@@ -154,11 +154,15 @@ impl Pool {
         let sample = u64::try_from(run.as_nanos()).unwrap_or(u64::MAX).max(1);
         let average = &self.inner.run_nanos;
         let old = average.load(Ordering::Relaxed);
-        // Weight 1/8 for the new sample; the first sample is taken as is. A lost update under
-        // contention only makes the average a little staler.
+        // Weight 1/8 for the new sample, which counts as at most 4× the average: one run
+        // that was preempted on a busy machine must not make a thousand waiting requests
+        // look hopeless, while a plugin that really slows down still moves the average up
+        // within a few runs. The first sample is taken as is. A lost update under contention
+        // only makes the average a little staler.
         let new = if old == 0 {
             sample
         } else {
+            let sample = sample.min(old.saturating_mul(4));
             old - old / 8 + sample / 8
         };
         average.store(new, Ordering::Relaxed);
