@@ -295,6 +295,8 @@ mod tests {
         let m = parse(
             r#"
             admin_key = "adm"
+            model_roots = ["models"]
+            max_header_bytes = 4096
             [[deployment]]
             name = "ridge"
             plugin = "ridge.wasm"
@@ -302,6 +304,8 @@ mod tests {
             primary_key = "k1"
             secondary_key = "k2"
             instances = 4
+            queue_timeout_ms = 500
+            queue_memory_mib = 16
             [[deployment]]
             name = "open"
             plugin = "/abs/echo.wasm"
@@ -318,6 +322,16 @@ mod tests {
         assert_eq!(ridge.keys, ["k1", "k2"]);
         assert_eq!(ridge.limits.instances, 4);
         assert_eq!(ridge.limits.timeout, Limits::default().timeout);
+        assert_eq!(ridge.limits.queue_timeout, Duration::from_millis(500));
+        assert_eq!(ridge.limits.queue_memory, 16 << 20);
+        assert_eq!(ridge.limits.queue, Limits::default().queue);
+        assert_eq!(m.max_header_bytes, Some(4096));
+        // Plugin roots default to the plugins' folders; model roots as given.
+        assert_eq!(
+            m.swap_roots.plugin,
+            [PathBuf::from("/srv"), PathBuf::from("/abs")]
+        );
+        assert_eq!(m.swap_roots.model, [PathBuf::from("/srv/models")]);
         assert_eq!(ridge.swagger.path_prefix, "/api/v1/service/ridge");
         let open = &m.deployments[1];
         assert_eq!(open.plugin, Path::new("/abs/echo.wasm"));
