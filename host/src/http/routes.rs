@@ -313,9 +313,11 @@ fn metrics(registry: &Registry) -> HttpResponse {
 /// Bytes of a request's line and header fields as sent: method, target, and for each field
 /// its name, value, `": "` and CRLF.
 fn header_bytes<B>(req: &Request<B>) -> usize {
+    // "METHOD TARGET HTTP/1.1\r\n"
     let line = req.method().as_str().len()
+        + 1
         + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
-        + " HTTP/1.1\r\n ".len();
+        + " HTTP/1.1\r\n".len();
     req.headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
