@@ -31,6 +31,8 @@ pub struct Deployment {
     /// `None` when the entry script describes no schema.
     schema: Option<Schema>,
     documents: Documents,
+    /// The script as the Open Inference Protocol sees it (its tensors), made once at load.
+    signature: crate::oip::Signature,
     metrics: Arc<DeploymentMetrics>,
 }
 
@@ -132,6 +134,11 @@ impl Deployment {
             .map(Schema::from_wit)
             .transpose()
             .map_err(|e| anyhow::anyhow!("the entry script's schema is unusable: {e}"))?;
+        let signature = match (&schema, raw) {
+            (_, true) => crate::oip::Signature::raw(),
+            (Some(schema), false) => crate::oip::Signature::of(schema),
+            (None, false) => crate::oip::Signature::undescribed(),
+        };
         let documents = Documents::render(schema.as_ref(), &settings.swagger)
             .context("rendering the Swagger documents")?;
         tracing::info!(
@@ -151,6 +158,7 @@ impl Deployment {
             raw,
             schema,
             documents,
+            signature,
             metrics,
         })
     }
@@ -194,6 +202,11 @@ impl Deployment {
     /// Whether the entry script describes its inputs (and so gets typed, validated values).
     pub fn is_typed(&self) -> bool {
         self.schema.is_some()
+    }
+
+    /// The script as the Open Inference Protocol sees it.
+    pub(crate) fn signature(&self) -> &crate::oip::Signature {
+        &self.signature
     }
 
     /// The Swagger/OpenAPI document of `version`, rendered at load.

@@ -13,7 +13,10 @@
 //! - [`http`]: the HTTP server, routes, request ids and the error-to-response mapping.
 //! - [`manifest`]: the deployments file (many tenants on one host).
 //! - [`metrics`]: Prometheus metrics of requests, latencies, pools and guest failures.
+//! - `oip`: the Open Inference Protocol v2: tensors on the wire and their mapping onto a
+//!   script's declared parameters.
 //! - [`registry`]: the deployments being served, and hot swap.
+//! - `recent`: the last minute of traffic per deployment and the last swaps (the console's feed).
 //! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
 
 pub mod collect;
@@ -22,6 +25,8 @@ pub mod deployment;
 pub mod http;
 pub mod manifest;
 pub mod metrics;
+mod oip;
+mod recent;
 pub mod registry;
 pub mod runtime;
 mod schema;

@@ -48,6 +48,10 @@ struct ServeArgs {
     /// The model folder, mounted read-only in the guest as $AZUREML_MODEL_DIR.
     #[arg(long, env = "AZUREML_MODEL_DIR", required_unless_present = "config")]
     model_dir: Option<PathBuf>,
+    /// Name of the --plugin deployment: its Open Inference Protocol model name
+    /// (`/v2/models/NAME`) and its route `/api/v1/service/NAME/`. Letters, digits, `-`, `_`.
+    #[arg(long, env = "SCOREHOST_MODEL_NAME", default_value = "default")]
+    model_name: String,
     /// A deployments file (TOML) with many deployments; replaces --plugin and --model-dir.
     #[arg(long, conflicts_with_all = ["plugin", "model_dir"])]
     config: Option<PathBuf>,
@@ -271,9 +275,17 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
     let (Some(plugin), Some(model_dir)) = (args.plugin, args.model_dir) else {
         anyhow::bail!("give --plugin and --model-dir, or --config");
     };
+    let name = args.model_name;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        anyhow::bail!("--model-name: use letters, digits, '-' and '_' (got {name:?})");
+    }
     {
         let settings = DeploymentSettings {
-            name: "default".to_owned(),
+            name: name.clone(),
             plugin,
             model_dir,
             limits: Limits {
@@ -307,12 +319,12 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             addr: args.addr.unwrap_or(default_addr),
             deployments: vec![settings],
             options: ServerOptions {
-                default_deployment: Some("default".to_owned()),
+                default_deployment: Some(name.clone()),
                 admin_key: args.admin_key,
                 tls,
                 collect: args.collect_dir.map(|dir| CollectSettings {
                     deployments: [(
-                        "default".to_owned(),
+                        name,
                         match args.collect {
                             Collect::Full => CollectMode::Full,
                             Collect::Redact => CollectMode::Redact,

@@ -32,6 +32,9 @@ const BUCKETS: [f64; 21] = [
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
+/// The latency buckets' upper bounds in seconds (the console's quantiles interpolate in them).
+pub(crate) const BUCKET_BOUNDS: &[f64] = &BUCKETS;
+
 /// What a request asked for, as the `route` label.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -43,15 +46,23 @@ pub(crate) enum Route {
     metrics,
     admin,
     not_found,
+    /// Open Inference Protocol: `GET /v2`.
+    server_metadata,
+    /// Open Inference Protocol: `GET /v2/models/NAME`.
+    model_metadata,
+    /// Open Inference Protocol: `GET /v2/models/NAME/ready`.
+    model_ready,
+    /// Open Inference Protocol: `POST /v2/models/NAME/infer`.
+    infer,
 }
 
 impl Route {
-    const COUNT: usize = 7;
+    const COUNT: usize = 11;
 }
 
 /// Statuses counted without touching the family's lock after their first request.
-const CACHED_STATUSES: [u16; 17] = [
-    200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 431, 500, 502, 503, 504,
+const CACHED_STATUSES: [u16; 18] = [
+    200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 415, 422, 431, 500, 501, 502, 503, 504,
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -330,6 +341,11 @@ impl RequestCounters {
             }
         }
     }
+
+    /// The latency histogram of `route`, once it has had a request.
+    pub(crate) fn histogram(&self, route: Route) -> Option<&Histogram> {
+        self.seconds[route as usize].get()
+    }
 }
 
 /// The metric handles of one deployment; every method is a few atomic operations.
@@ -392,6 +408,15 @@ impl Histogram {
         self.0.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Observations so far per bucket (not cumulative; the last one is `+Inf`).
+    pub(crate) fn counts(&self) -> Vec<u64> {
+        self.0
+            .buckets
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect()
     }
 }
 

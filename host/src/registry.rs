@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use crate::config::DeploymentSettings;
 use crate::deployment::Deployment;
 use crate::metrics::Metrics;
+use crate::recent::{Recent, SwapRecord};
 use crate::runtime::Runtime;
 
 /// Every deployment of this host, by name.
@@ -30,6 +31,8 @@ pub struct Registry {
     /// Set when every configured deployment has loaded (its `init` succeeded).
     loaded: AtomicBool,
     metrics: Arc<Metrics>,
+    /// The last minute of traffic and the last swaps, for the console.
+    recent: Recent,
 }
 
 /// Whether a deployment can take traffic, as the admin list and readiness report it.
@@ -137,6 +140,7 @@ impl Registry {
             pending: RwLock::new(Vec::new()),
             loaded: AtomicBool::new(false),
             metrics: Arc::new(Metrics::new()),
+            recent: Recent::default(),
         })
     }
 
@@ -211,6 +215,11 @@ impl Registry {
         &self.metrics
     }
 
+    /// Recent traffic and swaps.
+    pub(crate) fn recent(&self) -> &Recent {
+        &self.recent
+    }
+
     /// The active version of deployment `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Deployment>> {
         self.read().get(name).map(|e| e.deployment.clone())
@@ -243,8 +252,17 @@ impl Registry {
         let metrics = self.metrics.deployment(name);
         let next = Deployment::load_observed(&self.runtime, settings, metrics)
             .await
-            .inspect_err(|_| {
+            .inspect_err(|e| {
                 current.metrics().swaps_refused.inc();
+                self.recent.swapped(SwapRecord {
+                    t: crate::recent::unix_ms(),
+                    deployment: name.to_owned(),
+                    outcome: "refused",
+                    from: Some(current.digest().to_owned()),
+                    to: None,
+                    message: Some(format!("{e:#}")),
+                    ms: started.elapsed().as_millis() as u64,
+                });
             })
             .map_err(SwapError::Refused)?;
         current.metrics().swaps_ok.inc();
@@ -256,6 +274,15 @@ impl Registry {
                 plugin_mtime,
             },
         );
+        self.recent.swapped(SwapRecord {
+            t: crate::recent::unix_ms(),
+            deployment: name.to_owned(),
+            outcome: "ok",
+            from: previous.as_ref().map(|p| p.deployment.digest().to_owned()),
+            to: Some(next.digest().to_owned()),
+            message: None,
+            ms: started.elapsed().as_millis() as u64,
+        });
         tracing::info!(
             deployment = name,
             from = previous.as_ref().map(|p| &p.deployment.digest()[..12]),

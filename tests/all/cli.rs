@@ -18,7 +18,7 @@ pub(crate) fn scorehost() -> Command {
 }
 
 /// Kills the child when the test ends, however it ends.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -117,7 +117,7 @@ fn a_file_that_is_not_a_component_is_refused() {
 }
 
 /// Starts `scorehost serve ARGS` on a free port; returns it once it prints its address.
-async fn serve(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
+pub(crate) async fn serve(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
     serve_with(args, Stdio::null()).await
 }
 

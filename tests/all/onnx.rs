@@ -18,7 +18,7 @@ const TOLERANCE: f64 = 1e-5;
 
 /// `target/onnx-models`, made by the training scripts: `tabular/{single,multi}` and `image`,
 /// each with onnxruntime's `expected.json`.
-fn models() -> &'static Path {
+pub(crate) fn models() -> &'static Path {
     static MODELS: OnceLock<PathBuf> = OnceLock::new();
     MODELS.get_or_init(|| {
         let root = repo();
@@ -66,7 +66,7 @@ fn onnx_venv() -> PathBuf {
     python
 }
 
-fn expected(folder: &str) -> Value {
+pub(crate) fn expected(folder: &str) -> Value {
     let path = models().join(folder).join("expected.json");
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }

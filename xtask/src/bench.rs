@@ -2,7 +2,8 @@
 //! server (Python, in a venv made here from PyPI), scorehost, and a native hyper handler, with
 //! `wrk` at 1, 8 and 64 connections. Prints a Markdown table; the full run also writes it into
 //! BENCHMARKS.md between the `bench:start`/`bench:end` markers. `--quick` (a second per case)
-//! only checks the whole pipeline still works, and is part of `cargo xtask test`.
+//! only checks the whole pipeline still works, and is part of `cargo xtask test`. `--only WORD`
+//! runs the suites whose title contains WORD (and writes nothing into BENCHMARKS.md).
 
 use std::fmt::Write as _;
 use std::io::{self, Read as _, Write as _};
@@ -23,6 +24,8 @@ struct Target {
     name: &'static str,
     command: Command,
     port: u16,
+    /// The wrk script and path for this server, when not the suite's.
+    request: Option<(PathBuf, &'static str)>,
 }
 
 /// One wrk run's figures.
@@ -36,7 +39,7 @@ struct Figures {
     rss_mib: f64,
 }
 
-pub fn bench(quick: bool) -> io::Result<()> {
+pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     let root = repo_root();
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
@@ -67,6 +70,22 @@ pub fn bench(quick: bool) -> io::Result<()> {
             "application/json",
             &lua_string(powerbi_body.as_bytes()),
         ))),
+    )?;
+    // The same request over the Open Inference Protocol: JSON, and binary (tritonclient's
+    // default: binary inputs and outputs).
+    let oip_json_lua = out.join("oip-json.lua");
+    std::fs::write(
+        &oip_json_lua,
+        wrk_script(Some(("application/json", &lua_string(OIP_JSON.as_bytes())))),
+    )?;
+    let (oip_binary, header_length) = oip_binary_body();
+    let oip_binary_lua = out.join("oip-binary.lua");
+    std::fs::write(
+        &oip_binary_lua,
+        format!(
+            "wrk.headers[\"Inference-Header-Content-Length\"] = \"{header_length}\"\n{}",
+            wrk_script(Some(("application/octet-stream", &lua_string(&oip_binary))))
+        ),
     )?;
     let get_lua = out.join("get.lua");
     std::fs::write(&get_lua, wrk_script(None))?;
@@ -112,6 +131,7 @@ pub fn bench(quick: bool) -> io::Result<()> {
             name: "",
             command: cmd,
             port,
+            request: None,
         }
     };
     let azureml = |script: &str, port: u16| {
@@ -125,6 +145,7 @@ pub fn bench(quick: bool) -> io::Result<()> {
             name: "",
             command: cmd,
             port,
+            request: None,
         }
     };
     let native = |port: u16| {
@@ -134,6 +155,7 @@ pub fn bench(quick: bool) -> io::Result<()> {
             name: "native hyper handler",
             command: cmd,
             port,
+            request: None,
         }
     };
 
@@ -179,6 +201,27 @@ pub fn bench(quick: bool) -> io::Result<()> {
             ],
         ),
         (
+            "Power BI over the Open Inference Protocol (same model, same 2 rows)",
+            &json_lua,
+            "/score",
+            vec![
+                Target {
+                    name: "scorehost /score (Azure ML JSON)",
+                    ..scorehost("powerbi", 5322, &bench_cache)
+                },
+                Target {
+                    name: "scorehost OIP JSON",
+                    request: Some((oip_json_lua.clone(), "/v2/models/default/infer")),
+                    ..scorehost("powerbi", 5323, &bench_cache)
+                },
+                Target {
+                    name: "scorehost OIP binary",
+                    request: Some((oip_binary_lua.clone(), "/v2/models/default/infer")),
+                    ..scorehost("powerbi", 5324, &bench_cache)
+                },
+            ],
+        ),
+        (
             // What any server answers at most on this machine with wrk beside it: the ceiling
             // of every ratio above.
             "loopback floor (GET /, nothing computed)",
@@ -220,6 +263,9 @@ pub fn bench(quick: bool) -> io::Result<()> {
         cpu_model()
     );
     for (suite, script, url_path, targets) in suites {
+        if only.is_some_and(|word| !suite.contains(word)) {
+            continue;
+        }
         let _ = writeln!(table, "### {suite}\n");
         let _ = writeln!(
             table,
@@ -235,6 +281,10 @@ pub fn bench(quick: bool) -> io::Result<()> {
             let mut throughput = Vec::new();
             for conns in [1u32, 8, 64] {
                 let before = tree_usage(child.0.id());
+                let (script, url_path) = match &target.request {
+                    Some((script, path)) => (script.as_path(), *path),
+                    None => (script, url_path),
+                };
                 let f = run_wrk(&wrk, script, addr, url_path, conns, seconds)?;
                 let after = tree_usage(child.0.id());
                 let f = Figures {
@@ -293,6 +343,11 @@ pub fn bench(quick: bool) -> io::Result<()> {
             let _ = writeln!(table);
         }
     }
+    if only.is_some() {
+        std::fs::write(out.join("results-only.md"), &table)?;
+        println!("{table}");
+        return Ok(());
+    }
     cold_start(
         &mut table,
         &scorehost,
@@ -305,6 +360,59 @@ pub fn bench(quick: bool) -> io::Result<()> {
         splice_into_benchmarks(&root.join("BENCHMARKS.md"), &table)?;
     }
     Ok(())
+}
+
+/// The Power BI request of the benchmarks as Open Inference Protocol JSON.
+const OIP_JSON: &str = r#"{"inputs": [{"name": "input1", "shape": [2, 10], "datatype": "FP64", "data": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]]}, {"name": "input2.name", "shape": [2], "datatype": "BYTES", "data": ["Sarah", "John"]}, {"name": "input2.age", "shape": [2], "datatype": "INT64", "data": [25, 26]}, {"name": "input3", "shape": [1], "datatype": "FP64", "data": [0.0]}, {"name": "GlobalParameters", "shape": [1], "datatype": "FP64", "data": [1.0]}]}"#;
+
+/// The same request with binary tensors (and binary outputs asked for), and its JSON
+/// header's length.
+fn oip_binary_body() -> (Vec<u8>, usize) {
+    let mut tensors: Vec<(&str, &str, Vec<u64>, Vec<u8>)> = Vec::new();
+    let rows: Vec<f64> = (1..=10).chain((1..=10).rev()).map(f64::from).collect();
+    tensors.push((
+        "input1",
+        "FP64",
+        vec![2, 10],
+        rows.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    ));
+    let mut names = Vec::new();
+    for name in ["Sarah", "John"] {
+        names.extend((name.len() as u32).to_le_bytes());
+        names.extend(name.as_bytes());
+    }
+    tensors.push(("input2.name", "BYTES", vec![2], names));
+    tensors.push((
+        "input2.age",
+        "INT64",
+        vec![2],
+        [25i64, 26].iter().flat_map(|x| x.to_le_bytes()).collect(),
+    ));
+    tensors.push(("input3", "FP64", vec![1], 0.0f64.to_le_bytes().to_vec()));
+    tensors.push((
+        "GlobalParameters",
+        "FP64",
+        vec![1],
+        1.0f64.to_le_bytes().to_vec(),
+    ));
+    let inputs: Vec<String> = tensors
+        .iter()
+        .map(|(name, datatype, shape, data)| {
+            format!(
+                r#"{{"name": "{name}", "shape": {shape:?}, "datatype": "{datatype}", "parameters": {{"binary_data_size": {}}}}}"#,
+                data.len()
+            )
+        })
+        .collect();
+    let header = format!(
+        r#"{{"inputs": [{}], "parameters": {{"binary_data_output": true}}}}"#,
+        inputs.join(", ")
+    );
+    let mut body = header.clone().into_bytes();
+    for (_, _, _, data) in &tensors {
+        body.extend(data);
+    }
+    (body, header.len())
 }
 
 /// Process start → first successful `/score` answer, with an empty compile cache and again

@@ -4,7 +4,10 @@
 //! - `demo`: build the ridge plugin and the host, then serve the demo on 127.0.0.1:5001.
 //! - `test`: everything CI runs: formatting, lints, docs, plugin builds, every test, and the
 //!   benchmark harness in its quick mode.
-//! - `bench [--quick]`: scorehost vs the Azure ML server vs a native handler (see `bench.rs`).
+//! - `bench [--quick] [--only WORD]`: scorehost vs the Azure ML server vs a native handler (see
+//!   `bench.rs`); `--only` runs the suites whose title contains WORD.
+//! - `screenshots`: PNGs of the `/docs` and `/console` pages (laptop and phone size) into
+//!   `docs/`, made in headless Chromium by the ignored test `pages::screenshots`.
 //! - `soak [--minutes N]`: mixed traffic, hot swaps and misbehaving tenants against a release
 //!   server for N minutes (default 10), with a report of RSS, statuses and latencies.
 
@@ -25,11 +28,18 @@ fn main() -> ExitCode {
             }),
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
-        Some("bench") => bench::bench(args.get(1).is_some_and(|a| a == "--quick")),
+        Some("bench") => bench::bench(
+            args.iter().any(|a| a == "--quick"),
+            args.iter()
+                .position(|a| a == "--only")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str),
+        ),
+        Some("screenshots") => screenshots(),
         Some("soak") => soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] | soak [--minutes N]>"
+                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] [--only WORD] | screenshots | soak [--minutes N]>"
             );
             return ExitCode::from(2);
         }
@@ -95,6 +105,63 @@ fn soak(args: &[String]) -> std::io::Result<()> {
     run(&mut test)
 }
 
+/// Screenshots of the pages for the README, made by the browser tests' driver, then reduced
+/// to 256 colours by Debian's `pngquant` (a third of the size; installed when missing and we
+/// may, else the PNGs stay as Chromium wrote them).
+fn screenshots() -> std::io::Result<()> {
+    if !ensure_chromium() {
+        return Err(std::io::Error::other(
+            "screenshots need /usr/bin/chromium and /usr/bin/chromedriver",
+        ));
+    }
+    const PNGQUANT: &str = "/usr/bin/pngquant";
+    if !std::path::Path::new(PNGQUANT).exists() {
+        println!("xtask: installing Debian's pngquant to shrink the screenshots");
+        let _ = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pngquant",
+            ])
+            .status();
+    }
+    let root = repo_root();
+    let mut test = cargo_command(&root);
+    test.args([
+        "test",
+        "--package",
+        "scorehost",
+        "--test",
+        "all",
+        "--",
+        "--ignored",
+        "--exact",
+        "pages::screenshots",
+        "--nocapture",
+    ]);
+    run(&mut test)?;
+    let docs = root.join("docs");
+    let pngs = ["docs-page", "docs-page-phone", "console", "console-phone"]
+        .map(|name| docs.join(format!("{name}.png")));
+    if std::path::Path::new(PNGQUANT).exists() {
+        // Exit 98/99: a file would not shrink or lose too much; it is kept as it is.
+        let status = std::process::Command::new(PNGQUANT)
+            .args(["--force", "--skip-if-larger", "--strip", "--quality=70-95"])
+            .args(["--ext", ".png"])
+            .args(&pngs)
+            .status()?;
+        if !status.success() {
+            println!("xtask: pngquant left some screenshots as they were ({status})");
+        }
+    } else {
+        println!("xtask: no pngquant; the screenshots are left as Chromium wrote them");
+    }
+    for png in &pngs {
+        let size = std::fs::metadata(png)?.len();
+        println!("xtask: {} ({} KB)", png.display(), size / 1024);
+    }
+    Ok(())
+}
+
 /// Every check and test, in the order that fails fastest.
 fn test() -> std::io::Result<()> {
     let root = repo_root();
@@ -135,30 +202,37 @@ fn test() -> std::io::Result<()> {
     // A plain closing line, so CI sees the total rather than the last crate's (often empty)
     // doc-test summary.
     println!("xtask: cargo xtask bench --quick (the benchmark harness still works end to end)");
-    bench::bench(true)?;
+    bench::bench(true, None)?;
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }
 
-/// The browser test drives Debian's headless Chromium: install it when missing and we may
-/// (root, as on CI). Returns whether it is there, so the test is required to run.
+/// The browser tests drive Debian's headless Chromium (the pages' tests through its
+/// WebDriver, `chromedriver`): install both when missing and we may (root, as on CI). Returns
+/// whether they are there, so the tests are required to run.
 fn ensure_chromium() -> bool {
     const CHROMIUM: &str = "/usr/bin/chromium";
-    if std::path::Path::new(CHROMIUM).exists() {
+    const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+    let present = || {
+        [CHROMIUM, CHROMEDRIVER]
+            .iter()
+            .all(|p| std::path::Path::new(p).exists())
+    };
+    if present() {
         return true;
     }
-    println!("xtask: installing Debian's chromium for the browser test");
+    println!("xtask: installing Debian's chromium and chromium-driver for the browser tests");
     let installed = std::process::Command::new("sh")
         .args([
             "-c",
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver",
         ])
         .status()
         .is_ok_and(|s| s.success());
     if !installed {
         println!("xtask: could not install chromium; the browser test will be skipped");
     }
-    installed && std::path::Path::new(CHROMIUM).exists()
+    installed && present()
 }
 
 /// Runs `cargo test --workspace`, echoing its output, and adds up its `test result` lines.

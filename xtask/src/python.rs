@@ -53,7 +53,8 @@ pub fn test_python_sdk() -> io::Result<()> {
         .args(["-m", "unittest", "discover", "--start-directory", "tests"]))
 }
 
-/// `target/python-guest-venv` with the SDK installed, created on first use.
+/// `target/python-guest-venv` with the SDK and its `test` extra (numpy from PyPI, which the
+/// unit tests compare the numpy stand-in with) installed, created on first use.
 fn guest_venv(root: &Path) -> io::Result<PathBuf> {
     let venv = root.join("target").join("python-guest-venv");
     let stamp = venv.join(".scorehost-sdk-installed");
@@ -61,6 +62,8 @@ fn guest_venv(root: &Path) -> io::Result<PathBuf> {
         return Ok(venv);
     }
     run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    let mut sdk_with_tests = root.join("guest-sdk/python").into_os_string();
+    sdk_with_tests.push("[test]");
     run(Command::new(venv.join("bin").join("pip"))
         .args([
             "install",
@@ -68,7 +71,7 @@ fn guest_venv(root: &Path) -> io::Result<PathBuf> {
             "--disable-pip-version-check",
             "--editable",
         ])
-        .arg(root.join("guest-sdk/python")))?;
+        .arg(sdk_with_tests))?;
     std::fs::write(&stamp, b"")?;
     Ok(venv)
 }

@@ -8,6 +8,7 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, W
 use hyper::{Response, StatusCode};
 
 use crate::deployment::ScoreError;
+use crate::oip::OipError;
 use crate::runtime::CallError;
 use crate::runtime::bindings::RunError;
 
@@ -48,11 +49,31 @@ pub(crate) enum ApiError {
     HeadersTooLarge { limit: usize },
     #[error("{0}")]
     Score(#[from] ScoreError),
+    /// An Open Inference Protocol request that cannot be answered.
+    #[error("{0}")]
+    Oip(#[from] OipError),
+    /// The named thing exists but cannot serve yet (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The shape of an error body: the Azure ML server's `{"message"}`, or the Open Inference
+/// Protocol's `{"error"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorBody {
+    AzureMl,
+    Oip,
 }
 
 impl ApiError {
-    /// The response for this failure.
+    /// The response for this failure, with an Azure ML style body.
     pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
+        self.respond(ErrorBody::AzureMl)
+    }
+
+    /// The response for this failure with a body of `style`; status and headers are the same
+    /// whichever protocol asked.
+    pub(crate) fn respond(self, style: ErrorBody) -> Response<Full<Bytes>> {
         let mut run_failed = false;
         let mut extra: Option<(HeaderName, HeaderValue)> = None;
         let (status, message) = match self {
@@ -116,15 +137,24 @@ impl ApiError {
                 )
             }
             ApiError::Score(ScoreError::Invalid(invalid)) => {
-                let mut response = json_response(
-                    StatusCode::BAD_REQUEST,
-                    &serde_json::json!({ "message": invalid.to_string(), "path": invalid.path }),
-                );
+                let body = match style {
+                    ErrorBody::AzureMl => {
+                        serde_json::json!({ "message": invalid.to_string(), "path": invalid.path })
+                    }
+                    ErrorBody::Oip => serde_json::json!({ "error": invalid.to_string() }),
+                };
+                let mut response = json_response(StatusCode::BAD_REQUEST, &body);
                 response
                     .headers_mut()
                     .insert(RUN_FUNCTION_FAILED, run_flag(false));
                 return response;
             }
+            ApiError::Oip(OipError::BadRequest(message)) => (StatusCode::BAD_REQUEST, message),
+            ApiError::Oip(OipError::Unsupported(message)) => (StatusCode::NOT_IMPLEMENTED, message),
+            ApiError::Oip(OipError::Output(message)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, message)
+            }
+            ApiError::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
             ApiError::Score(ScoreError::InvalidOutput(_) | ScoreError::InvalidStatus) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "An unexpected internal error occurred. Check the logs for more info.".to_owned(),
@@ -161,7 +191,11 @@ impl ApiError {
                 }
             }
         };
-        let mut response = json_response(status, &serde_json::json!({ "message": message }));
+        let body = match style {
+            ErrorBody::AzureMl => serde_json::json!({ "message": message }),
+            ErrorBody::Oip => serde_json::json!({ "error": message }),
+        };
+        let mut response = json_response(status, &body);
         let headers = response.headers_mut();
         headers.insert(RUN_FUNCTION_FAILED, run_flag(run_failed));
         if let Some((name, value)) = extra {

@@ -2,7 +2,9 @@
 //!
 //! - `routes`: dispatch, keys, the common headers.
 //! - `score`: the `/score` and `/swagger.json` handlers of one deployment.
+//! - `oip`: the Open Inference Protocol v2 routes (`/v2…`) beside the Azure ML ones.
 //! - `admin`: the deployment list and hot swap.
+//! - `pages`: `/docs` (try a deployment in the browser) and `/console` (the operator's view).
 //! - `body`: body limits, the scoring payload, multipart forms.
 //! - `cors`: CORS headers and preflights per deployment.
 //! - `request_id`: `x-request-id`, `x-ms-request-id`, `x-ms-client-request-id`, `TraceId`.
@@ -13,6 +15,8 @@ mod admin;
 mod body;
 mod cors;
 mod error;
+mod oip;
+mod pages;
 mod request_id;
 mod routes;
 mod score;
@@ -104,6 +108,8 @@ impl Server {
             )?),
             None => None,
         };
+        // The console's last minute of traffic.
+        registry.recent().start_sampling(Arc::downgrade(&registry));
         let app = App {
             registry,
             options,

@@ -1,6 +1,7 @@
 //! Routing: `/` (liveness), `/v2/health/ready` (readiness), `/metrics`; `/score` and `/swagger.json` for the default deployment;
 //! `/api/v1/service/NAME/score|swagger.json` per deployment (keys checked here); the admin API
-//! (`GET /api/v1/deployments`, `GET|PUT /api/v1/service/NAME`).
+//! (`GET /api/v1/deployments`, `GET|PUT /api/v1/service/NAME`); the pages for people (`/docs`,
+//! `/api/v1/service/NAME/docs`, `/console` and their feeds, in `pages`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,10 +19,11 @@ use subtle::ConstantTimeEq as _;
 
 use super::body::query_to_body;
 use super::cors::{self, CorsRequest};
-use super::error::{ApiError, RUN_FUNCTION_FAILED, json_response, run_flag};
+use super::error::{ApiError, ErrorBody, RUN_FUNCTION_FAILED, json_response, run_flag};
+use super::pages::{self, Page};
 use super::request_id::{RequestIds, X_REQUEST_ID, insert_id};
 use super::score::GuestRunTime;
-use super::{HttpResponse, ServerOptions, TEXT_HTML, admin, score};
+use super::{HttpResponse, ServerOptions, TEXT_HTML, admin, oip, score};
 use crate::collect::Collector;
 use crate::deployment::Deployment;
 use crate::metrics::Route;
@@ -65,6 +67,12 @@ enum Target {
     Swagger(Arc<Deployment>),
     AdminList,
     AdminDeployment(String),
+    /// The try-it page of a deployment.
+    Docs(Arc<Deployment>),
+    /// The console, its feeds and the pages' static files.
+    Page(Page),
+    /// An Open Inference Protocol route (`/v2…`).
+    Oip(oip::Target),
     NotFound,
 }
 
@@ -94,8 +102,13 @@ impl App {
         let target = self.target(&path);
         let route = target.route();
         let deployment = match &target {
-            Target::Score(d) | Target::Swagger(d) => Some(d.clone()),
+            Target::Score(d) | Target::Swagger(d) | Target::Docs(d) => Some(d.clone()),
+            Target::Oip(t) => t.deployment().cloned(),
             _ => None,
+        };
+        let style = match target {
+            Target::Oip(_) => ErrorBody::Oip,
+            _ => ErrorBody::AzureMl,
         };
         let span = tracing::info_span!(
             "request",
@@ -109,7 +122,7 @@ impl App {
         } else {
             self.route(target, req, &ids).instrument(span.clone()).await
         };
-        let mut response = routed.unwrap_or_else(ApiError::into_response);
+        let mut response = routed.unwrap_or_else(|e| e.respond(style));
         let headers = response.headers_mut();
         if let Some(d) = &deployment {
             cors::apply(&d.settings().cors_origins, &cors_request, headers);
@@ -161,6 +174,11 @@ impl App {
                 _ => Target::NotFound,
             };
         }
+        if path != READINESS_PATH
+            && let Some(target) = oip::Target::of(&self.registry, path)
+        {
+            return Target::Oip(target);
+        }
         let default = self.options.default_deployment.as_deref();
         match path {
             "/" => Target::Liveness,
@@ -169,14 +187,17 @@ impl App {
             "/score" => default.map_or(Target::NotFound, |n| by_name(n, Target::Score)),
             "/swagger.json" => default.map_or(Target::NotFound, |n| by_name(n, Target::Swagger)),
             "/api/v1/deployments" => Target::AdminList,
+            "/docs" => default.map_or(Target::NotFound, |n| by_name(n, Target::Docs)),
             _ => match path
                 .strip_prefix(SERVICE_PREFIX)
                 .map(|rest| rest.split_once('/'))
             {
                 Some(Some((name, "score"))) => by_name(name, Target::Score),
                 Some(Some((name, "swagger.json"))) => by_name(name, Target::Swagger),
+                Some(Some((name, "docs"))) => by_name(name, Target::Docs),
                 Some(None) => Target::AdminDeployment(path[SERVICE_PREFIX.len()..].to_owned()),
-                _ => Target::NotFound,
+                Some(Some(_)) => Target::NotFound,
+                None => Page::of(path).map_or(Target::NotFound, Target::Page),
             },
         }
     }
@@ -257,6 +278,24 @@ impl App {
                     _ => Err(ApiError::MethodNotAllowed { allow: "GET, PUT" }),
                 }
             }
+            Target::Docs(d) => pages::docs(&d, req.method()),
+            Target::Page(page) => {
+                if page.is_admin() {
+                    self.admin(req.headers())?;
+                }
+                page.serve(req.method(), &self.registry)
+            }
+            Target::Oip(target) => {
+                if let oip::Target::Model {
+                    deployment,
+                    action: oip::Action::Infer,
+                    ..
+                } = &target
+                {
+                    authorize(req.headers(), deployment.settings().keys.as_slice())?;
+                }
+                Box::pin(oip::handle(target, req, ids, self.collector.as_ref())).await
+            }
             Target::NotFound => Err(ApiError::NotFound),
         }
     }
@@ -280,8 +319,10 @@ impl Target {
             Target::Readiness => Route::readiness,
             Target::Metrics => Route::metrics,
             Target::Score(_) => Route::score,
-            Target::Swagger(_) => Route::swagger,
+            Target::Swagger(_) | Target::Docs(_) => Route::swagger,
+            Target::Page(page) => page.route(),
             Target::AdminList | Target::AdminDeployment(_) => Route::admin,
+            Target::Oip(t) => t.route(),
             Target::NotFound => Route::not_found,
         }
     }

@@ -167,7 +167,7 @@ const EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
 /// `x-ms-run-fn-exec-ms`: the guest's run time, `%.3f` ms as the Azure ML server writes it.
 /// Integer formatting: this runs on every request, and float formatting costs ~1 % of a
 /// request's CPU time.
-fn insert_exec_ms(headers: &mut hyper::HeaderMap, run_time: std::time::Duration) {
+pub(crate) fn insert_exec_ms(headers: &mut hyper::HeaderMap, run_time: std::time::Duration) {
     let micros = (run_time.as_nanos() + 500) / 1000;
     let exec_ms = format!("{}.{:03}", micros / 1000, micros % 1000);
     if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(exec_ms)) {

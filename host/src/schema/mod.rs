@@ -81,7 +81,48 @@ impl JsonType {
     }
 }
 
+/// Where a declared parameter goes in a scoring request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// An entry of `Inputs`.
+    Input,
+    /// The `GlobalParameters` value.
+    GlobalParameters,
+}
+
+/// One parameter the entry script declares, for other protocols to map onto their own
+/// values (the Open Inference Protocol maps each onto tensors, see `oip::mapping`).
+#[derive(Debug)]
+pub(crate) struct Declared<'s> {
+    pub(crate) name: &'s str,
+    pub(crate) place: Place,
+    pub(crate) kind: &'s Kind,
+    pub(crate) required: bool,
+}
+
 impl Schema {
+    /// Every declared parameter, in the schema's order, `GlobalParameters` last.
+    pub(crate) fn declared(&self) -> Vec<Declared<'_>> {
+        let inputs = self.inputs.iter().map(|(name, kind)| Declared {
+            name,
+            place: Place::Input,
+            kind,
+            required: true,
+        });
+        let global = self.global_parameters.as_ref().map(|kind| Declared {
+            name: "GlobalParameters",
+            place: Place::GlobalParameters,
+            kind,
+            required: self.global_parameters_required,
+        });
+        inputs.chain(global).collect()
+    }
+
+    /// The sample of what `run` returns, if the script declares one.
+    pub(crate) fn output_sample(&self) -> Option<&Value> {
+        self.output.as_ref()
+    }
+
     /// Checks the guest's schema and renders its samples as JSON examples. `Err` says what is
     /// wrong with the samples (a bug in the entry script: the deployment does not load).
     pub(crate) fn from_wit(schema: bindings::Schema) -> Result<Schema, String> {
