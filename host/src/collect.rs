@@ -5,10 +5,16 @@
 //! The request path never waits for the disk: a record goes into a bounded channel with
 //! `try_send`; a writer thread drains it. When the channel is full the record is dropped and
 //! counted (`scorehost_collect_dropped_total`), so a slow disk costs data, never latency.
+//!
+//! Crash safety: each record is one `write` of a whole line. A process killed mid-write (or a
+//! disk that filled up mid-line) can leave a partial last line; when the writer opens a file
+//! it cuts such a line off, so every line of every file is a whole JSON record. A write that
+//! fails (full disk, file size limit) is undone the same way, the record is counted as
+//! dropped, and serving goes on.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -84,12 +90,30 @@ impl Collector {
             max_files: settings.max_files,
             open: BTreeMap::new(),
         };
+        let write_dropped = dropped.clone();
         std::thread::Builder::new()
             .name("scorehost-collect".into())
             .spawn(move || {
+                // Warn once per run of failures, not once per record of a full disk.
+                let mut failing = false;
                 while let Some(record) = queue.blocking_recv() {
-                    if let Err(e) = writer.write(&record) {
-                        tracing::warn!(deployment = %record.deployment, "data collection: {e}");
+                    match writer.write(&record) {
+                        Ok(()) => {
+                            if failing {
+                                tracing::info!("data collection: writing again");
+                            }
+                            failing = false;
+                        }
+                        Err(e) => {
+                            write_dropped.inc();
+                            if !failing {
+                                tracing::warn!(
+                                    deployment = %record.deployment,
+                                    "data collection: dropping records that cannot be written: {e}"
+                                );
+                            }
+                            failing = true;
+                        }
                     }
                 }
             })?;
@@ -160,17 +184,67 @@ impl Writer {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => {
                 std::fs::create_dir_all(&folder)?;
-                let file = OpenOptions::new().create(true).append(true).open(&path)?;
-                let size = file.metadata()?.len();
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .read(true)
+                    .open(&path)?;
+                let size = cut_partial_line(&mut file)?;
                 e.insert((file, size))
             }
         };
         let mut line = Vec::with_capacity(record.line.len() + 1);
         line.extend_from_slice(record.line.as_bytes());
         line.push(b'\n');
-        file.write_all(&line)?;
+        if let Err(e) = file.write_all(&line) {
+            // Part of the line may be on disk: cut it off so the next record starts a line.
+            // If even that fails, reopen (and repair) the file next time.
+            if file.set_len(*size).is_err() {
+                self.open.remove(&record.deployment);
+            }
+            return Err(e);
+        }
         *size += len;
         Ok(())
+    }
+}
+
+/// Cuts a partial last line (no final newline: the process died or the disk filled up
+/// mid-write) off a collection file; returns the file's length after.
+fn cut_partial_line(file: &mut File) -> std::io::Result<u64> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    // Scan back from the end, a block at a time, for the last newline.
+    let mut end = len;
+    let mut block = vec![0u8; 64 << 10];
+    loop {
+        let start = end.saturating_sub(block.len() as u64);
+        let chunk = &mut block[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if end == len && chunk.last() == Some(&b'\n') {
+            return Ok(len);
+        }
+        if let Some(at) = chunk.iter().rposition(|&b| b == b'\n') {
+            let keep = start + at as u64 + 1;
+            tracing::warn!(
+                bytes = len - keep,
+                "data collection: cutting off a partial last line (an interrupted write)"
+            );
+            file.set_len(keep)?;
+            return Ok(keep);
+        }
+        if start == 0 {
+            tracing::warn!(
+                bytes = len,
+                "data collection: cutting off a partial line (an interrupted write)"
+            );
+            file.set_len(0)?;
+            return Ok(0);
+        }
+        end = start;
     }
 }
 

@@ -97,11 +97,17 @@ pub struct Limits {
     /// Wall-clock budget of `init` (model loading). Default: 300 s, gunicorn's worker timeout
     /// in the Azure ML server.
     pub init_timeout: Duration,
-    /// How long a request may wait for a free instance before it gets 503. Default: 10 s.
+    /// How long a request may wait for a free instance before it gets 503 with `Retry-After`;
+    /// a request whose expected wait (requests ahead × recent run time ÷ instances) is already
+    /// longer is refused at once. Default: 2 s (at 1000 connections on the ridge example the
+    /// real wait stays in milliseconds; see BENCHMARKS.md).
     pub queue_timeout: Duration,
-    /// How many requests may wait for a free instance at once; more get 503 at once.
-    /// Default: 64.
+    /// How many requests may wait for a free instance at once; more get 503 at once. A cap
+    /// for memory, not the admission rule (that is `queue_timeout`). Default: 4096.
     pub queue: usize,
+    /// How many bytes of request bodies may wait for a free instance at once; more get 503 at
+    /// once (a single request may always wait). Default: 256 MiB.
+    pub queue_memory: usize,
     /// Linear memory one instance may grow to, in bytes. Default: 512 MiB.
     pub max_memory: usize,
     /// Largest request body accepted, in bytes; larger gets 413. Default: 8 MiB (the Azure ML
@@ -115,8 +121,9 @@ impl Default for Limits {
             instances: 2,
             timeout: Duration::from_secs(60),
             init_timeout: Duration::from_secs(300),
-            queue_timeout: Duration::from_secs(10),
-            queue: 64,
+            queue_timeout: Duration::from_secs(2),
+            queue: 4096,
+            queue_memory: 256 << 20,
             max_memory: 512 << 20,
             max_body: 8 << 20,
         }

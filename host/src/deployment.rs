@@ -10,7 +10,7 @@ use crate::metrics::DeploymentMetrics;
 use crate::runtime::bindings::Input;
 use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawResponse};
 use crate::runtime::models::ModelIndex;
-use crate::runtime::pool::Pool;
+use crate::runtime::pool::{Pool, QueueLimits};
 use crate::runtime::{CallError, Instance, InstanceSpec, Runtime};
 use crate::schema::{Documents, Invalid, Schema, SwaggerVersion};
 
@@ -109,14 +109,17 @@ impl Deployment {
             Arc::new(plugin),
             Arc::new(spec),
             settings.limits.instances.max(1),
-            settings.limits.queue,
+            QueueLimits {
+                requests: settings.limits.queue,
+                bytes: settings.limits.queue_memory,
+            },
         )
         .await
         .with_context(|| format!("starting deployment '{}'", settings.name))?;
 
         let schema = {
             let mut lease = pool
-                .lease(SCHEMA_TIMEOUT)
+                .lease(SCHEMA_TIMEOUT, 0)
                 .await
                 .context("no instance free to read the schema")?;
             lease
@@ -231,17 +234,19 @@ impl Deployment {
             .await?)
     }
 
-    /// Borrows a warm instance (waiting in the bounded queue), makes one call on it under the
+    /// Borrows a warm instance (waiting at most the queue timeout; `weight` is the request's
+    /// body size, counted against the queue's memory cap), makes one call on it under the
     /// deployment's time budget, and times the call.
     async fn on_warm_instance<T>(
         &self,
+        weight: usize,
         call: impl AsyncFnOnce(&mut Instance, Duration) -> Result<T, CallError>,
     ) -> Result<Scored<T>, ScoreError> {
         let limits = &self.settings.limits;
         let metrics = &self.metrics;
         let mut lease = self
             .pool
-            .lease(limits.queue_timeout)
+            .lease(limits.queue_timeout, weight)
             .await
             .inspect_err(|_| {
                 metrics.overloaded.inc();
@@ -251,6 +256,7 @@ impl Deployment {
         let outcome = call(lease.instance(), limits.timeout).await;
         let run_time = started.elapsed();
         metrics.run_seconds.observe(run_time);
+        self.pool.observe_run(run_time);
         match &outcome {
             Ok(_) => {}
             Err(CallError::Trapped) => {
@@ -279,7 +285,8 @@ impl Deployment {
         request_id: &str,
         request: &RawRequest,
     ) -> Result<Scored<RawResponse>, ScoreError> {
-        self.on_warm_instance(async |instance, budget| {
+        let weight = request.body.len();
+        self.on_warm_instance(weight, async |instance, budget| {
             instance.run_raw(request_id, request, budget).await
         })
         .await
@@ -287,13 +294,15 @@ impl Deployment {
 
     /// Runs the entry script on a warm instance with an input already checked against the
     /// schema (see [`Schema::bind`]).
+    /// `weight` is the request's size in bytes, for the queue's memory admission.
     pub(crate) async fn score(
         &self,
         request_id: &str,
         input: &Input,
+        weight: usize,
     ) -> Result<Scored, ScoreError> {
         let scored = self
-            .on_warm_instance(async |instance, budget| {
+            .on_warm_instance(weight, async |instance, budget| {
                 instance.run(request_id, input, budget).await
             })
             .await?;

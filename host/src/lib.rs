@@ -75,6 +75,7 @@ pub mod __bench {
             Some(global) => format!(r#"{{"Inputs": {inputs}, "GlobalParameters": {global}}}"#),
             None => format!(r#"{{"Inputs": {inputs}}}"#),
         };
+        let weight = body.len();
         let input = match deployment.schema() {
             Some(schema) => {
                 let top: crate::schema::Entries =
@@ -90,7 +91,7 @@ pub mod __bench {
                 .map(|body| body.len())
         } else {
             deployment
-                .score("bench", &input)
+                .score("bench", &input, weight)
                 .await
                 .map(|s| s.body.len())
         };

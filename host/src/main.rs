@@ -71,6 +71,16 @@ struct ServeArgs {
     /// Warm instances (requests scored at the same time).
     #[arg(long, default_value_t = Limits::default().instances)]
     instances: usize,
+    /// How long a request may wait for an instance, in milliseconds; longer (or expected to
+    /// be longer) gets 503 with Retry-After.
+    #[arg(long, default_value_t = Limits::default().queue_timeout.as_millis() as u64)]
+    queue_timeout_ms: u64,
+    /// Most requests waiting for an instance at once (a memory cap; more get 503).
+    #[arg(long, default_value_t = Limits::default().queue)]
+    queue: usize,
+    /// Most request-body MiB waiting for an instance at once (more get 503).
+    #[arg(long, default_value_t = Limits::default().queue_memory >> 20)]
+    queue_memory_mib: usize,
     /// Time budget of one run() call, in milliseconds.
     #[arg(long, env = "SCORING_TIMEOUT_MS", default_value_t = Limits::default().timeout.as_millis() as u64)]
     timeout_ms: u64,
@@ -114,6 +124,9 @@ struct ServeArgs {
     /// network); without it `/metrics` is on the main address behind the admin key.
     #[arg(long, env = "SCOREHOST_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// Most bytes of a request's line and header fields (more get 431); default 65536.
+    #[arg(long, env = "SCOREHOST_MAX_HEADER_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_header_bytes: Option<u64>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -238,6 +251,9 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
         (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key)?),
         _ => None,
     };
+    let max_header_bytes = args
+        .max_header_bytes
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     if let Some(path) = &args.config {
         let manifest = Manifest::load(path)?;
         return Ok(Plan {
@@ -248,6 +264,8 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                 admin_key: args.admin_key.or(manifest.admin_key),
                 tls,
                 collect: manifest.collect,
+                max_header_bytes: max_header_bytes.or(manifest.max_header_bytes),
+                swap_roots: Some(manifest.swap_roots),
             },
             watch: manifest.watch || args.watch,
             cache_dir: args.cache_dir,
@@ -275,6 +293,9 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                 timeout: Duration::from_millis(args.timeout_ms),
                 max_memory: args.max_memory_mib << 20,
                 max_body: args.max_body,
+                queue_timeout: Duration::from_millis(args.queue_timeout_ms),
+                queue: args.queue,
+                queue_memory: args.queue_memory_mib << 20,
                 ..Limits::default()
             },
             swagger: SwaggerSettings {
@@ -312,6 +333,8 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                     .into(),
                     ..CollectSettings::new(dir)
                 }),
+                max_header_bytes,
+                swap_roots: None,
             },
             watch: args.watch,
             cache_dir: args.cache_dir,

@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use crate::collect::{CollectMode, CollectSettings};
 use crate::config::{DeploymentSettings, Limits, SampleVisibility, SwaggerSettings};
+use crate::registry::SwapRoots;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -41,6 +42,14 @@ struct File {
     /// Folder of the data collection (deployments opt in with `collect`), relative to the
     /// file. Default: none.
     collect_dir: Option<PathBuf>,
+    /// Folders admin swaps may take plugin files from, relative to the file. Default: the
+    /// folders holding the deployments' plugins.
+    plugin_roots: Option<Vec<PathBuf>>,
+    /// Folders admin swaps may take model folders from, relative to the file. Default: the
+    /// folders holding the deployments' model folders.
+    model_roots: Option<Vec<PathBuf>>,
+    /// Most bytes of a request's line and header fields; more get 431. Default: 65536.
+    max_header_bytes: Option<usize>,
     /// The tenants.
     #[serde(default, rename = "deployment")]
     deployments: Vec<DeploymentEntry>,
@@ -75,8 +84,13 @@ struct DeploymentEntry {
     samples: Samples,
     /// Warm instances = requests scored at once. Default: 2.
     instances: Option<usize>,
-    /// Requests that may wait for an instance; more get 503. Default: 64.
+    /// Requests that may wait for an instance; more get 503. Default: 4096.
     queue: Option<usize>,
+    /// How long a request may wait for an instance, in ms; longer (or expected to be
+    /// longer) gets 503 with `Retry-After`. Default: 2000.
+    queue_timeout_ms: Option<u64>,
+    /// Body bytes of waiting requests, in MiB; more get 503. Default: 256.
+    queue_memory_mib: Option<usize>,
     /// Time budget of one `run`, in ms. Default: 60000.
     timeout_ms: Option<u64>,
     /// Linear memory per instance, in MiB. Default: 512.
@@ -116,6 +130,10 @@ pub struct Manifest {
     pub deployments: Vec<DeploymentSettings>,
     /// Data collection, when a deployment opted in.
     pub collect: Option<CollectSettings>,
+    /// Where admin swaps may take plugins and model folders from.
+    pub swap_roots: SwapRoots,
+    /// The cap on request header bytes, if the file sets one.
+    pub max_header_bytes: Option<usize>,
 }
 
 impl Manifest {
@@ -154,7 +172,7 @@ impl Manifest {
                 ..CollectSettings::new(base.join(dir))
             }),
         };
-        let deployments = file
+        let deployments: Vec<DeploymentSettings> = file
             .deployments
             .into_iter()
             .map(|entry| {
@@ -170,7 +188,18 @@ impl Manifest {
         if file.admin_key.as_deref().is_some_and(str::is_empty) {
             bail!("admin_key: must not be empty");
         }
+        let derived = SwapRoots::of(&deployments);
+        let resolve = |dirs: Vec<PathBuf>| dirs.into_iter().map(|d| base.join(d)).collect();
+        let swap_roots = SwapRoots {
+            plugin: file.plugin_roots.map_or(derived.plugin, resolve),
+            model: file.model_roots.map_or(derived.model, resolve),
+        };
+        if file.max_header_bytes == Some(0) {
+            bail!("max_header_bytes: must be more than 0");
+        }
         Ok(Manifest {
+            swap_roots,
+            max_header_bytes: file.max_header_bytes,
             addr: file.addr,
             admin_key: file.admin_key,
             watch: file.watch,
@@ -207,6 +236,14 @@ impl DeploymentEntry {
         let limits = Limits {
             instances: self.instances.unwrap_or(defaults.instances),
             queue: self.queue.unwrap_or(defaults.queue),
+            queue_timeout: self
+                .queue_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.queue_timeout),
+            queue_memory: self
+                .queue_memory_mib
+                .map(|mib| mib << 20)
+                .unwrap_or(defaults.queue_memory),
             timeout: self
                 .timeout_ms
                 .map(Duration::from_millis)
@@ -258,6 +295,8 @@ mod tests {
         let m = parse(
             r#"
             admin_key = "adm"
+            model_roots = ["models"]
+            max_header_bytes = 4096
             [[deployment]]
             name = "ridge"
             plugin = "ridge.wasm"
@@ -265,6 +304,8 @@ mod tests {
             primary_key = "k1"
             secondary_key = "k2"
             instances = 4
+            queue_timeout_ms = 500
+            queue_memory_mib = 16
             [[deployment]]
             name = "open"
             plugin = "/abs/echo.wasm"
@@ -281,6 +322,16 @@ mod tests {
         assert_eq!(ridge.keys, ["k1", "k2"]);
         assert_eq!(ridge.limits.instances, 4);
         assert_eq!(ridge.limits.timeout, Limits::default().timeout);
+        assert_eq!(ridge.limits.queue_timeout, Duration::from_millis(500));
+        assert_eq!(ridge.limits.queue_memory, 16 << 20);
+        assert_eq!(ridge.limits.queue, Limits::default().queue);
+        assert_eq!(m.max_header_bytes, Some(4096));
+        // Plugin roots default to the plugins' folders; model roots as given.
+        assert_eq!(
+            m.swap_roots.plugin,
+            [PathBuf::from("/srv"), PathBuf::from("/abs")]
+        );
+        assert_eq!(m.swap_roots.model, [PathBuf::from("/srv/models")]);
         assert_eq!(ridge.swagger.path_prefix, "/api/v1/service/ridge");
         let open = &m.deployments[1];
         assert_eq!(open.plugin, Path::new("/abs/echo.wasm"));

@@ -7,7 +7,7 @@
 //! that fails to load is refused and the old one keeps serving.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -61,6 +61,62 @@ pub struct SwapRequest {
     pub plugin: Option<PathBuf>,
     /// A new model folder.
     pub model_dir: Option<PathBuf>,
+}
+
+/// Folders an admin swap may take a plugin file or a model folder from. A swap's paths are
+/// resolved (symlinks, `..`) and must land inside one of them: the admin key must not become
+/// a way to load, and so read through a plugin, any file of the host.
+#[derive(Debug, Clone, Default)]
+pub struct SwapRoots {
+    /// Folders of plugin files.
+    pub plugin: Vec<PathBuf>,
+    /// Folders of model folders.
+    pub model: Vec<PathBuf>,
+}
+
+impl SwapRoots {
+    /// The folders already in use: those holding the deployments' plugin files and model
+    /// folders (their parent folders).
+    pub fn of<'a>(deployments: impl IntoIterator<Item = &'a DeploymentSettings>) -> SwapRoots {
+        let mut roots = SwapRoots::default();
+        let parent = |path: &Path| path.parent().map(Path::to_path_buf);
+        for d in deployments {
+            roots.plugin.extend(parent(&d.plugin));
+            roots.model.extend(parent(&d.model_dir));
+        }
+        roots.plugin.dedup();
+        roots.model.dedup();
+        roots
+    }
+
+    /// Checks a swap's new paths; the error says which field is refused (never where a path
+    /// leads).
+    pub fn confine(&self, change: &SwapRequest) -> Result<(), &'static str> {
+        if let Some(plugin) = &change.plugin
+            && !inside(plugin, &self.plugin, |m| m.is_file())
+        {
+            return Err("plugin: not a file inside the plugin roots of the deployments file");
+        }
+        if let Some(model_dir) = &change.model_dir
+            && !inside(model_dir, &self.model, |m| m.is_dir())
+        {
+            return Err("model_dir: not a folder inside the model roots of the deployments file");
+        }
+        Ok(())
+    }
+}
+
+/// Whether `path`, resolved, is of the right kind and inside one of `roots` (resolved too).
+fn inside(path: &Path, roots: &[PathBuf], kind: fn(&std::fs::Metadata) -> bool) -> bool {
+    let Ok(resolved) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let right_kind = std::fs::metadata(&resolved).is_ok_and(|m| kind(&m));
+    right_kind
+        && roots
+            .iter()
+            .filter_map(|root| std::fs::canonicalize(root).ok())
+            .any(|root| resolved.starts_with(root))
 }
 
 /// Why a swap did not happen.
@@ -312,6 +368,6 @@ pub fn status_of(deployment: &Deployment) -> Status {
     }
 }
 
-fn mtime(path: &std::path::Path) -> Option<SystemTime> {
+fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }

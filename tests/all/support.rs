@@ -183,6 +183,7 @@ impl TestServer {
                 admin_key: None,
                 tls: None,
                 collect: None,
+                ..ServerOptions::default()
             },
         )
         .await

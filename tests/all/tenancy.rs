@@ -36,6 +36,7 @@ fn admin_options() -> ServerOptions {
         admin_key: Some(ADMIN.to_owned()),
         tls: None,
         collect: None,
+        ..ServerOptions::default()
     }
 }
 

@@ -8,6 +8,8 @@
 //!   `bench.rs`); `--only` runs the suites whose title contains WORD.
 //! - `screenshots`: PNGs of the `/docs` and `/console` pages (laptop and phone size) into
 //!   `docs/`, made in headless Chromium by the ignored test `pages::screenshots`.
+//! - `soak [--minutes N]`: mixed traffic, hot swaps and misbehaving tenants against a release
+//!   server for N minutes (default 10), with a report of RSS, statuses and latencies.
 
 use std::process::ExitCode;
 
@@ -34,9 +36,10 @@ fn main() -> ExitCode {
                 .map(String::as_str),
         ),
         Some("screenshots") => screenshots(),
+        Some("soak") => soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] [--only WORD] | screenshots>"
+                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] [--only WORD] | screenshots | soak [--minutes N]>"
             );
             return ExitCode::from(2);
         }
@@ -63,6 +66,43 @@ fn demo(extra: &[String]) -> std::io::Result<()> {
         .arg(root.join("plugins/ridge/model"))
         .args(extra);
     run(&mut serve)
+}
+
+/// The long soak test (`tests/all/soak.rs`, ignored in `cargo test`), release build, for
+/// `--minutes N` (default 10).
+fn soak(args: &[String]) -> std::io::Result<()> {
+    let minutes = match args {
+        [] => 10,
+        [flag, n] if flag == "--minutes" => n.parse::<u64>().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "--minutes takes a whole number",
+            )
+        })?,
+        _ => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "usage: cargo xtask soak [--minutes N]",
+            ));
+        }
+    };
+    let root = repo_root();
+    let mut test = cargo_command(&root);
+    test.args([
+        "test",
+        "--release",
+        "--package",
+        "scorehost",
+        "--test",
+        "all",
+        "--",
+        "--ignored",
+        "--exact",
+        "soak::soak_for_minutes",
+        "--nocapture",
+    ])
+    .env("SCOREHOST_SOAK_MINUTES", minutes.to_string());
+    run(&mut test)
 }
 
 /// Screenshots of the pages for the README, made by the browser tests' driver, then reduced

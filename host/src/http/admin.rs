@@ -11,7 +11,7 @@ use super::HttpResponse;
 use super::body::read_limited;
 use super::error::{ApiError, json_response};
 use crate::deployment::Deployment;
-use crate::registry::{Registry, Status, SwapError, SwapRequest, status_of};
+use crate::registry::{Registry, Status, SwapError, SwapRequest, SwapRoots, status_of};
 
 /// Largest swap request body.
 const MAX_ADMIN_BODY: usize = 64 << 10;
@@ -36,11 +36,13 @@ pub(crate) fn show(registry: &Registry, name: &str) -> Result<HttpResponse, ApiE
     Ok(json_response(StatusCode::OK, &describe(&d)))
 }
 
-/// `PUT /api/v1/service/NAME`: loads the new version beside the old and switches to it.
+/// `PUT /api/v1/service/NAME`: loads the new version beside the old and switches to it. New
+/// paths must resolve inside `roots` (else 403; `None`: the folders the deployments use).
 pub(crate) async fn swap(
     registry: &Registry,
     name: &str,
     req: Request<Incoming>,
+    roots: Option<&SwapRoots>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(req.into_body(), MAX_ADMIN_BODY).await?;
     let change: SwapRequest = if body.is_empty() {
@@ -50,6 +52,19 @@ pub(crate) async fn swap(
             ApiError::BadRequest(format!("Expected {{\"plugin\", \"model_dir\"}}: {e}"))
         })?
     };
+    if registry.get(name).is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let derived;
+    let roots = match roots {
+        Some(roots) => roots,
+        None => {
+            let deployments = registry.list();
+            derived = SwapRoots::of(deployments.iter().map(|d| d.settings()));
+            &derived
+        }
+    };
+    roots.confine(&change).map_err(ApiError::Forbidden)?;
     match registry.swap(name, change).await {
         Ok(d) => Ok(json_response(StatusCode::OK, &describe(&d))),
         Err(SwapError::NotFound(_)) => Err(ApiError::NotFound),

@@ -45,6 +45,8 @@ pub(crate) enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     HeaderTooLong(&'static str),
+    #[error("request headers over {limit} bytes")]
+    HeadersTooLarge { limit: usize },
     #[error("{0}")]
     Score(#[from] ScoreError),
     /// An Open Inference Protocol request that cannot be answered.
@@ -122,6 +124,10 @@ impl ApiError {
             ApiError::HeaderTooLong(message) => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 message.to_owned(),
+            ),
+            ApiError::HeadersTooLarge { limit } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("The request line and headers are larger than the limit of {limit} bytes."),
             ),
             ApiError::Score(ScoreError::Overloaded) => {
                 extra = Some((RETRY_AFTER, HeaderValue::from_static("1")));

@@ -59,10 +59,29 @@ pub struct ServerOptions {
     pub tls: Option<Tls>,
     /// Collect the inputs and outputs of opted-in deployments; `None`: off.
     pub collect: Option<crate::collect::CollectSettings>,
+    /// Most bytes of a request's line and header fields; more get 431. `None`:
+    /// [`DEFAULT_MAX_HEADER_BYTES`].
+    pub max_header_bytes: Option<usize>,
+    /// Folders an admin swap may take plugins and model folders from; `None`: the folders
+    /// holding the deployments' plugins and model folders when the swap is asked for.
+    pub swap_roots: Option<crate::registry::SwapRoots>,
+}
+
+/// Default cap on a request's line and header fields: 64 KiB (gunicorn, behind the Azure ML
+/// server, caps one header field at 8 KiB and 100 fields).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+
+impl ServerOptions {
+    /// The header cap in force.
+    pub(crate) fn max_header_bytes(&self) -> usize {
+        self.max_header_bytes.unwrap_or(DEFAULT_MAX_HEADER_BYTES)
+    }
 }
 
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// hyper's default read buffer limit (8 KiB + 100 × 4 KiB).
+const HYPER_DEFAULT_MAX_BUF: usize = 8192 + 4096 * 100;
 /// How long shutdown waits for requests under way.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -190,12 +209,21 @@ async fn serve_connection<I>(io: TokioIo<I>, app: Arc<App>, watcher: Watcher)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // hyper's own buffer must hold more than the cap, so that the routes, not hyper, answer a
+    // request over it (with a JSON body and the usual headers); far larger ones hyper refuses
+    // with a bare 431 and closes the connection.
+    let max_buf = app
+        .options
+        .max_header_bytes()
+        .saturating_mul(2)
+        .max(HYPER_DEFAULT_MAX_BUF);
     let service = service_fn(move |req| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(app.handle(req).await) }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
+        .max_buf_size(max_buf)
         .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(io, service);
     if let Err(e) = watcher.watch(connection).await {

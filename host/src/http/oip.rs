@@ -225,7 +225,7 @@ async fn infer(
         None => return Err(ApiError::Score(ScoreError::Call(CallError::WrongWorld))),
     };
     let scored = deployment
-        .score(&ids.request_id, &input)
+        .score(&ids.request_id, &input, score_body.len())
         .await
         .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
     if let Some(collect) = collect {

@@ -88,9 +88,15 @@ impl App {
                 if let Some(id) = request_id {
                     insert_id(response.headers_mut(), X_REQUEST_ID, &id);
                 }
+                response.headers_mut().insert(
+                    SERVER_VERSION_HEADER,
+                    HeaderValue::from_static(SERVER_VERSION),
+                );
                 return response;
             }
         };
+        let header_limit = self.options.max_header_bytes();
+        let too_large = header_bytes(&req) > header_limit;
         let cors_request = CorsRequest::from_request(method == Method::OPTIONS, req.headers());
         let target = self.target(&path);
         let route = target.route();
@@ -108,11 +114,14 @@ impl App {
             request_id = %ids.request_id,
             deployment = deployment.as_ref().map(|d| d.settings().name.as_str()).unwrap_or("-"),
         );
-        let mut response = self
-            .route(target, req, &ids)
-            .instrument(span.clone())
-            .await
-            .unwrap_or_else(|e| e.respond(style));
+        let routed = if too_large {
+            Err(ApiError::HeadersTooLarge {
+                limit: header_limit,
+            })
+        } else {
+            self.route(target, req, &ids).instrument(span.clone()).await
+        };
+        let mut response = routed.unwrap_or_else(|e| e.respond(style));
         let headers = response.headers_mut();
         if let Some(d) = &deployment {
             cors::apply(&d.settings().cors_origins, &cors_request, headers);
@@ -261,7 +270,10 @@ impl App {
                 self.admin(req.headers())?;
                 match *req.method() {
                     Method::GET => admin::show(&self.registry, &name),
-                    Method::PUT => Box::pin(admin::swap(&self.registry, &name, req)).await,
+                    Method::PUT => {
+                        let roots = self.options.swap_roots.as_ref();
+                        Box::pin(admin::swap(&self.registry, &name, req, roots)).await
+                    }
                     _ => Err(ApiError::MethodNotAllowed { allow: "GET, PUT" }),
                 }
             }
@@ -336,6 +348,21 @@ fn metrics(registry: &Registry) -> HttpResponse {
         HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     response
+}
+
+/// Bytes of a request's line and header fields as sent: method, target, and for each field
+/// its name, value, `": "` and CRLF.
+fn header_bytes<B>(req: &Request<B>) -> usize {
+    // "METHOD TARGET HTTP/1.1\r\n"
+    let line = req.method().as_str().len()
+        + 1
+        + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n".len();
+    req.headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + line
 }
 
 /// Checks `Authorization: Bearer <key>` against `keys` (none: open) in constant time, so a

@@ -16,7 +16,7 @@ use super::body::{
 use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
 use super::request_id::RequestIds;
 use crate::collect::Collector;
-use crate::deployment::Deployment;
+use crate::deployment::{Deployment, ScoreError};
 use crate::runtime::bindings::Input;
 use crate::runtime::bindings::raw::Request as RawRequest;
 use crate::schema::SwaggerVersion;
@@ -99,9 +99,7 @@ pub(crate) async fn score_raw(
             status = raw.status,
             "the entry script returned an invalid status"
         );
-        return Err(ApiError::Score(
-            crate::deployment::ScoreError::InvalidStatus,
-        ));
+        return Err(ApiError::Score(ScoreError::InvalidStatus));
     };
     let mut response = Response::new(Full::new(Bytes::from(raw.body)));
     *response.status_mut() = status;
@@ -153,15 +151,18 @@ pub(crate) async fn score(
     collect: Option<&Collector>,
 ) -> Result<HttpResponse, ApiError> {
     let input = match deployment.schema() {
-        Some(schema) => Input::Arguments(
-            schema
-                .bind(&parse_payload(body)?.0)
-                .map_err(|e| ApiError::Score(e.into()))?,
-        ),
+        Some(schema) => {
+            let top = parse_payload(body)?;
+            // What the guest SDKs will parse must be JSON every one of them accepts; checked
+            // once here.
+            crate::schema::check_json_text(body)
+                .map_err(|invalid| ApiError::Score(ScoreError::Invalid(invalid)))?;
+            Input::Arguments(schema.bind(&top.0).map_err(|e| ApiError::Score(e.into()))?)
+        }
         None => Input::Text(decode_text(body)?),
     };
     let scored = deployment
-        .score(&ids.request_id, &input)
+        .score(&ids.request_id, &input, body.len())
         .await
         .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
     if let Some(collect) = collect {

@@ -2,8 +2,15 @@
 //!
 //! A cache file is named by the SHA-256 of the component and a hash of the engine's
 //! compatibility settings (wasmtime version, target, compiler flags); anything else is a miss.
+//!
+//! `Component::deserialize_file` runs whatever native code the file holds, so a file is
+//! trusted only when its checksum matches: beside each `NAME.cwasm` lies `NAME.cwasm.sha256`,
+//! the SHA-256 of the entry's name and its bytes (so a valid artifact of another component
+//! copied under this name does not match either). A missing or wrong checksum (a truncated,
+//! damaged or foreign file) means compile again, with a warning. The folder is created 0700.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -42,19 +49,22 @@ impl ComponentCache {
         bytes: &[u8],
         digest: &str,
     ) -> anyhow::Result<(Component, bool)> {
-        let path = self.dir.join(format!("{digest}-{}.cwasm", self.engine_key));
+        let name = format!("{digest}-{}.cwasm", self.engine_key);
+        let path = self.dir.join(&name);
         if path.is_file() {
-            match deserialize(engine, &path) {
+            match verify(&path, &name).and_then(|()| deserialize(engine, &path)) {
                 Ok(component) => return Ok((component, true)),
-                // A stale or damaged entry is not fatal: compile again and overwrite it.
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring cache entry: {e:#}"),
+                // A stale, damaged or foreign entry is not fatal: compile again and overwrite it.
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring cache entry, recompiling: {e:#}")
+                }
             }
         }
         let compiled = engine
             .precompile_component(bytes)
             .map_err(anyhow::Error::from)
             .context("compiling the component")?;
-        if let Err(e) = self.store(&path, &compiled) {
+        if let Err(e) = self.store(&path, &name, &compiled) {
             tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {e:#}");
         }
         // SAFETY: `compiled` was produced just now by `precompile_component` of this engine.
@@ -65,22 +75,79 @@ impl ComponentCache {
         Ok((component, false))
     }
 
-    /// Writes through a temporary file and a rename, so a reader never sees half a file.
-    fn store(&self, path: &Path, compiled: &[u8]) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let unique = NEXT.fetch_add(1, Ordering::Relaxed);
-        let tmp = path.with_extension(format!("tmp-{}-{unique}", std::process::id()));
-        std::fs::write(&tmp, compiled)?;
-        std::fs::rename(&tmp, path)?;
+    /// Writes the artifact and then its checksum, each through a temporary file and a rename,
+    /// so a reader never sees half a file (and an artifact without its checksum is a miss).
+    fn store(&self, path: &Path, name: &str, compiled: &[u8]) -> anyhow::Result<()> {
+        create_private_dir(&self.dir)?;
+        write_atomically(path, compiled)?;
+        write_atomically(&checksum_path(path), checksum(name, compiled).as_bytes())?;
         Ok(())
     }
 }
 
+/// Creates the cache folder (and missing parents) readable and writable by this user only.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}-{unique}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::File::create(&tmp).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&tmp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn checksum_path(path: &Path) -> PathBuf {
+    let mut sidecar = path.as_os_str().to_owned();
+    sidecar.push(".sha256");
+    PathBuf::from(sidecar)
+}
+
+/// SHA-256 over the entry's file name and the artifact, in hex.
+fn checksum(name: &str, compiled: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update([0]);
+    hasher.update(compiled);
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks the artifact at `path` against its stored checksum.
+fn verify(path: &Path, name: &str) -> anyhow::Result<()> {
+    let expected = std::fs::read_to_string(checksum_path(path)).context("no checksum beside it")?;
+    let compiled = std::fs::read(path).context("reading it")?;
+    anyhow::ensure!(
+        expected.trim() == checksum(name, &compiled),
+        "its checksum does not match (truncated, damaged or not ours)"
+    );
+    Ok(())
+}
+
 fn deserialize(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
-    // SAFETY: files in the cache folder are written only by `ComponentCache::store` from
-    // `precompile_component` output, named by the engine's compatibility hash; wasmtime checks
-    // the header and rejects artifacts of another version or configuration.
+    // SAFETY: the file's bytes were just checked against the checksum written beside it by
+    // `ComponentCache::store` from `precompile_component` output of an engine with the same
+    // compatibility hash (part of the name), in a folder only this user can write; wasmtime
+    // also checks the header and rejects artifacts of another version or configuration.
     #[allow(unsafe_code)]
     let component = unsafe { Component::deserialize_file(engine, path) };
     component.map_err(anyhow::Error::from)

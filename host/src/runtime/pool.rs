@@ -4,8 +4,14 @@
 //! A lease holds a permit; when it ends the instance goes back (healthy) or a background task
 //! builds a replacement and only then gives the permit back, so capacity heals by itself and
 //! a request never receives a broken instance.
+//!
+//! Admission is by time, not by count: a request waits for an instance while its wait stays
+//! under the deployment's budget (`queue_timeout`). One whose *expected* wait (requests ahead
+//! × the recent run time ÷ instances) already exceeds the budget is refused at once, so a slow
+//! entry script sheds load promptly instead of letting every client wait out the budget.
+//! Two large caps bound memory: the number of waiting requests and the bytes of their bodies.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -28,12 +34,27 @@ struct PoolInner {
     waiting: AtomicUsize,
     /// Most requests that may wait.
     max_waiting: usize,
+    /// Body bytes of the requests waiting now.
+    waiting_bytes: AtomicUsize,
+    /// Most body bytes that may wait (one request may always wait, however large).
+    max_waiting_bytes: usize,
+    /// Recent `run` time in nanoseconds (an exponentially weighted average; 0: none yet).
+    run_nanos: AtomicU64,
     /// Instances started (each holds a permit until it is idle, lent, or being replaced).
     size: usize,
     /// Failed instances whose replacement has not run `init` yet.
     replacing: AtomicUsize,
     plugin: Arc<Plugin>,
     spec: Arc<InstanceSpec>,
+}
+
+/// How many requests, and how many body bytes, may wait for an instance.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    /// Most requests waiting at once.
+    pub(crate) requests: usize,
+    /// Most body bytes waiting at once.
+    pub(crate) bytes: usize,
 }
 
 /// No instance became free in time, or too many requests were already waiting.
@@ -47,7 +68,7 @@ impl Pool {
         plugin: Arc<Plugin>,
         spec: Arc<InstanceSpec>,
         size: usize,
-        max_waiting: usize,
+        queue: QueueLimits,
     ) -> anyhow::Result<Pool> {
         let mut idle = Vec::with_capacity(size);
         for _ in 0..size {
@@ -59,7 +80,10 @@ impl Pool {
                 idle: Mutex::new(idle),
                 permits: Arc::new(Semaphore::new(size)),
                 waiting: AtomicUsize::new(0),
-                max_waiting,
+                max_waiting: queue.requests,
+                waiting_bytes: AtomicUsize::new(0),
+                max_waiting_bytes: queue.bytes,
+                run_nanos: AtomicU64::new(0),
                 size,
                 replacing: AtomicUsize::new(0),
                 plugin,
@@ -74,21 +98,22 @@ impl Pool {
         Instance::start(&self.inner.plugin, &self.inner.spec).await
     }
 
-    /// Borrows an idle instance, waiting at most `wait` for one; refuses at once when the
-    /// wait list is full.
-    pub(crate) async fn lease(&self, wait: Duration) -> Result<Lease, Busy> {
+    /// Borrows an idle instance for a request carrying `weight` body bytes, waiting at most
+    /// `budget` for one. Refuses at once when the wait list is full (in requests or bytes) or
+    /// when the expected wait already exceeds `budget`.
+    pub(crate) async fn lease(&self, budget: Duration, weight: usize) -> Result<Lease, Busy> {
         let permit = match self.inner.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
                 let inner = &self.inner;
-                if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.max_waiting {
-                    inner.waiting.fetch_sub(1, Ordering::AcqRel);
+                // A guard, so a request dropped while waiting (client gone) leaves the list.
+                let waiting = Waiting::enter(inner, weight)?;
+                if inner.expected_wait(waiting.ahead) > budget {
                     return Err(Busy);
                 }
-                // A guard, so a request dropped while waiting (client gone) leaves the list.
-                let _waiting = Waiting::enter(inner);
                 let acquired =
-                    tokio::time::timeout(wait, inner.permits.clone().acquire_owned()).await;
+                    tokio::time::timeout(budget, inner.permits.clone().acquire_owned()).await;
+                drop(waiting);
                 acquired.map_err(|_| Busy)?.map_err(|_closed| Busy)?
             }
         };
@@ -123,22 +148,73 @@ impl Pool {
     pub(crate) fn size(&self) -> usize {
         self.inner.size
     }
+
+    /// Feeds one `run` time into the average the expected wait is computed from.
+    pub(crate) fn observe_run(&self, run: Duration) {
+        let sample = u64::try_from(run.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let average = &self.inner.run_nanos;
+        let old = average.load(Ordering::Relaxed);
+        // Weight 1/8 for the new sample, which counts as at most 4× the average: one run
+        // that was preempted on a busy machine must not make a thousand waiting requests
+        // look hopeless, while a plugin that really slows down still moves the average up
+        // within a few runs. The first sample is taken as is. A lost update under contention
+        // only makes the average a little staler.
+        let new = if old == 0 {
+            sample
+        } else {
+            let sample = sample.min(old.saturating_mul(4));
+            old - old / 8 + sample / 8
+        };
+        average.store(new, Ordering::Relaxed);
+    }
 }
 
-/// A place on the wait list (already counted in `waiting`), given back when dropped.
-struct Waiting<'a>(&'a PoolInner);
+impl PoolInner {
+    /// How long a request with `ahead` requests before it can expect to wait: the recent run
+    /// time for each round of `size` requests ahead and its own round. Zero before any run.
+    fn expected_wait(&self, ahead: usize) -> Duration {
+        let run = self.run_nanos.load(Ordering::Relaxed);
+        let rounds = (ahead / self.size.max(1)) as u64 + 1;
+        Duration::from_nanos(run.saturating_mul(rounds))
+    }
+}
+
+/// A place on the wait list (counted in `waiting` and `waiting_bytes`), given back when
+/// dropped.
+struct Waiting<'a> {
+    pool: &'a PoolInner,
+    weight: usize,
+    /// Requests that were waiting before this one.
+    ahead: usize,
+}
 
 impl<'a> Waiting<'a> {
-    fn enter(pool: &'a PoolInner) -> Waiting<'a> {
+    /// Takes a place, or refuses when the list is full in requests or in bytes.
+    fn enter(pool: &'a PoolInner, weight: usize) -> Result<Waiting<'a>, Busy> {
+        let ahead = pool.waiting.fetch_add(1, Ordering::AcqRel);
+        let bytes_before = pool.waiting_bytes.fetch_add(weight, Ordering::AcqRel);
+        let waiting = Waiting {
+            pool,
+            weight,
+            ahead,
+        };
         pool.spec.metrics.pool_waiting.inc();
-        Waiting(pool)
+        let too_many = ahead >= pool.max_waiting;
+        let too_large = bytes_before > 0 && bytes_before + weight > pool.max_waiting_bytes;
+        if too_many || too_large {
+            return Err(Busy);
+        }
+        Ok(waiting)
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
-        self.0.spec.metrics.pool_waiting.dec();
+        self.pool.waiting.fetch_sub(1, Ordering::AcqRel);
+        self.pool
+            .waiting_bytes
+            .fetch_sub(self.weight, Ordering::AcqRel);
+        self.pool.spec.metrics.pool_waiting.dec();
     }
 }
 

@@ -3,13 +3,17 @@
 //!
 //! - `convert`: request JSON → tensors, frames and checked JSON values, with field paths.
 //! - `docs`: the Swagger/OpenAPI documents, in the Azure ML server's shape.
+//! - `check`: the one check of client JSON text (depth, finite numbers, valid Unicode) that
+//!   every body passes before a guest parses any of it.
 
+mod check;
 mod convert;
 mod docs;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+pub(crate) use check::check_json_text;
 pub(crate) use convert::Invalid;
 pub(crate) use docs::{Documents, SwaggerVersion, redacted};
 
