@@ -129,8 +129,11 @@ impl Deployment {
             .map(Schema::from_wit)
             .transpose()
             .map_err(|e| anyhow::anyhow!("the entry script's schema is unusable: {e}"))?;
-        let documents = Documents::render(schema.as_ref(), &settings.swagger)
+        let mut documents = Documents::render(schema.as_ref(), &settings.swagger)
             .context("rendering the Swagger documents")?;
+        if let Some(app_root) = &settings.swagger.app_root {
+            documents.use_user_files(app_root)?;
+        }
         tracing::info!(
             deployment = %settings.name,
             digest = &digest[..12],

@@ -55,6 +55,9 @@ pub struct ServerOptions {
     pub tls: Option<Tls>,
     /// Collect the inputs and outputs of opted-in deployments; `None`: off.
     pub collect: Option<crate::collect::CollectSettings>,
+    /// Leave out `x-ms-server-version` (the Azure ML server's
+    /// `SERVER_VERSION_LOG_RESPONSE_ENABLED=false`). Default: sent.
+    pub hide_server_version: bool,
 }
 
 /// How long a client may take to send its request headers.
