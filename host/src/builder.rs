@@ -123,7 +123,11 @@ impl fmt::Display for Language {
 
 /// The files of an embedded folder, without Python's bytecode caches (which a checkout may
 /// hold when the binary is built).
-fn embedded_files(dir: &'static Dir<'static>, prefix: &Path, out: &mut Vec<(PathBuf, &'static [u8])>) {
+fn embedded_files(
+    dir: &'static Dir<'static>,
+    prefix: &Path,
+    out: &mut Vec<(PathBuf, &'static [u8])>,
+) {
     for file in dir.files() {
         let path = file.path();
         if path.extension().is_some_and(|e| e == "pyc") {
@@ -210,7 +214,10 @@ impl Builder {
             ))
         })?;
         let absolute = script.canonicalize().map_err(|e| {
-            BuildError::Input(format!("cannot read the entry script {}: {e}", script.display()))
+            BuildError::Input(format!(
+                "cannot read the entry script {}: {e}",
+                script.display()
+            ))
         })?;
         if !absolute.is_file() {
             return Err(BuildError::Input(format!(
@@ -386,8 +393,7 @@ impl Toolchain {
                 )?;
             }
         }
-        fs::write(&ready, b"")
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", ready.display()))?;
+        fs::write(&ready, b"").map_err(|e| anyhow::anyhow!("writing {}: {e}", ready.display()))?;
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
             "{language} build toolchain installed"
@@ -481,10 +487,16 @@ fn build_key(
     let mut hasher = Sha256::new();
     hasher.update(toolchain_hash.as_bytes());
     hasher.update([0]);
-    hasher.update(script.strip_prefix(folder).unwrap_or(script).to_string_lossy().as_bytes());
+    hasher.update(
+        script
+            .strip_prefix(folder)
+            .unwrap_or(script)
+            .to_string_lossy()
+            .as_bytes(),
+    );
     for (relative, path) in files {
-        let contents = fs::read(&path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let contents =
+            fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         hasher.update([0]);
         hasher.update(relative.as_bytes());
         hasher.update([0]);
@@ -511,7 +523,7 @@ fn collect_folder(
         let name = name.to_string_lossy();
         if name.starts_with('.')
             || matches!(name.as_ref(), "__pycache__" | "node_modules")
-            || skip.iter().any(|s| *s == path)
+            || skip.contains(&path)
         {
             continue;
         }

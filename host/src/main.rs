@@ -38,7 +38,7 @@ struct Cli {
 enum Command {
     /// Serve one entry script at /score like the Azure ML scoring server (--plugin), or many
     /// deployments from a file (--config).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Build a Python (.py) or JavaScript (.js) entry script into a component, as `serve
     /// --entry_script` does on the fly (same cache).
     Build(BuildArgs),
@@ -65,7 +65,11 @@ struct ServeArgs {
     /// The entry script, as the Azure ML server's `--entry_script`: `score.py` or `score.js`
     /// (built into a component on the fly, cached by the content of its folder) or a `.wasm`
     /// component. `--plugin` wins when both are given.
-    #[arg(long = "entry_script", visible_alias = "entry-script", env = "AZUREML_ENTRY_SCRIPT")]
+    #[arg(
+        long = "entry_script",
+        visible_alias = "entry-script",
+        env = "AZUREML_ENTRY_SCRIPT"
+    )]
     entry_script: Option<PathBuf>,
     /// The model folder, mounted read-only in the guest as $AZUREML_MODEL_DIR.
     #[arg(
@@ -188,7 +192,7 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Build(args) => build(args),
     }
 }
@@ -348,9 +352,10 @@ struct Plan {
 fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
     let default_addr: SocketAddr = scorehost::config::DEFAULT_ADDR.parse()?;
     // --port: the Azure ML server's flag, on loopback (--addr picks the interface).
-    let addr = args
-        .addr
-        .or_else(|| args.port.map(|port| SocketAddr::from(([127, 0, 0, 1], port))));
+    let addr = args.addr.or_else(|| {
+        args.port
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+    });
     let hide_server_version = !args.server_version_header;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key)?),

@@ -253,7 +253,11 @@ async fn the_azure_environment_variables_configure_the_server() {
     let dir = scratch("azure-env");
     let app_root = dir.join("app");
     std::fs::create_dir_all(&app_root).unwrap();
-    std::fs::write(app_root.join("swagger.json"), r#"{"swagger": "2.0", "mine": true}"#).unwrap();
+    std::fs::write(
+        app_root.join("swagger.json"),
+        r#"{"swagger": "2.0", "mine": true}"#,
+    )
+    .unwrap();
     let mut command = scorehost();
     command
         .args(["serve", "--port", "0"])
@@ -286,7 +290,9 @@ async fn the_azure_environment_variables_configure_the_server() {
     assert_eq!(timed_out.message(), "Scoring timeout after 300 ms");
     assert_eq!(timed_out.header("x-ms-server-version"), None);
 
-    let mine = RequestBuilder::to(addr, Method::GET, "/swagger.json").send().await;
+    let mine = RequestBuilder::to(addr, Method::GET, "/swagger.json")
+        .send()
+        .await;
     assert_eq!(mine.json(), json!({"swagger": "2.0", "mine": true}));
     let generated = RequestBuilder::to(addr, Method::GET, "/swagger.json?version=3")
         .send()
@@ -300,7 +306,10 @@ async fn the_server_version_header_is_where_the_azure_server_sends_it() {
     let version = |r: &TestResponse| r.header("x-ms-server-version").map(str::to_owned);
     let sent = Some("scorehost/0.1.0".to_owned());
 
-    assert_eq!(version(&server.request(Method::GET, "/").send().await), sent);
+    assert_eq!(
+        version(&server.request(Method::GET, "/").send().await),
+        sent
+    );
     let scored = server.score(&json!({"Inputs": {}})).await;
     assert_eq!(scored.status, StatusCode::OK);
     assert_eq!(version(&scored), sent);
@@ -399,11 +408,21 @@ async fn an_allowed_origin_gets_cors_headers_on_every_route() {
 #[tokio::test]
 async fn the_users_own_swagger_files_replace_the_generated_documents() {
     let app_root = scratch("user-swagger");
-    std::fs::write(app_root.join("swagger.json"), r#"{"swagger": "2.0", "from": "swagger.json"}"#)
-        .unwrap();
-    std::fs::write(app_root.join("swagger2.json"), r#"{"from": "swagger2.json"}"#).unwrap();
-    std::fs::write(app_root.join("swagger3.json"), r#"{"openapi": "3.0.3", "from": "swagger3.json"}"#)
-        .unwrap();
+    std::fs::write(
+        app_root.join("swagger.json"),
+        r#"{"swagger": "2.0", "from": "swagger.json"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app_root.join("swagger2.json"),
+        r#"{"from": "swagger2.json"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app_root.join("swagger3.json"),
+        r#"{"openapi": "3.0.3", "from": "swagger3.json"}"#,
+    )
+    .unwrap();
     let with_app_root = |app_root: &Path| DeploymentSettings {
         swagger: SwaggerSettings {
             app_root: Some(app_root.to_owned()),
@@ -439,11 +458,15 @@ async fn the_users_own_swagger_files_replace_the_generated_documents() {
 
     // A file that is not JSON keeps the deployment from loading, naming the file.
     std::fs::write(app_root.join("swagger3.json"), "{not json").unwrap();
-    let error = scorehost::Registry::load(crate::support::runtime(), vec![with_app_root(&app_root)])
-        .await
-        .err()
-        .expect("loading fails");
-    assert!(format!("{error:#}").contains("swagger3.json is not JSON"), "{error:#}");
+    let error =
+        scorehost::Registry::load(crate::support::runtime(), vec![with_app_root(&app_root)])
+            .await
+            .err()
+            .expect("loading fails");
+    assert!(
+        format!("{error:#}").contains("swagger3.json is not JSON"),
+        "{error:#}"
+    );
 }
 
 #[test]

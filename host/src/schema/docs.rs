@@ -94,7 +94,8 @@ impl Documents {
             else {
                 continue;
             };
-            let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let text =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             serde_json::from_slice::<serde::de::IgnoredAny>(&text)
                 .with_context(|| format!("{} is not JSON", path.display()))?;
             tracing::info!(file = %path.display(), "serving the user's own Swagger document");
