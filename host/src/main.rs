@@ -312,12 +312,16 @@ fn serve(mut args: ServeArgs) -> ExitCode {
             },
         };
         tracing::info!(addr = %server.local_addr(), "listening; loading the deployments");
+        // One signal listener for the whole life of the process: a SIGTERM that arrives just
+        // after loading (between two listeners) would otherwise be swallowed.
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
         tokio::select! {
             loaded = registry.load_all(plan.deployments) => if let Err(e) = loaded {
                 tracing::error!("cannot serve: {e:#}");
                 return ExitCode::from(EXIT_NOT_READY);
             },
-            _ = shutdown_signal() => {
+            _ = &mut shutdown => {
                 tracing::info!("stopped while loading");
                 return ExitCode::SUCCESS;
             }
@@ -328,7 +332,7 @@ fn serve(mut args: ServeArgs) -> ExitCode {
         let scheme = if tls_on { "https" } else { "http" };
         println!("Listening on {scheme}://{}", server.local_addr());
         tracing::info!(addr = %server.local_addr(), "ready");
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down: no new connections; finishing requests under way");
         server.shutdown().await;
         if let Some(m) = metrics_server {
