@@ -9,6 +9,7 @@
 
 mod browser;
 mod cli;
+mod entry_script;
 mod js;
 mod load;
 mod oip;
