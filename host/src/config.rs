@@ -60,6 +60,10 @@ pub struct SwaggerSettings {
     pub path_prefix: String,
     /// Whether the samples appear as `example` values. Default: shown, as Azure ML does.
     pub samples: SampleVisibility,
+    /// A folder whose `swagger.json` or `swagger2.json` (version 2), `swagger3.json` (3.0) and
+    /// `swagger3.1.json` (3.1) are served instead of the generated documents, as the Azure ML
+    /// server serves those of its app root (`AML_APP_ROOT`). Default: none.
+    pub app_root: Option<PathBuf>,
 }
 
 impl Default for SwaggerSettings {
@@ -69,6 +73,7 @@ impl Default for SwaggerSettings {
             version: "1.0".to_owned(),
             path_prefix: String::new(),
             samples: SampleVisibility::Show,
+            app_root: None,
         }
     }
 }

@@ -138,8 +138,11 @@ impl Deployment {
             (Some(schema), false) => crate::oip::Signature::of(schema),
             (None, false) => crate::oip::Signature::undescribed(),
         };
-        let documents = Documents::render(schema.as_ref(), &settings.swagger)
+        let mut documents = Documents::render(schema.as_ref(), &settings.swagger)
             .context("rendering the Swagger documents")?;
+        if let Some(app_root) = &settings.swagger.app_root {
+            documents.use_user_files(app_root)?;
+        }
         tracing::info!(
             deployment = %settings.name,
             digest = &digest[..12],

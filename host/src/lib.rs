@@ -6,6 +6,8 @@
 //! nothing else of the host.
 //!
 //! Modules:
+//! - [`builder`]: builds Python and JavaScript entry scripts into components on the fly, with
+//!   the embedded SDKs and a cached toolchain.
 //! - [`collect`]: opt-in data collection of inputs and outputs as rotated JSON Lines.
 //! - [`config`]: settings of a deployment and of the runtime, with their defaults.
 //! - [`runtime`]: the wasmtime engine, compile cache, host imports, warm instance pool, limits.
@@ -19,6 +21,7 @@
 //! - `recent`: the last minute of traffic per deployment and the last swaps (the console's feed).
 //! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
 
+pub mod builder;
 pub mod collect;
 pub mod config;
 pub mod deployment;

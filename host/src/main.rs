@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use scorehost::builder::{Builder, Language};
 use scorehost::manifest::Manifest;
 use scorehost::{
     CollectMode, CollectSettings, DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings,
@@ -37,27 +38,66 @@ struct Cli {
 enum Command {
     /// Serve one entry script at /score like the Azure ML scoring server (--plugin), or many
     /// deployments from a file (--config).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Build a Python (.py) or JavaScript (.js) entry script into a component, as `serve
+    /// --entry_script` does on the fly (same cache).
+    Build(BuildArgs),
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The entry script: `score.py` or `score.js` (its whole folder is part of the build).
+    script: PathBuf,
+    /// The component to write. Default: the script's path with `.wasm`.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Where toolchains, builds and compiled components are cached.
+    #[arg(long, env = "SCOREHOST_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// The entry script: a Wasm component of the scorehost:plugin/scorer or raw-scorer world.
-    #[arg(long, env = "SCOREHOST_PLUGIN", required_unless_present = "config")]
+    /// The entry script: a Wasm component of the scorehost:plugin/scorer or raw-scorer world,
+    /// or a Python (.py) or JavaScript (.js) script, built into one on the fly.
+    #[arg(long, env = "SCOREHOST_PLUGIN", required_unless_present_any = ["config", "entry_script"])]
     plugin: Option<PathBuf>,
+    /// The entry script, as the Azure ML server's `--entry_script`: `score.py` or `score.js`
+    /// (built into a component on the fly, cached by the content of its folder) or a `.wasm`
+    /// component. `--plugin` wins when both are given.
+    #[arg(
+        long = "entry_script",
+        visible_alias = "entry-script",
+        env = "AZUREML_ENTRY_SCRIPT"
+    )]
+    entry_script: Option<PathBuf>,
     /// The model folder, mounted read-only in the guest as $AZUREML_MODEL_DIR.
-    #[arg(long, env = "AZUREML_MODEL_DIR", required_unless_present = "config")]
+    #[arg(
+        long,
+        visible_alias = "model_dir",
+        env = "AZUREML_MODEL_DIR",
+        required_unless_present = "config"
+    )]
     model_dir: Option<PathBuf>,
     /// Name of the --plugin deployment: its Open Inference Protocol model name
     /// (`/v2/models/NAME`) and its route `/api/v1/service/NAME/`. Letters, digits, `-`, `_`.
     #[arg(long, env = "SCOREHOST_MODEL_NAME", default_value = "default")]
     model_name: String,
+    /// Where the user's own `swagger.json`/`swagger2.json` (version 2), `swagger3.json` (3.0)
+    /// and `swagger3.1.json` (3.1) are looked for, which then replace the generated documents
+    /// (the Azure ML server's AML_APP_ROOT). Default: the --entry_script's folder.
+    #[arg(long, visible_alias = "app_root", env = "AML_APP_ROOT")]
+    app_root: Option<PathBuf>,
     /// A deployments file (TOML) with many deployments; replaces --plugin and --model-dir.
     #[arg(long, conflicts_with_all = ["plugin", "model_dir"])]
     config: Option<PathBuf>,
     /// Address to listen on (a deployments file may set it too).
     #[arg(long)]
     addr: Option<SocketAddr>,
+    /// Port to listen on, on 127.0.0.1 (as the Azure ML server's `--port`; it listens on every
+    /// interface, scorehost only on loopback unless --addr says otherwise).
+    #[arg(long, conflicts_with = "addr")]
+    port: Option<u16>,
     /// Key for the --plugin deployment (Authorization: Bearer KEY); default: no key needed.
     #[arg(long, env = "SCOREHOST_KEY")]
     key: Option<String>,
@@ -68,8 +108,8 @@ struct ServeArgs {
     /// file says `watch = false`).
     #[arg(long)]
     watch: bool,
-    /// Warm instances (requests scored at the same time).
-    #[arg(long, default_value_t = Limits::default().instances)]
+    /// Warm instances (requests scored at the same time); the Azure ML server's worker count.
+    #[arg(long, visible_alias = "worker_count", default_value_t = Limits::default().instances)]
     instances: usize,
     /// How long a request may wait for an instance, in milliseconds; longer (or expected to
     /// be longer) gets 503 with Retry-After.
@@ -103,9 +143,25 @@ struct ServeArgs {
     #[arg(long, env = "SERVICE_PATH_PREFIX", default_value = "")]
     service_path_prefix: String,
     /// Origins allowed to call from a browser (CORS), comma-separated; `*` for any.
-    #[arg(long, env = "AML_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long,
+        visible_alias = "access_control_allow_origins",
+        env = "AML_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
     cors_origins: Vec<String>,
-    /// Where compiled components are cached.
+    /// Whether responses carry `x-ms-server-version` (as the Azure ML server's
+    /// SERVER_VERSION_LOG_RESPONSE_ENABLED).
+    #[arg(
+        long,
+        env = "SERVER_VERSION_LOG_RESPONSE_ENABLED",
+        value_name = "BOOL",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value = "true"
+    )]
+    server_version_header: bool,
+    /// Where compiled components, script builds and their toolchains are cached.
     #[arg(long, env = "SCOREHOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Serve HTTPS: the PEM certificate chain (leaf first); needs --tls-key.
@@ -153,12 +209,77 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
+        Command::Build(args) => build(args),
     }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+/// `scorehost build`: the entry script's component, written to `--output`.
+fn build(args: BuildArgs) -> ExitCode {
+    init_logging(LogFormat::Text);
+    let cache_dir = RuntimeSettings {
+        cache_dir: args.cache_dir,
+    }
+    .cache_dir();
+    let output = args
+        .output
+        .unwrap_or_else(|| args.script.with_extension("wasm"));
+    match Builder::new(cache_dir).build_to(&args.script, &output) {
+        Ok(built) => {
+            let how = if built.cached {
+                "unchanged script: from the build cache"
+            } else {
+                "built"
+            };
+            println!("wrote {} ({how})", output.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A `.py`/`.js` entry script becomes its component (built now, or from the cache); the app
+/// root defaults to the entry script's folder. A build error ends the start like a failing
+/// `init` (exit 3), as the Azure ML server exits 3 on a script it cannot import.
+fn resolve_entry_script(args: &mut ServeArgs) -> Result<(), scorehost::builder::BuildError> {
+    if args.config.is_some() {
+        return Ok(());
+    }
+    let from_entry_script = args.plugin.is_none();
+    let Some(script) = args.plugin.clone().or_else(|| args.entry_script.clone()) else {
+        return Ok(());
+    };
+    if args.app_root.is_none() && (from_entry_script || Language::of(&script).is_some()) {
+        let folder = script.parent().unwrap_or(std::path::Path::new(""));
+        args.app_root = Some(if folder.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            folder.to_owned()
+        });
+    }
+    if Language::of(&script).is_none() {
+        args.plugin = Some(script);
+        return Ok(());
+    }
+    let cache_dir = RuntimeSettings {
+        cache_dir: args.cache_dir.clone(),
+    }
+    .cache_dir();
+    let skip: Vec<PathBuf> = args.model_dir.iter().cloned().collect();
+    let built = Builder::new(cache_dir).component(&script, &skip)?;
+    args.plugin = Some(built.component);
+    Ok(())
+}
+
+fn serve(mut args: ServeArgs) -> ExitCode {
     init_logging(args.log_format);
+    if let Err(e) = resolve_entry_script(&mut args) {
+        tracing::error!("cannot build the entry script: {e}");
+        return ExitCode::from(EXIT_NOT_READY);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -208,12 +329,16 @@ fn serve(args: ServeArgs) -> ExitCode {
             },
         };
         tracing::info!(addr = %server.local_addr(), "listening; loading the deployments");
+        // One signal listener for the whole life of the process: a SIGTERM that arrives just
+        // after loading (between two listeners) would otherwise be swallowed.
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
         tokio::select! {
             loaded = registry.load_all(plan.deployments) => if let Err(e) = loaded {
                 tracing::error!("cannot serve: {e:#}");
                 return ExitCode::from(EXIT_NOT_READY);
             },
-            _ = shutdown_signal() => {
+            _ = &mut shutdown => {
                 tracing::info!("stopped while loading");
                 return ExitCode::SUCCESS;
             }
@@ -224,7 +349,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         let scheme = if tls_on { "https" } else { "http" };
         println!("Listening on {scheme}://{}", server.local_addr());
         tracing::info!(addr = %server.local_addr(), "ready");
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down: no new connections; finishing requests under way");
         server.shutdown().await;
         if let Some(m) = metrics_server {
@@ -247,6 +372,12 @@ struct Plan {
 
 fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
     let default_addr: SocketAddr = scorehost::config::DEFAULT_ADDR.parse()?;
+    // --port: the Azure ML server's flag, on loopback (--addr picks the interface).
+    let addr = args.addr.or_else(|| {
+        args.port
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+    });
+    let hide_server_version = !args.server_version_header;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key)?),
         _ => None,
@@ -257,7 +388,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
     if let Some(path) = &args.config {
         let manifest = Manifest::load(path)?;
         return Ok(Plan {
-            addr: args.addr.or(manifest.addr).unwrap_or(default_addr),
+            addr: addr.or(manifest.addr).unwrap_or(default_addr),
             deployments: manifest.deployments,
             options: ServerOptions {
                 default_deployment: None,
@@ -266,6 +397,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                 collect: manifest.collect,
                 max_header_bytes: max_header_bytes.or(manifest.max_header_bytes),
                 swap_roots: Some(manifest.swap_roots),
+                hide_server_version,
             },
             watch: manifest.watch || args.watch,
             cache_dir: args.cache_dir,
@@ -273,7 +405,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
         });
     }
     let (Some(plugin), Some(model_dir)) = (args.plugin, args.model_dir) else {
-        anyhow::bail!("give --plugin and --model-dir, or --config");
+        anyhow::bail!("give --entry_script (or --plugin) and --model-dir, or --config");
     };
     let name = args.model_name;
     if name.is_empty()
@@ -306,6 +438,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                     Samples::Show => SampleVisibility::Show,
                     Samples::Redact => SampleVisibility::Redact,
                 },
+                app_root: args.app_root,
             },
             cors_origins: args
                 .cors_origins
@@ -316,7 +449,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             keys: args.key.into_iter().collect(),
         };
         Ok(Plan {
-            addr: args.addr.unwrap_or(default_addr),
+            addr: addr.unwrap_or(default_addr),
             deployments: vec![settings],
             options: ServerOptions {
                 default_deployment: Some(name.clone()),
@@ -335,6 +468,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                 }),
                 max_header_bytes,
                 swap_roots: None,
+                hide_server_version,
             },
             watch: args.watch,
             cache_dir: args.cache_dir,

@@ -13,12 +13,17 @@ pub(crate) fn scorehost() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scorehost"));
     cmd.env("SCOREHOST_CACHE_DIR", test_cache_dir())
         .env_remove("AZUREML_MODEL_DIR")
-        .env_remove("SCORING_TIMEOUT_MS");
+        .env_remove("SCORING_TIMEOUT_MS")
+        .env_remove("AZUREML_ENTRY_SCRIPT")
+        .env_remove("AML_APP_ROOT")
+        .env_remove("AML_CORS_ORIGINS")
+        .env_remove("SERVICE_NAME")
+        .env_remove("SERVER_VERSION_LOG_RESPONSE_ENABLED");
     cmd
 }
 
 /// Kills the child when the test ends, however it ends.
-pub(crate) struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {

@@ -10,6 +10,7 @@
 mod browser;
 mod cli;
 mod dropin;
+mod entry_script;
 mod js;
 mod load;
 mod oip;

@@ -180,9 +180,6 @@ impl TestServer {
             vec![settings],
             ServerOptions {
                 default_deployment: Some(default),
-                admin_key: None,
-                tls: None,
-                collect: None,
                 ..ServerOptions::default()
             },
         )

@@ -32,10 +32,7 @@ fn deployment(
 
 fn admin_options() -> ServerOptions {
     ServerOptions {
-        default_deployment: None,
         admin_key: Some(ADMIN.to_owned()),
-        tls: None,
-        collect: None,
         ..ServerOptions::default()
     }
 }

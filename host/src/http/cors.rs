@@ -28,6 +28,11 @@ pub(crate) struct CorsRequest {
 }
 
 impl CorsRequest {
+    /// Whether the request names an origin (else no CORS header is due).
+    pub(crate) fn has_origin(&self) -> bool {
+        self.origin.is_some()
+    }
+
     /// Reads the CORS headers of a request with `method`.
     pub(crate) fn from_request(is_options: bool, headers: &HeaderMap) -> Self {
         CorsRequest {

@@ -65,6 +65,9 @@ pub struct ServerOptions {
     /// Folders an admin swap may take plugins and model folders from; `None`: the folders
     /// holding the deployments' plugins and model folders when the swap is asked for.
     pub swap_roots: Option<crate::registry::SwapRoots>,
+    /// Leave out `x-ms-server-version` (the Azure ML server's
+    /// `SERVER_VERSION_LOG_RESPONSE_ENABLED=false`). Default: sent.
+    pub hide_server_version: bool,
 }
 
 /// Default cap on a request's line and header fields: 64 KiB (gunicorn, behind the Azure ML

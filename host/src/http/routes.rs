@@ -81,23 +81,21 @@ impl App {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        let cors_request = CorsRequest::from_request(method == Method::OPTIONS, req.headers());
         let ids = match RequestIds::from_headers(req.headers()) {
             Ok(ids) => ids,
             Err((error, request_id)) => {
                 let mut response = error.into_response();
+                let headers = response.headers_mut();
                 if let Some(id) = request_id {
-                    insert_id(response.headers_mut(), X_REQUEST_ID, &id);
+                    insert_id(headers, X_REQUEST_ID, &id);
                 }
-                response.headers_mut().insert(
-                    SERVER_VERSION_HEADER,
-                    HeaderValue::from_static(SERVER_VERSION),
-                );
+                self.common_headers(headers, None, &cors_request, true);
                 return response;
             }
         };
         let header_limit = self.options.max_header_bytes();
         let too_large = header_bytes(&req) > header_limit;
-        let cors_request = CorsRequest::from_request(method == Method::OPTIONS, req.headers());
         let target = self.target(&path);
         let route = target.route();
         let deployment = match &target {
@@ -114,24 +112,25 @@ impl App {
             request_id = %ids.request_id,
             deployment = deployment.as_ref().map(|d| d.settings().name.as_str()).unwrap_or("-"),
         );
-        let routed = if too_large {
+        let result = if too_large {
             Err(ApiError::HeadersTooLarge {
                 limit: header_limit,
             })
         } else {
             self.route(target, req, &ids).instrument(span.clone()).await
         };
-        let mut response = routed.unwrap_or_else(|e| e.respond(style));
+        // The Azure ML server's own 404/405 (no such route or method) carry no server version.
+        let routed = !matches!(
+            result,
+            Err(ApiError::NotFound | ApiError::MethodNotAllowed { .. })
+        );
+        let mut response = result.unwrap_or_else(|e| e.respond(style));
         let headers = response.headers_mut();
         if let Some(d) = &deployment {
-            cors::apply(&d.settings().cors_origins, &cors_request, headers);
             headers.insert(VERSION_HEADER, d.digest_header().clone());
         }
         ids.apply(headers);
-        headers.insert(
-            SERVER_VERSION_HEADER,
-            HeaderValue::from_static(SERVER_VERSION),
-        );
+        self.common_headers(headers, deployment.as_deref(), &cors_request, routed);
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         match &deployment {
@@ -158,6 +157,37 @@ impl App {
             )
         });
         response
+    }
+
+    /// The headers every response the host makes carries, the early ones (431) included:
+    /// CORS for an allowed `Origin` (the deployment's origins; on the host's own routes such
+    /// as `/`, those of the default deployment, the one a `--plugin` server serves) and
+    /// `x-ms-server-version` when `server_version` (not on the Azure ML server's own 404/405)
+    /// and not turned off.
+    fn common_headers(
+        &self,
+        headers: &mut hyper::HeaderMap,
+        deployment: Option<&Deployment>,
+        cors_request: &CorsRequest,
+        server_version: bool,
+    ) {
+        if cors_request.has_origin() {
+            match deployment {
+                Some(d) => cors::apply(&d.settings().cors_origins, cors_request, headers),
+                None => {
+                    let default = self.options.default_deployment.as_deref();
+                    if let Some(d) = default.and_then(|name| self.registry.get(name)) {
+                        cors::apply(&d.settings().cors_origins, cors_request, headers);
+                    }
+                }
+            }
+        }
+        if server_version && !self.options.hide_server_version {
+            headers.insert(
+                SERVER_VERSION_HEADER,
+                HeaderValue::from_static(SERVER_VERSION),
+            );
+        }
     }
 
     /// `/score` and `/swagger.json` belong to the default deployment (the `--plugin` one);

@@ -74,6 +74,35 @@ impl Documents {
             SwaggerVersion::V31 => self.v31.clone(),
         }
     }
+
+    /// Serves the user's own documents where `app_root` has them, as the Azure ML server
+    /// does: `swagger.json` (else `swagger2.json`) for version 2, `swagger3.json` for 3.0 and
+    /// `swagger3.1.json` for 3.1 (without it, 3.1 stays generated). A file that is not JSON
+    /// is an error, as it keeps the Azure ML server from starting.
+    pub(crate) fn use_user_files(&mut self, app_root: &std::path::Path) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        let slots: [(&mut Bytes, &[&str]); 3] = [
+            (&mut self.v2, &["swagger.json", "swagger2.json"]),
+            (&mut self.v30, &["swagger3.json"]),
+            (&mut self.v31, &["swagger3.1.json"]),
+        ];
+        for (slot, names) in slots {
+            let Some(path) = names
+                .iter()
+                .map(|name| app_root.join(name))
+                .find(|path| path.is_file())
+            else {
+                continue;
+            };
+            let text =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            tracing::info!(file = %path.display(), "serving the user's own Swagger document");
+            *slot = Bytes::from(text);
+        }
+        Ok(())
+    }
 }
 
 /// An undescribed body, as the Azure ML server documents undecorated scripts.
