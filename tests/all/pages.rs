@@ -424,7 +424,7 @@ async fn the_recent_feed_has_a_point_per_second_and_the_swaps_feed_lists_swaps()
         .await;
     assert_eq!(swapped.status, StatusCode::OK, "{}", swapped.text());
     let refused = admin(Method::PUT, "/api/v1/service/ridge")
-        .body(json!({"plugin": "/nowhere/missing.wasm"}).to_string())
+        .body(json!({"plugin": plugin("echo").with_file_name("missing.wasm")}).to_string())
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     let swaps = admin(Method::GET, "/api/v1/swaps").await.json()["swaps"].clone();
