@@ -140,23 +140,32 @@ pub(crate) async fn serve_with(
             .spawn()
             .unwrap(),
     );
-    let stdout = child.0.stdout.take().unwrap();
+    let addr = listening(&mut child, Duration::from_secs(120))
+        .await
+        .unwrap_or_else(|line| panic!("unexpected first line {line:?}"));
+    (child, addr)
+}
+
+/// Waits (at most `timeout`) for a started server's first stdout line, `Listening on
+/// http://ADDR`, and returns ADDR; `Err` holds the line it printed instead.
+pub(crate) async fn listening(
+    child: &mut Running,
+    timeout: Duration,
+) -> Result<std::net::SocketAddr, String> {
+    let stdout = child.0.stdout.take().expect("the server's stdout is piped");
     let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
     });
-    let line = tokio::time::timeout(Duration::from_secs(120), line)
+    let line = tokio::time::timeout(timeout, line)
         .await
         .expect("the server became ready")
-        .unwrap();
-    let addr = line
-        .trim()
+        .unwrap()
+        .unwrap_or_default();
+    line.trim()
         .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    (child, addr)
+        .and_then(|addr| addr.parse().ok())
+        .ok_or(line)
 }
 
 #[tokio::test]

@@ -6,7 +6,6 @@
 //! The Python and JavaScript toolchains are installed once into the tests' shared cache
 //! (`target/test-compile-cache/toolchain`), as a user's are into theirs.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,27 +43,14 @@ async fn start(mut command: Command, log: &Path) -> (Running, SocketAddr) {
             .spawn()
             .unwrap(),
     );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    });
-    let line = tokio::time::timeout(START_TIMEOUT, line)
+    let addr = crate::cli::listening(&mut child, START_TIMEOUT)
         .await
-        .expect("the server became ready")
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| {
+        .unwrap_or_else(|line| {
             panic!(
                 "unexpected first line {line:?}; log:\n{}",
                 std::fs::read_to_string(log).unwrap_or_default()
             )
-        })
-        .parse()
-        .unwrap();
+        });
     (child, addr)
 }
 

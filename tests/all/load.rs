@@ -665,19 +665,12 @@ async fn data_collection_cuts_off_a_partial_line_left_by_a_crash() {
 
 /// The `scorehost` binary serving ridge with data collection into `dir`, started through
 /// `bash -c PRELUDE` (for limits); killed when dropped.
-struct Process(std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn serve_collecting(dir: &Path, prelude: &str) -> (Process, std::net::SocketAddr) {
-    use std::io::BufRead as _;
+async fn serve_collecting(
+    dir: &Path,
+    prelude: &str,
+) -> (crate::cli::Running, std::net::SocketAddr) {
     let binary = env!("CARGO_BIN_EXE_scorehost");
-    let mut child = Process(
+    let mut child = crate::cli::Running(
         std::process::Command::new("bash")
             .arg("-c")
             .arg(format!("{prelude}\nexec \"$0\" \"$@\""))
@@ -695,24 +688,9 @@ async fn serve_collecting(dir: &Path, prelude: &str) -> (Process, std::net::Sock
             .spawn()
             .unwrap(),
     );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        line
-    });
-    let line = tokio::time::timeout(Duration::from_secs(120), line)
+    let addr = crate::cli::listening(&mut child, Duration::from_secs(120))
         .await
-        .expect("the server became ready")
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
+        .unwrap_or_else(|line| panic!("unexpected first line {line:?}"));
     (child, addr)
 }
 

@@ -9,44 +9,13 @@ use std::sync::OnceLock;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, repo, ridge_model_dir, settings};
+use crate::support::{TestResponse, TestServer, repo, ridge_model_dir, settings, venv};
 
-/// The Python of `target/oip-venv`, with `tests/oip/requirements.txt` installed once (a stamp
-/// holding the requirements' text marks it done).
+/// The Python of `target/oip-venv`, with `tests/oip/requirements.txt` installed.
 fn clients_python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
-        .get_or_init(|| {
-            let venv = repo().join("target/oip-venv");
-            let python = venv.join("bin/python");
-            let requirements = repo().join("tests/oip/requirements.txt");
-            let wanted = std::fs::read_to_string(&requirements).unwrap();
-            let stamp = venv.join(".requirements-installed");
-            if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-                return python;
-            }
-            let run = |cmd: &mut std::process::Command| {
-                let status = cmd.status().unwrap();
-                assert!(status.success(), "{cmd:?} failed");
-            };
-            if !python.exists() {
-                run(std::process::Command::new("python3")
-                    .args(["-m", "venv"])
-                    .arg(&venv));
-            }
-            run(std::process::Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(&requirements));
-            std::fs::write(&stamp, wanted).unwrap();
-            python
-        })
+        .get_or_init(|| venv("oip-venv", &repo().join("tests/oip/requirements.txt")))
         .clone()
 }
 

@@ -11,7 +11,7 @@ use hyper::{Method, StatusCode};
 use scorehost::Registry;
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, multipart, repo, runtime, settings, upload};
+use crate::support::{TestResponse, TestServer, multipart, repo, runtime, settings, upload, venv};
 
 /// How far scorehost's numbers may be from onnxruntime's.
 const TOLERANCE: f64 = 1e-5;
@@ -39,31 +39,9 @@ pub(crate) fn models() -> &'static Path {
     })
 }
 
-/// The Python of `target/onnx-venv`, with `plugins/onnx_requirements.txt` installed (pip
-/// returns at once when they already are).
+/// The Python of `target/onnx-venv`, with `plugins/onnx_requirements.txt` installed.
 fn onnx_venv() -> PathBuf {
-    let venv = repo().join("target/onnx-venv");
-    let python = venv.join("bin/python");
-    let run = |cmd: &mut std::process::Command| {
-        let status = cmd.status().unwrap();
-        assert!(status.success(), "{cmd:?} failed");
-    };
-    if !python.exists() {
-        run(std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv));
-    }
-    run(std::process::Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(repo().join("plugins/onnx_requirements.txt")));
-    python
+    venv("onnx-venv", &repo().join("plugins/onnx_requirements.txt"))
 }
 
 pub(crate) fn expected(folder: &str) -> Value {

@@ -4,7 +4,6 @@
 //! A 30-second run is part of the tests; `cargo xtask soak [--minutes N]` runs a long one.
 
 use std::collections::BTreeMap;
-use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -121,15 +120,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs the soak for `duration` with `workers` clients and returns what it saw.
 pub async fn soak(duration: Duration, workers: usize) -> Report {
     let dir = repo().join("target/test-soak");
@@ -184,7 +174,7 @@ instances = 1
 "#
     );
     std::fs::write(dir.join("deployments.toml"), manifest).unwrap();
-    let mut child = Killed(
+    let mut child = crate::cli::Running(
         Command::new(env!("CARGO_BIN_EXE_scorehost"))
             .args(["serve", "--addr", "127.0.0.1:0", "--config"])
             .arg(dir.join("deployments.toml"))
@@ -196,24 +186,9 @@ instances = 1
             .unwrap(),
     );
     let pid = child.0.id();
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        line
-    });
-    let line = tokio::time::timeout(Duration::from_secs(300), line)
+    let addr = crate::cli::listening(&mut child, Duration::from_secs(300))
         .await
-        .expect("the server became ready")
-        .unwrap();
-    let addr: std::net::SocketAddr = line
-        .trim()
-        .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
+        .unwrap_or_else(|line| panic!("unexpected first line {line:?}"));
 
     let started = Instant::now();
     let deadline = started + duration;

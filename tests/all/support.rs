@@ -346,3 +346,37 @@ impl TestResponse {
             .to_owned()
     }
 }
+
+/// The Python of the venv `target/NAME`, made with the machine's `python3` and with
+/// `requirements` installed. A stamp holding the requirements' text marks it done, so a second
+/// call (or test run) does not ask pip again.
+pub fn venv(name: &str, requirements: &Path) -> PathBuf {
+    let venv = repo().join("target").join(name);
+    let python = venv.join("bin/python");
+    let wanted = std::fs::read_to_string(requirements).unwrap();
+    let stamp = venv.join(".requirements-installed");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return python;
+    }
+    let run = |cmd: &mut std::process::Command| {
+        let status = cmd.status().unwrap();
+        assert!(status.success(), "{cmd:?} failed");
+    };
+    if !python.exists() {
+        run(std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv));
+    }
+    run(std::process::Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(requirements));
+    std::fs::write(&stamp, wanted).unwrap();
+    python
+}

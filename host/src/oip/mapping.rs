@@ -442,6 +442,9 @@ fn check_tensor(spec: &TensorSpec, input: &InputTensor<'_>) -> Result<(), OipErr
     Ok(())
 }
 
+/// Writes one row of a frame (the row's index) into the body.
+type WriteRow<'a> = dyn Fn(&mut Vec<u8>, usize) -> Result<(), OipError> + 'a;
+
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     // Writing strings and finite numbers into a Vec cannot fail.
     let _ = serde_json::to_writer(out, value);
@@ -478,44 +481,70 @@ fn write_param(
                     other.name, other.shape[0], columns[0].1.name
                 )));
             }
+            // `{"col": value, ...}` and `[value, ...]` for one row.
+            let row_object = |out: &mut Vec<u8>, row: usize| -> Result<(), OipError> {
+                out.push(b'{');
+                for (c, (name, tensor)) in columns.iter().enumerate() {
+                    if c > 0 {
+                        out.push(b',');
+                    }
+                    write_json(out, *name);
+                    out.push(b':');
+                    write_element(out, tensor, row, false)?;
+                }
+                out.push(b'}');
+                Ok(())
+            };
+            let row_list = |out: &mut Vec<u8>, row: usize| -> Result<(), OipError> {
+                out.push(b'[');
+                for (c, (_, tensor)) in columns.iter().enumerate() {
+                    if c > 0 {
+                        out.push(b',');
+                    }
+                    write_element(out, tensor, row, false)?;
+                }
+                out.push(b']');
+                Ok(())
+            };
+            // Rows one after the other, each `label:` (when labelled) then the row.
+            let rows_of = |out: &mut Vec<u8>,
+                           labelled: bool,
+                           write_row: &WriteRow<'_>|
+             -> Result<(), OipError> {
+                for row in 0..rows {
+                    if row > 0 {
+                        out.push(b',');
+                    }
+                    if labelled {
+                        write_json(out, &row.to_string());
+                        out.push(b':');
+                    }
+                    write_row(out, row)?;
+                }
+                Ok(())
+            };
             match orient {
                 Orient::Records => {
                     out.push(b'[');
-                    for row in 0..rows {
-                        if row > 0 {
-                            out.push(b',');
-                        }
-                        out.push(b'{');
-                        for (c, (name, tensor)) in columns.iter().enumerate() {
-                            if c > 0 {
-                                out.push(b',');
-                            }
-                            write_json(out, *name);
-                            out.push(b':');
-                            write_element(out, tensor, row, false)?;
-                        }
-                        out.push(b'}');
-                    }
+                    rows_of(out, false, &row_object)?;
                     out.push(b']');
+                }
+                Orient::Index => {
+                    out.push(b'{');
+                    rows_of(out, true, &row_object)?;
+                    out.push(b'}');
                 }
                 Orient::Split => {
                     out.extend_from_slice(b"{\"columns\":");
                     write_json(out, &columns.iter().map(|(n, _)| *n).collect::<Vec<_>>());
                     out.extend_from_slice(b",\"data\":[");
-                    for row in 0..rows {
-                        if row > 0 {
-                            out.push(b',');
-                        }
-                        out.push(b'[');
-                        for (c, (_, tensor)) in columns.iter().enumerate() {
-                            if c > 0 {
-                                out.push(b',');
-                            }
-                            write_element(out, tensor, row, false)?;
-                        }
-                        out.push(b']');
-                    }
+                    rows_of(out, false, &row_list)?;
                     out.extend_from_slice(b"]}");
+                }
+                Orient::Values => {
+                    out.push(b'[');
+                    rows_of(out, false, &row_list)?;
+                    out.push(b']');
                 }
                 Orient::Columns => {
                     out.push(b'{');
@@ -525,54 +554,12 @@ fn write_param(
                         }
                         write_json(out, *name);
                         out.extend_from_slice(b":{");
-                        for row in 0..rows {
-                            if row > 0 {
-                                out.push(b',');
-                            }
-                            write_json(out, &row.to_string());
-                            out.push(b':');
-                            write_element(out, tensor, row, false)?;
-                        }
+                        let cell =
+                            |out: &mut Vec<u8>, row: usize| write_element(out, tensor, row, false);
+                        rows_of(out, true, &cell)?;
                         out.push(b'}');
                     }
                     out.push(b'}');
-                }
-                Orient::Index => {
-                    out.push(b'{');
-                    for row in 0..rows {
-                        if row > 0 {
-                            out.push(b',');
-                        }
-                        write_json(out, &row.to_string());
-                        out.extend_from_slice(b":{");
-                        for (c, (name, tensor)) in columns.iter().enumerate() {
-                            if c > 0 {
-                                out.push(b',');
-                            }
-                            write_json(out, *name);
-                            out.push(b':');
-                            write_element(out, tensor, row, false)?;
-                        }
-                        out.push(b'}');
-                    }
-                    out.push(b'}');
-                }
-                Orient::Values => {
-                    out.push(b'[');
-                    for row in 0..rows {
-                        if row > 0 {
-                            out.push(b',');
-                        }
-                        out.push(b'[');
-                        for (c, (_, tensor)) in columns.iter().enumerate() {
-                            if c > 0 {
-                                out.push(b',');
-                            }
-                            write_element(out, tensor, row, false)?;
-                        }
-                        out.push(b']');
-                    }
-                    out.push(b']');
                 }
             }
             Ok(())
