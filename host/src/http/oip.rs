@@ -7,17 +7,15 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Request, StatusCode};
 
 use super::HttpResponse;
 use super::body::{parse_payload, read_limited};
-use super::error::{ApiError, RUN_FUNCTION_FAILED, json_response, run_flag};
+use super::error::{ApiError, json_response};
 use super::request_id::RequestIds;
-use super::score::{GuestRunTime, insert_exec_ms};
+use super::score::scored_response;
 use crate::collect::Collector;
 use crate::deployment::{Deployment, ScoreError};
 use crate::metrics::Route;
@@ -246,24 +244,15 @@ async fn infer(
         id,
         &outputs,
     );
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    let headers = response.headers_mut();
-    match json_length {
-        Some(n) => {
-            headers.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            headers.insert(HEADER_LENGTH, HeaderValue::from(n));
-        }
-        None => {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        }
+    let content_type = HeaderValue::from_static(match json_length {
+        Some(_) => "application/octet-stream",
+        None => "application/json",
+    });
+    let mut response = scored_response(body.into(), content_type, scored.run_time);
+    if let Some(n) = json_length {
+        response
+            .headers_mut()
+            .insert(HEADER_LENGTH, HeaderValue::from(n));
     }
-    headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
-    insert_exec_ms(headers, scored.run_time);
-    response
-        .extensions_mut()
-        .insert(GuestRunTime(scored.run_time));
     Ok(response)
 }

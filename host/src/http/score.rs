@@ -173,15 +173,27 @@ pub(crate) async fn score(
             &scored.body,
         );
     }
-    let mut response = Response::new(Full::new(Bytes::from(scored.body)));
+    Ok(scored_response(
+        scored.body.into(),
+        HeaderValue::from_static("application/json"),
+        scored.run_time,
+    ))
+}
+
+/// The 200 of a scored request: `body` as `content_type`, with `x-ms-run-function-failed:
+/// False`, the guest's run time header, and the run time for the request metrics.
+pub(crate) fn scored_response(
+    body: Bytes,
+    content_type: HeaderValue,
+    run_time: std::time::Duration,
+) -> HttpResponse {
+    let mut response = Response::new(Full::new(body));
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_TYPE, content_type);
     headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
-    insert_exec_ms(headers, scored.run_time);
+    insert_exec_ms(headers, run_time);
+    response.extensions_mut().insert(GuestRunTime(run_time));
     response
-        .extensions_mut()
-        .insert(GuestRunTime(scored.run_time));
-    Ok(response)
 }
 
 /// How long the guest's `run` took, carried on the response to the request metrics (which
