@@ -423,8 +423,10 @@ async fn the_recent_feed_has_a_point_per_second_and_the_swaps_feed_lists_swaps()
         .body(json!({"plugin": plugin("echo")}).to_string())
         .await;
     assert_eq!(swapped.status, StatusCode::OK, "{}", swapped.text());
+    // A file inside the plugin root that is not a component (cargo's dep-info file beside it):
+    // allowed by the swap roots, refused by the load.
     let refused = admin(Method::PUT, "/api/v1/service/ridge")
-        .body(json!({"plugin": plugin("echo").with_file_name("missing.wasm")}).to_string())
+        .body(json!({"plugin": plugin("echo").with_extension("d")}).to_string())
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     let swaps = admin(Method::GET, "/api/v1/swaps").await.json()["swaps"].clone();
@@ -435,7 +437,7 @@ async fn the_recent_feed_has_a_point_per_second_and_the_swaps_feed_lists_swaps()
         swaps[0]["message"]
             .as_str()
             .unwrap()
-            .contains("missing.wasm")
+            .contains("echo.d is not a loadable Wasm component")
     );
     assert_eq!(swaps[1]["outcome"], "ok");
     assert_eq!(swaps[1]["deployment"], "ridge");
