@@ -48,7 +48,7 @@ struct Browser {
     driver: Child,
     addr: SocketAddr,
     session: String,
-    _profile: PathBuf,
+    profile: PathBuf,
 }
 
 /// A found element's WebDriver id.
@@ -78,7 +78,7 @@ impl Browser {
             driver,
             addr,
             session: String::new(),
-            _profile: profile.clone(),
+            profile: profile.clone(),
         };
         let created = browser
             .call(
@@ -224,9 +224,27 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Ending the session first lets Chromium quit and release its profile folder, which is
+        // then removed so repeated runs do not pile up profiles under target/.
+        let _ = end_session(self.addr, &self.session);
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// `DELETE /session/{id}` with a blocking socket, for use in `Drop`.
+fn end_session(addr: SocketAddr, session: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "DELETE /session/{session} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(())
 }
 
 /// A typed deployment behind a key, served at `/score` and `/docs` too.
