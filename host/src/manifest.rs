@@ -394,4 +394,28 @@ mod tests {
         assert_eq!(on.deployments.len(), 1);
         assert_eq!(on.deployments["a"], CollectMode::Redact);
     }
+
+    #[test]
+    fn batching_is_off_by_default_and_set_per_deployment() {
+        let entry = |extra: &str| {
+            format!(
+                "[[deployment]]\nname = \"a\"\nplugin = \"p\"\nmodel_dir = \"m\"\nauth = false\n{extra}\n"
+            )
+        };
+        let off = parse(&entry("")).unwrap();
+        assert!(!off.deployments[0].batch.enabled());
+        let on = parse(&entry("max_batch_size = 32\nmax_batch_time_ms = 5")).unwrap();
+        assert_eq!(
+            on.deployments[0].batch,
+            BatchSettings {
+                max_batch_size: 32,
+                max_batch_time: Duration::from_millis(5),
+            }
+        );
+        let err = format!("{:#}", parse(&entry("max_batch_time_ms = 5")).unwrap_err());
+        assert!(
+            err.contains("deployment 'a': max_batch_time_ms: needs max_batch_size"),
+            "{err}"
+        );
+    }
 }
