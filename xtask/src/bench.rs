@@ -16,6 +16,9 @@ use xtask::{build_plugins, build_python_plugins, cargo_command, repo_root, run};
 
 /// Python packages of the reference server (and what its entry scripts import).
 const AZUREML_PACKAGES: &[&str] = &["azureml-inference-server-http", "numpy", "pandas", "pillow"];
+/// The adaptive batching suite of the heaviest typed example model.
+const TABULAR_SUITE: &str =
+    "adaptive batching: ONNX iris classifier (onnx_tabular, tract, 1 row per request)";
 const MARK_START: &str = "<!-- bench:start -->";
 const MARK_END: &str = "<!-- bench:end -->";
 
@@ -152,7 +155,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
         }
     };
     // A scorehost target with batching (`None`: off): max_batch_size, max_batch_time_ms.
-    let tabular_model = if only.is_none_or(|word| "adaptive batching".contains(word)) {
+    let tabular_model = if only.is_none_or(|word| TABULAR_SUITE.contains(word)) {
         onnx_tabular_model(&root)?
     } else {
         PathBuf::new()
@@ -272,7 +275,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             ],
         ),
         (
-            "adaptive batching: ONNX iris classifier (onnx_tabular, tract, 1 row per request)",
+            TABULAR_SUITE,
             &tabular_lua,
             "/score",
             vec![
