@@ -40,6 +40,7 @@ pub struct Schema {
     /// The other top-level parameters, in declaration order.
     parameters: Vec<wit_types::Parameter>,
     output: Option<String>,
+    batchable: bool,
 }
 
 impl Schema {
@@ -96,6 +97,15 @@ impl Schema {
         self
     }
 
+    /// Declares the script batchable: its output rows correspond to its input rows along the
+    /// first dimension of every tensor input, so the host may join concurrent requests into
+    /// one `run` (when the deployment sets `max_batch_size`) and split the result back. Every
+    /// array in the result must then have one entry per input row.
+    pub fn batchable(mut self) -> Self {
+        self.batchable = true;
+        self
+    }
+
     /// The Power BI form of an [`EntryScript`](crate::EntryScript) that declares nothing:
     /// every `Inputs` entry as JSON, any `GlobalParameters`.
     pub(crate) fn open_power_bi() -> Self {
@@ -116,6 +126,7 @@ impl Schema {
                 },
             ],
             output: None,
+            batchable: false,
         }
     }
 
@@ -138,6 +149,7 @@ impl Schema {
         wit_types::Schema {
             parameters,
             output: self.output,
+            batchable: self.batchable,
         }
     }
 }

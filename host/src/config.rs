@@ -30,6 +30,38 @@ pub struct DeploymentSettings {
     /// Empty: no authentication (the single-deployment default, as the Azure ML server itself
     /// checks no key).
     pub keys: Vec<String>,
+    /// Adaptive batching of typed requests. Default: off.
+    pub batch: BatchSettings,
+}
+
+/// Adaptive batching: concurrent typed requests joined along the first dimension of their
+/// tensor inputs into one `run`, the result split back by rows (see `crate::batch`). Needs a
+/// script that declares itself batchable; a deployment that sets `max_batch_size` for one
+/// that does not refuses to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Most rows (first dimension of the tensor inputs) in one `run`; a batch is scored as
+    /// soon as it holds this many. 0 or 1: batching off. Default: 0 (off).
+    pub max_batch_size: usize,
+    /// Longest a request waits for others to join its batch, from the first request of the
+    /// batch. Default: 2 ms.
+    pub max_batch_time: Duration,
+}
+
+impl BatchSettings {
+    /// Whether requests are batched.
+    pub fn enabled(&self) -> bool {
+        self.max_batch_size > 1
+    }
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        BatchSettings {
+            max_batch_size: 0,
+            max_batch_time: Duration::from_millis(2),
+        }
+    }
 }
 
 impl DeploymentSettings {
@@ -44,6 +76,7 @@ impl DeploymentSettings {
             swagger: SwaggerSettings::default(),
             cors_origins: Vec::new(),
             keys: Vec::new(),
+            batch: BatchSettings::default(),
         }
     }
 }

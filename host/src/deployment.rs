@@ -32,6 +32,8 @@ pub struct Deployment {
     /// The script as the Open Inference Protocol sees it (its tensors), made once at load.
     signature: crate::oip::Signature,
     metrics: Arc<DeploymentMetrics>,
+    /// Joins concurrent typed requests into one `run` (`max_batch_size`); `None`: off.
+    batcher: Option<crate::batch::Batcher>,
 }
 
 /// A successful `run`: what the guest returned and how long it took.
@@ -150,6 +152,7 @@ impl Deployment {
             ms = started.elapsed().as_millis() as u64,
             "deployment ready"
         );
+        let batcher = crate::batch::for_deployment(&settings, schema.as_ref(), raw)?;
         let digest_header = hyper::header::HeaderValue::from_str(&digest)
             .context("the plugin digest is not a header value")?;
         Ok(Deployment {
@@ -162,6 +165,7 @@ impl Deployment {
             documents,
             signature,
             metrics,
+            batcher,
         })
     }
 
@@ -296,9 +300,38 @@ impl Deployment {
     }
 
     /// Runs the entry script on a warm instance with an input already checked against the
-    /// schema (see [`Schema::bind`]).
+    /// schema (see [`Schema::bind`]), in a batch with other requests when the deployment
+    /// batches (see `crate::batch`).
     /// `weight` is the request's size in bytes, for the queue's memory admission.
     pub(crate) async fn score(
+        &self,
+        request_id: &str,
+        input: &Input,
+        weight: usize,
+    ) -> Result<Scored, ScoreError> {
+        if let Some(batcher) = &self.batcher
+            && let Some(scored) = batcher.score(self, request_id, input, weight).await
+        {
+            return scored;
+        }
+        self.score_alone(request_id, input, weight).await
+    }
+
+    /// One batch's guest call (the batcher checks and splits the output).
+    pub(crate) async fn score_batch(
+        &self,
+        request_ids: &str,
+        input: &Input,
+        weight: usize,
+    ) -> Result<Scored, ScoreError> {
+        self.on_warm_instance(weight, async |instance, budget| {
+            instance.run(request_ids, input, budget).await
+        })
+        .await
+    }
+
+    /// [`Deployment::score`] without batching.
+    pub(crate) async fn score_alone(
         &self,
         request_id: &str,
         input: &Input,

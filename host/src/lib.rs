@@ -6,6 +6,7 @@
 //! nothing else of the host.
 //!
 //! Modules:
+//! - `batch`: adaptive batching, concurrent typed requests joined into one `run`.
 //! - [`builder`]: builds Python and JavaScript entry scripts into components on the fly, with
 //!   the embedded SDKs and a cached toolchain.
 //! - [`collect`]: opt-in data collection of inputs and outputs as rotated JSON Lines.
@@ -21,6 +22,7 @@
 //! - `recent`: the last minute of traffic per deployment and the last swaps (the console's feed).
 //! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
 
+mod batch;
 pub mod builder;
 pub mod collect;
 pub mod config;
@@ -35,7 +37,9 @@ pub mod runtime;
 mod schema;
 
 pub use collect::{CollectMode, CollectSettings};
-pub use config::{DeploymentSettings, Limits, RuntimeSettings, SampleVisibility, SwaggerSettings};
+pub use config::{
+    BatchSettings, DeploymentSettings, Limits, RuntimeSettings, SampleVisibility, SwaggerSettings,
+};
 pub use deployment::Deployment;
 pub use http::{Server, ServerOptions, Tls};
 pub use registry::Registry;

@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use scorehost::builder::{Builder, Language};
 use scorehost::manifest::Manifest;
 use scorehost::{
-    CollectMode, CollectSettings, DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings,
-    SampleVisibility, Server, ServerOptions, SwaggerSettings, Tls,
+    BatchSettings, CollectMode, CollectSettings, DeploymentSettings, Limits, Registry, Runtime,
+    RuntimeSettings, SampleVisibility, Server, ServerOptions, SwaggerSettings, Tls,
 };
 
 /// mimalloc, not glibc malloc: 20–30 % more requests per second on the scoring path, for
@@ -130,6 +130,14 @@ struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = Limits::default().max_body)]
     max_body: usize,
+    /// Adaptive batching: most rows joined into one run() (0: off). The script must declare
+    /// itself batchable.
+    #[arg(long, default_value_t = BatchSettings::default().max_batch_size)]
+    max_batch_size: usize,
+    /// Adaptive batching: longest a request waits for others to join its batch, in
+    /// milliseconds.
+    #[arg(long, default_value_t = BatchSettings::default().max_batch_time.as_millis() as u64)]
+    max_batch_time_ms: u64,
     /// Whether the Swagger page shows the samples or placeholders of the same types.
     #[arg(long, value_enum, default_value_t = Samples::Show)]
     samples: Samples,
@@ -447,6 +455,10 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                 .filter(|o| !o.is_empty())
                 .collect(),
             keys: args.key.into_iter().collect(),
+            batch: BatchSettings {
+                max_batch_size: args.max_batch_size,
+                max_batch_time: Duration::from_millis(args.max_batch_time_ms),
+            },
         };
         Ok(Plan {
             addr: addr.unwrap_or(default_addr),

@@ -25,7 +25,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::collect::{CollectMode, CollectSettings};
-use crate::config::{DeploymentSettings, Limits, SampleVisibility, SwaggerSettings};
+use crate::config::{BatchSettings, DeploymentSettings, Limits, SampleVisibility, SwaggerSettings};
 use crate::registry::SwapRoots;
 
 /// The whole file.
@@ -97,6 +97,10 @@ struct DeploymentEntry {
     max_memory_mib: Option<usize>,
     /// Largest request body, in bytes. Default: 8 MiB.
     max_body: Option<usize>,
+    /// Adaptive batching: most rows joined into one `run`. Default: off (0).
+    max_batch_size: Option<usize>,
+    /// Adaptive batching: longest wait for a batch to fill, in ms. Default: 2.
+    max_batch_time_ms: Option<u64>,
     /// Collect inputs and outputs: `"full"` or `"redact"` (types and shapes only). Default:
     /// off. Needs `collect_dir`.
     collect: Option<Collect>,
@@ -261,7 +265,19 @@ impl DeploymentEntry {
         if limits.timeout.is_zero() {
             bail!("timeout_ms: must be more than 0");
         }
+        let batch_defaults = BatchSettings::default();
+        let batch = BatchSettings {
+            max_batch_size: self.max_batch_size.unwrap_or(batch_defaults.max_batch_size),
+            max_batch_time: self
+                .max_batch_time_ms
+                .map(Duration::from_millis)
+                .unwrap_or(batch_defaults.max_batch_time),
+        };
+        if self.max_batch_time_ms.is_some() && !batch.enabled() {
+            bail!("max_batch_time_ms: needs max_batch_size of 2 or more");
+        }
         Ok(DeploymentSettings {
+            batch,
             swagger: SwaggerSettings {
                 path_prefix: format!("/api/v1/service/{}", self.name),
                 samples: match self.samples {
@@ -377,5 +393,29 @@ mod tests {
         assert_eq!(on.dir, Path::new("/srv/data"));
         assert_eq!(on.deployments.len(), 1);
         assert_eq!(on.deployments["a"], CollectMode::Redact);
+    }
+
+    #[test]
+    fn batching_is_off_by_default_and_set_per_deployment() {
+        let entry = |extra: &str| {
+            format!(
+                "[[deployment]]\nname = \"a\"\nplugin = \"p\"\nmodel_dir = \"m\"\nauth = false\n{extra}\n"
+            )
+        };
+        let off = parse(&entry("")).unwrap();
+        assert!(!off.deployments[0].batch.enabled());
+        let on = parse(&entry("max_batch_size = 32\nmax_batch_time_ms = 5")).unwrap();
+        assert_eq!(
+            on.deployments[0].batch,
+            BatchSettings {
+                max_batch_size: 32,
+                max_batch_time: Duration::from_millis(5),
+            }
+        );
+        let err = format!("{:#}", parse(&entry("max_batch_time_ms = 5")).unwrap_err());
+        assert!(
+            err.contains("deployment 'a': max_batch_time_ms: needs max_batch_size"),
+            "{err}"
+        );
     }
 }

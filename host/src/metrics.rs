@@ -110,6 +110,8 @@ pub struct Metrics {
     pool_in_use: Family<DeploymentLabel, Gauge>,
     pool_waiting: Family<DeploymentLabel, Gauge>,
     pool_replacing: Family<DeploymentLabel, Gauge>,
+    batch_requests: Family<DeploymentLabel, SizeHistogram, fn() -> SizeHistogram>,
+    batch_rows: Family<DeploymentLabel, SizeHistogram, fn() -> SizeHistogram>,
     /// Collected records dropped because the writer fell behind.
     pub(crate) collect_dropped: Counter,
     /// Requests that belong to no deployment (`/`, `/metrics`, admin, 404s).
@@ -143,6 +145,8 @@ impl Metrics {
             pool_in_use: Family::default(),
             pool_waiting: Family::default(),
             pool_replacing: Family::default(),
+            batch_requests: Family::new_with_constructor(size_histogram),
+            batch_rows: Family::new_with_constructor(size_histogram),
             collect_dropped: Counter::default(),
             host_requests: OnceLock::new(),
             registry: Default::default(),
@@ -230,6 +234,16 @@ impl Metrics {
             "Failed instances whose replacement is not ready yet",
             metrics.pool_replacing.clone(),
         );
+        r.register(
+            "batch_requests",
+            "Requests joined into one run by adaptive batching (one observation per batch)",
+            metrics.batch_requests.clone(),
+        );
+        r.register(
+            "batch_rows",
+            "Rows (first dimension of the tensor inputs) of one batched run",
+            metrics.batch_rows.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -245,6 +259,9 @@ impl Metrics {
         let gauge = |family: &Family<DeploymentLabel, Gauge>| family.get_or_create(&label).clone();
         let histogram =
             |family: &Family<DeploymentLabel, Histogram>| family.get_or_create(&label).clone();
+        let size = |family: &Family<DeploymentLabel, SizeHistogram, fn() -> SizeHistogram>| {
+            family.get_or_create(&label).clone()
+        };
         // Each lookup's read guard must end before the next lookup (which may write): the
         // closures return owned clones, so no guard outlives its statement.
         let swap = |outcome: &'static str| {
@@ -272,6 +289,8 @@ impl Metrics {
             pool_in_use: gauge(&self.pool_in_use),
             pool_waiting: gauge(&self.pool_waiting),
             pool_replacing: gauge(&self.pool_replacing),
+            batch_requests: size(&self.batch_requests),
+            batch_rows: size(&self.batch_rows),
         })
     }
 
@@ -367,6 +386,21 @@ pub(crate) struct DeploymentMetrics {
     pub(crate) pool_in_use: Gauge,
     pub(crate) pool_waiting: Gauge,
     pub(crate) pool_replacing: Gauge,
+    /// Requests per batch (adaptive batching; one observation per batch).
+    pub(crate) batch_requests: SizeHistogram,
+    /// Rows per batch.
+    pub(crate) batch_rows: SizeHistogram,
+}
+
+/// A histogram of batch sizes (observed once per batch, so prometheus-client's own histogram
+/// and its mutex are fine here).
+pub(crate) type SizeHistogram = prometheus_client::metrics::histogram::Histogram;
+
+/// Buckets 1, 2, 4, … 1024.
+fn size_histogram() -> SizeHistogram {
+    SizeHistogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        1.0, 2.0, 11,
+    ))
 }
 
 impl DeploymentMetrics {

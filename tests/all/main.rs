@@ -7,6 +7,7 @@
 // Panicking on a broken fixture is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+mod batch;
 mod browser;
 mod cli;
 mod dropin;

@@ -16,6 +16,9 @@ use xtask::{build_plugins, build_python_plugins, cargo_command, repo_root, run};
 
 /// Python packages of the reference server (and what its entry scripts import).
 const AZUREML_PACKAGES: &[&str] = &["azureml-inference-server-http", "numpy", "pandas", "pillow"];
+/// The adaptive batching suite of the heaviest typed example model.
+const TABULAR_SUITE: &str =
+    "adaptive batching: ONNX iris classifier (onnx_tabular, tract, 1 row per request)";
 const MARK_START: &str = "<!-- bench:start -->";
 const MARK_END: &str = "<!-- bench:end -->";
 
@@ -87,6 +90,23 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             wrk_script(Some(("application/octet-stream", &lua_string(&oip_binary))))
         ),
     )?;
+    // One row per request, as online clients send: what adaptive batching joins.
+    let tabular_lua = out.join("tabular-row.lua");
+    std::fs::write(
+        &tabular_lua,
+        wrk_script(Some((
+            "application/json",
+            &lua_string(br#"{"Inputs": {"data": [[5.9, 3.0, 5.1, 1.8]]}}"#),
+        ))),
+    )?;
+    let ridge_row_lua = out.join("ridge-row.lua");
+    std::fs::write(
+        &ridge_row_lua,
+        wrk_script(Some((
+            "application/json",
+            &lua_string(br#"{"data": [[1,2,3,4,5,6,7,8,9,10]]}"#),
+        ))),
+    )?;
     let get_lua = out.join("get.lua");
     std::fs::write(&get_lua, wrk_script(None))?;
     let png = out.join("image.png");
@@ -133,6 +153,39 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             port,
             request: None,
         }
+    };
+    // A scorehost target with batching (`None`: off): max_batch_size, max_batch_time_ms.
+    let tabular_model = if only.is_none_or(|word| TABULAR_SUITE.contains(word)) {
+        onnx_tabular_model(&root)?
+    } else {
+        PathBuf::new()
+    };
+    let batched = |plugin: &str, port: u16, model: &Path, batch: Option<(u32, u32)>| {
+        let mut cmd = Command::new(release.join("scorehost"));
+        cmd.arg("serve")
+            .arg("--plugin")
+            .arg(plugins.join(format!("{plugin}.wasm")))
+            .arg("--model-dir")
+            .arg(model)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .arg("--cache-dir")
+            .arg(&bench_cache)
+            .env("SCOREHOST_LOG", "warn");
+        let mut target = Target {
+            name: "",
+            command: cmd,
+            port,
+            request: None,
+        };
+        if let Some((size, ms)) = batch {
+            target.command.args([
+                "--max-batch-size",
+                &size.to_string(),
+                "--max-batch-time-ms",
+                &ms.to_string(),
+            ]);
+        }
+        target
     };
     let azureml = |script: &str, port: u16| {
         let mut cmd = Command::new(venv.join("bin/azmlinfsrv"));
@@ -222,6 +275,44 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             ],
         ),
         (
+            TABULAR_SUITE,
+            &tabular_lua,
+            "/score",
+            vec![
+                Target {
+                    name: "scorehost, batching off",
+                    ..batched("onnx_tabular", 5330, &tabular_model, None)
+                },
+                Target {
+                    name: "scorehost, batch ≤ 32 rows, 1 ms",
+                    ..batched("onnx_tabular", 5331, &tabular_model, Some((32, 1)))
+                },
+                Target {
+                    name: "scorehost, batch ≤ 32 rows, 5 ms",
+                    ..batched("onnx_tabular", 5332, &tabular_model, Some((32, 5)))
+                },
+            ],
+        ),
+        (
+            "adaptive batching: ridge, top-level form (toplevel, 1 row per request)",
+            &ridge_row_lua,
+            "/score",
+            vec![
+                Target {
+                    name: "scorehost, batching off",
+                    ..batched("toplevel", 5333, &model_dir, None)
+                },
+                Target {
+                    name: "scorehost, batch ≤ 32 rows, 1 ms",
+                    ..batched("toplevel", 5334, &model_dir, Some((32, 1)))
+                },
+                Target {
+                    name: "scorehost, batch ≤ 32 rows, 5 ms",
+                    ..batched("toplevel", 5335, &model_dir, Some((32, 5)))
+                },
+            ],
+        ),
+        (
             // What any server answers at most on this machine with wrk beside it: the ceiling
             // of every ratio above.
             "loopback floor (GET /, nothing computed)",
@@ -248,6 +339,13 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     ] {
         drop(Guard::start(
             &mut scorehost(plugin, port, &bench_cache),
+            300,
+        )?);
+    }
+
+    if !tabular_model.as_os_str().is_empty() {
+        drop(Guard::start(
+            &mut batched("onnx_tabular", 5330, &tabular_model, None),
             300,
         )?);
     }
@@ -665,6 +763,27 @@ fn ensure_wrk() -> io::Result<PathBuf> {
         ]))?;
     }
     Ok(wrk)
+}
+
+/// The ONNX iris classifier's single-model folder, made by its training script in the ONNX
+/// venv (the integration tests make both the same way) when missing.
+fn onnx_tabular_model(root: &Path) -> io::Result<PathBuf> {
+    let out = root.join("target/onnx-models/tabular");
+    let model = out.join("single");
+    if model.join("model.onnx").exists() {
+        return Ok(model);
+    }
+    let venv = root.join("target/onnx-venv");
+    if !venv.join("bin/python").exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(root.join("plugins/onnx_requirements.txt")))?;
+    run(Command::new(venv.join("bin/python"))
+        .arg(root.join("plugins/onnx_tabular/model/train.py"))
+        .arg(&out))?;
+    Ok(model)
 }
 
 /// A venv with the Azure ML scoring server, made once.

@@ -6,6 +6,7 @@
 export { BadInput } from './errors.js';
 export { getenv, getModelPath, joinPath, log, modelDir, readFile, readJSON, readText } from './host.js';
 export {
+  batchable,
   inputSchema,
   NumpyParameterType,
   outputSchema,

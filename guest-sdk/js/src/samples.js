@@ -116,6 +116,18 @@ export function outputSchema(type) {
 }
 
 /**
+ * Declares `run` batchable: its output rows correspond to its input rows along the first
+ * dimension of every array input, so the host may join concurrent requests into one `run`
+ * (when the deployment sets `max_batch_size`) and split the result back. Every array in the
+ * result must then have one entry per input row. A decorator like the others:
+ * `batchable(inputSchema('data', NumpyParameterType(...))(run))`.
+ */
+export function batchable(run) {
+  schemaOf(run).batchable = true;
+  return run;
+}
+
+/**
  * The WIT `schema` of a decorated `run`, or `undefined` when it has none: the script is then
  * undecorated and `run(rawData)` gets the body text, as Azure ML's `run(raw_data)`. A
  * parameter is required unless `run` gives it a default (`run.length` counts the parameters
@@ -130,7 +142,7 @@ export function witSchemaOf(run) {
     // The Power BI `Inputs` is always required, as every Power BI request carries it.
     required: name === 'Inputs' || i < run.length,
   }));
-  return { parameters, output: schema.output };
+  return { parameters, output: schema.output, batchable: schema.batchable === true };
 }
 
 /** The names of the parameters `run` takes, in its order. */

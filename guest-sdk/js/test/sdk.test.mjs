@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { BadInput } from '../src/errors.js';
 import { AMLResponse, rawhttp } from '../src/request.js';
 import {
+  batchable,
   inputSchema,
   NumpyParameterType,
   outputSchema,
@@ -149,6 +150,15 @@ test('top-level parameters of any name, positional in the decorators order, defa
   };
   const input = { tag: 'arguments', val: [{ name: 'data', value: { tag: 'value', val: tensor } }] };
   assert.deepEqual(exports.run(input), { tag: 'ok', val: '{"rows":[[3,4]],"scale":2}' });
+});
+
+test('batchable() sets the schema flag; it is off without it', () => {
+  const plain = inputSchema('data', NumpyParameterType([[1.5]]))((data) => data.tolist());
+  assert.equal(scorerExports({ run: plain }).schema().batchable, false);
+  const run = batchable(inputSchema('data', NumpyParameterType([[1.5]]))((data) => data.tolist()));
+  const schema = scorerExports({ run }).schema();
+  assert.equal(schema.batchable, true);
+  assert.deepEqual(schema.parameters.map((p) => p.name), ['data']);
 });
 
 test('an undecorated run gets the body text; null is an empty object', () => {

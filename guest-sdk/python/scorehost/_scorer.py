@@ -133,6 +133,7 @@ def schema_of(run):
     return t.Schema(
         parameters=[parameter_of(run, name, declared["inputs"][name]) for name in names],
         output=json.dumps(_plain(output)) if output is not None else None,
+        batchable=bool(declared.get("batchable", False)),
     )
 
 

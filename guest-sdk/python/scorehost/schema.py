@@ -31,6 +31,7 @@ from . import pandas as _pd
 __all__ = [
     "input_schema",
     "output_schema",
+    "batchable",
     "NumpyParameterType",
     "PandasParameterType",
     "StandardPythonParameterType",
@@ -107,6 +108,20 @@ def output_schema(output_type):
         return func
 
     return decorate
+
+
+def batchable(func):
+    """Declares `run` batchable: its output rows correspond to its input rows along the first
+    dimension of every ndarray input, so the host may join concurrent requests into one `run`
+    (when the deployment sets `max_batch_size`) and split the result back. Every list in the
+    result must then have one entry per input row.
+
+        @batchable
+        @input_schema("data", NumpyParameterType(sample))
+        def run(data): ...
+    """
+    _schema_of(func)["batchable"] = True
+    return func
 
 
 def _schema_of(func):

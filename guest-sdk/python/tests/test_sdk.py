@@ -33,6 +33,7 @@ from scorehost.pil import Image, UnidentifiedImageError  # noqa: E402
 from scorehost.rawhttp import AMLRequest, AMLResponse, FileStorage  # noqa: E402
 from scorehost.schema import (  # noqa: E402
     BadInput,
+    batchable,
     NumpyParameterType,
     PandasParameterType,
     StandardPythonParameterType,
@@ -163,6 +164,18 @@ class ScorerWorldTest(unittest.TestCase):
             t.NamedArgument("frame", t.Argument_Value(t.Param_Frame(frame))),
         ]))
         self.assertEqual(json.loads(out), {"rows": [[3.0, 4.0]], "n": 1, "scale": 2.0})
+
+    def test_batchable_sets_the_schema_flag_and_is_off_without_it(self):
+        self.assertFalse(_scorer.schema_of(_powerbi_run()).batchable)
+
+        @batchable
+        @input_schema("data", NumpyParameterType(np.array([[1.0, 2.0]])))
+        def run(data):
+            return data.tolist()
+
+        schema = _scorer.schema_of(run)
+        self.assertTrue(schema.batchable)
+        self.assertEqual([p.name for p in schema.parameters], ["data"])
 
     def test_undecorated_run_gets_the_body_text_and_none_is_an_empty_object(self):
         self.assertIsNone(_scorer.schema_of(lambda raw_data: raw_data))

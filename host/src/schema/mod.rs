@@ -27,6 +27,9 @@ pub(crate) struct Schema {
     /// The top-level keys of a request body the script declares, in declaration order.
     pub(crate) parameters: Vec<Parameter>,
     output: Option<Value>,
+    /// The script declares its output rows follow its tensor inputs' rows (see
+    /// `crate::batch`).
+    pub(crate) batchable: bool,
 }
 
 /// One declared top-level parameter, like `inference-schema`'s `@input_schema(name, type)`.
@@ -198,7 +201,11 @@ impl Schema {
             .output
             .map(|text| serde_json::from_str(&text).map_err(|e| format!("the output sample: {e}")))
             .transpose()?;
-        Ok(Schema { parameters, output })
+        Ok(Schema {
+            parameters,
+            output,
+            batchable: schema.batchable,
+        })
     }
 
     /// Checks a request body's top-level entries and converts the declared ones to what

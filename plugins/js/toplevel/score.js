@@ -3,6 +3,7 @@
 // a request body is {"data": [[...]]}; `scale` has a default, so requests may leave it out.
 
 import {
+  batchable,
   float,
   inputSchema,
   joinPath,
@@ -27,7 +28,9 @@ const sampleData = NumpyParameterType(
   { dtype: 'float64' },
 );
 
-export const run = inputSchema('data', sampleData)(
+// batchable: each result row is its input row's, so the host may join requests (when the
+// deployment sets max_batch_size).
+export const run = batchable(inputSchema('data', sampleData)(
   inputSchema('scale', StandardPythonParameterType(float(1)))(
     outputSchema(StandardPythonParameterType({ Results: [float(1), float(1)] }))(
       function run(data, scale = 1) {
@@ -42,4 +45,4 @@ export const run = inputSchema('data', sampleData)(
       },
     ),
   ),
-);
+));

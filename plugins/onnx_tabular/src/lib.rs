@@ -63,7 +63,9 @@ impl EntryScript for OnnxTabular {
                 .output(json!({"Results": {
                     "label": [0, 2],
                     "probabilities": [[0.98, 0.02, 0.0], [0.0, 0.02, 0.98]],
-                }})),
+                }}))
+                // Every output has one row per input row: the host may join requests.
+                .batchable(),
         )
     }
 

@@ -8,7 +8,7 @@ import json
 import os
 
 from scorehost import numpy as np
-from scorehost.schema import input_schema, output_schema
+from scorehost.schema import batchable, input_schema, output_schema
 from scorehost.schema import NumpyParameterType, StandardPythonParameterType
 
 
@@ -23,6 +23,9 @@ sample_data = NumpyParameterType(
     np.array([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]], dtype="float64"))
 
 
+# batchable: each result row is its input row's, so the host may join requests (when the
+# deployment sets max_batch_size).
+@batchable
 @input_schema("data", sample_data)
 @input_schema("scale", StandardPythonParameterType(1.0))
 @output_schema(StandardPythonParameterType({"Results": [1.0, 1.0]}))

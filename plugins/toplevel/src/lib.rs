@@ -35,6 +35,9 @@ impl Script for TopLevel {
             )
             .optional_parameter("scale", Sample::json(json!(1.0)))
             .output(json!({"Results": [1.0, 1.0]}))
+            // Each result row is its input row's: the host may join requests (when the
+            // deployment sets max_batch_size).
+            .batchable()
     }
 
     fn run(&mut self, arguments: Arguments) -> Result<Value, RunError> {
