@@ -27,7 +27,8 @@ use bindings::{Input, RunError, Schema, Scorer, ScorerPre};
 use cache::ComponentCache;
 pub(crate) use cache::digest;
 use models::{GUEST_MODEL_DIR, ModelIndex};
-use state::{GuestOutput, HostState, LimitHit, OutputBudget};
+pub(crate) use state::MemoryBudget;
+use state::{Charge, GuestOutput, HostState, LimitHit, OutputBudget};
 
 /// How often the engine's epoch advances: the granularity of timeouts, and how often a running
 /// guest yields its tokio worker to other tasks. Measured with a CPU-bound neighbour on two
@@ -40,6 +41,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: ComponentCache,
+    /// Linear memory and tables of every instance together (`max_host_memory_mib`).
+    budget: Arc<MemoryBudget>,
 }
 
 impl Runtime {
@@ -57,11 +60,21 @@ impl Runtime {
             .map_err(anyhow::Error::from)?;
 
         let cache = ComponentCache::new(&engine, settings.cache_dir());
+        let budget = settings
+            .max_host_memory
+            .unwrap_or_else(crate::config::default_host_memory);
+        tracing::debug!(max_host_memory_mib = budget >> 20, "host memory budget");
         Ok(Arc::new(Runtime {
             engine,
             linker,
             cache,
+            budget: Arc::new(MemoryBudget::new(budget)),
         }))
+    }
+
+    /// The host-wide memory budget all instances charge their growth to.
+    pub(crate) fn memory_budget(&self) -> Arc<MemoryBudget> {
+        self.budget.clone()
     }
 
     /// Reads, compiles (or loads from the cache) and links a plugin. CPU-bound for a cold
@@ -103,7 +116,11 @@ impl Runtime {
             ms = started.elapsed().as_millis() as u64,
             "plugin compiled"
         );
-        Ok(Plugin { pre, digest })
+        Ok(Plugin {
+            pre,
+            digest,
+            budget: self.budget.clone(),
+        })
     }
 }
 
@@ -126,6 +143,8 @@ pub(crate) struct Plugin {
     pre: WorldPre,
     /// SHA-256 of the component: the version identity of the plugin.
     pub(crate) digest: String,
+    /// The host-wide memory budget its instances charge.
+    budget: Arc<MemoryBudget>,
 }
 
 /// The pre-linked component, by the world it targets.
@@ -219,6 +238,7 @@ impl Instance {
             deadline: Instant::now() + spec.init_timeout,
             max_memory: spec.max_memory,
             output,
+            charge: Charge::new(plugin.budget.clone()),
         };
         let engine = match &plugin.pre {
             WorldPre::Scorer(pre) => pre.engine(),
@@ -364,7 +384,7 @@ async fn guarded<T>(
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(match error.downcast_ref::<LimitHit>() {
             Some(LimitHit::Timeout) => CallError::Timeout(budget),
-            Some(LimitHit::Memory { .. }) => {
+            Some(LimitHit::Memory { .. } | LimitHit::HostMemory { .. }) => {
                 tracing::warn!("{error:?}");
                 CallError::MemoryLimit
             }
