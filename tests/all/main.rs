@@ -22,6 +22,7 @@ mod protocol;
 mod python;
 mod raw;
 mod sandbox;
+mod scale;
 mod schema;
 mod score;
 mod soak;
