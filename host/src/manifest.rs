@@ -431,4 +431,32 @@ mod tests {
         assert_eq!(on.deployments.len(), 1);
         assert_eq!(on.deployments["a"], CollectMode::Redact);
     }
+
+    #[test]
+    fn instances_is_a_fixed_pool_and_the_file_default_scales_to_zero() {
+        let one = |fields: &str| {
+            parse(&format!(
+                "max_host_memory_mib = 1024\n[[deployment]]\nname = \"d\"\nplugin = \"p.wasm\"\n\
+                 model_dir = \"m\"\nauth = false\n{fields}"
+            ))
+        };
+        let m = one("").unwrap();
+        assert_eq!(m.max_host_memory, Some(1 << 30));
+        let limits = &m.deployments[0].limits;
+        assert_eq!((limits.min(), limits.max()), (0, 2));
+        assert_eq!(limits.idle_timeout, Some(Duration::from_secs(300)));
+
+        let fixed = &one("instances = 3").unwrap().deployments[0].limits;
+        assert_eq!((fixed.min(), fixed.max()), (3, 3));
+
+        let elastic = one("min_instances = 1\nmax_instances = 8\nidle_timeout_s = 0").unwrap();
+        let elastic = &elastic.deployments[0].limits;
+        assert_eq!((elastic.min(), elastic.max()), (1, 8));
+        assert_eq!(elastic.idle_timeout, None);
+
+        let err = |fields: &str| format!("{:#}", one(fields).unwrap_err());
+        assert!(err("instances = 2\nmax_instances = 4").contains("give either instances"));
+        assert!(err("min_instances = 3\nmax_instances = 2").contains("min_instances: must not"));
+        assert!(err("max_instances = 0").contains("max_instances: must be at least 1"));
+    }
 }
