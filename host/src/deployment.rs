@@ -136,6 +136,11 @@ impl Deployment {
                 .await
                 .context("calling schema()")?
         };
+        // An elastic deployment keeps only its minimum from the start: the instance that
+        // proved `init` works and answered `schema()` goes unless the minimum holds it.
+        if settings.limits.idle_timeout.is_some() {
+            pool.drop_spare();
+        }
         let schema = schema
             .map(Schema::from_wit)
             .transpose()

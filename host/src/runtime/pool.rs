@@ -211,6 +211,12 @@ impl Pool {
         inner.max - inner.replacing.load(Ordering::Acquire).min(inner.max)
     }
 
+    /// Drops the idle instances above `min` now (after the load's `schema()` call, so a
+    /// deployment that scales to zero holds nothing until its first request).
+    pub(crate) fn drop_spare(&self) {
+        self.inner.reap(Duration::ZERO);
+    }
+
     /// Instances alive now (idle or lent); 0 when scaled to zero.
     pub(crate) fn live(&self) -> usize {
         self.inner.live.load(Ordering::Acquire)
