@@ -43,6 +43,9 @@ pub struct Runtime {
     cache: ComponentCache,
     /// Linear memory and tables of every instance together (`max_host_memory_mib`).
     budget: Arc<MemoryBudget>,
+    /// Components loaded now, by digest: deployments of the same component share one copy
+    /// of its compiled code (a Python component's is ~19 MB).
+    loaded: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<WorldPre>>>,
 }
 
 impl Runtime {
@@ -69,6 +72,7 @@ impl Runtime {
             linker,
             cache,
             budget: Arc::new(MemoryBudget::new(budget)),
+            loaded: Default::default(),
         }))
     }
 
@@ -83,6 +87,18 @@ impl Runtime {
         let started = Instant::now();
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let digest = digest(&bytes);
+        if let Some(pre) = self.loaded_component(&digest) {
+            tracing::debug!(
+                plugin = %path.display(),
+                digest = &digest[..12],
+                "plugin already loaded by another deployment: sharing its code"
+            );
+            return Ok(Plugin {
+                pre,
+                digest,
+                budget: self.budget.clone(),
+            });
+        }
         let (component, cached) = self
             .cache
             .load(&self.engine, &bytes, &digest)
@@ -116,11 +132,25 @@ impl Runtime {
             ms = started.elapsed().as_millis() as u64,
             "plugin compiled"
         );
+        let pre = Arc::new(pre);
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        loaded.retain(|_, pre| pre.strong_count() > 0);
+        loaded.insert(digest.clone(), Arc::downgrade(&pre));
+        drop(loaded);
         Ok(Plugin {
             pre,
             digest,
             budget: self.budget.clone(),
         })
+    }
+
+    /// The linked component with `digest` if a live deployment holds it.
+    fn loaded_component(&self, digest: &str) -> Option<Arc<WorldPre>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)?
+            .upgrade()
     }
 }
 
@@ -140,7 +170,8 @@ fn start_epoch_ticker(engine: &Engine) {
 
 /// A compiled, linked entry script, ready to instantiate.
 pub(crate) struct Plugin {
-    pre: WorldPre,
+    /// Shared by every deployment of the same component.
+    pre: Arc<WorldPre>,
     /// SHA-256 of the component: the version identity of the plugin.
     pub(crate) digest: String,
     /// The host-wide memory budget its instances charge.
@@ -156,7 +187,7 @@ enum WorldPre {
 impl Plugin {
     /// Whether the plugin targets the `raw-scorer` world.
     pub(crate) fn is_raw(&self) -> bool {
-        matches!(self.pre, WorldPre::Raw(_))
+        matches!(*self.pre, WorldPre::Raw(_))
     }
 }
 
@@ -240,7 +271,7 @@ impl Instance {
             output,
             charge: Charge::new(plugin.budget.clone()),
         };
-        let engine = match &plugin.pre {
+        let engine = match &*plugin.pre {
             WorldPre::Scorer(pre) => pre.engine(),
             WorldPre::Raw(pre) => pre.engine(),
         };
@@ -261,7 +292,7 @@ impl Instance {
         store.set_epoch_deadline(1);
 
         let budget = spec.init_timeout;
-        let world = match &plugin.pre {
+        let world = match &*plugin.pre {
             WorldPre::Scorer(pre) => guarded(budget, pre.instantiate_async(&mut store))
                 .await
                 .map(World::Scorer),
