@@ -41,6 +41,7 @@ pub fn density(n: usize, seconds: u64) -> io::Result<()> {
     let model_dir = root.join("plugins/ridge/model");
 
     let mut rows = Vec::new();
+    let mut per_instance = Vec::new();
     for (guest, wasm) in [
         ("Rust", rust.join("powerbi.wasm")),
         ("Python", python.join("powerbi.wasm")),
@@ -73,6 +74,15 @@ pub fn density(n: usize, seconds: u64) -> io::Result<()> {
             cold.push(t.elapsed().as_secs_f64() * 1e3);
         }
         let rss_woken = rss_mib(server.0.id());
+        // Linear memory the woken instances hold, against the RSS they added: what stays
+        // shared with the component's copy-on-write memory image.
+        let charged_mib = metric_sum(addr, "scorehost_host_memory_bytes ")? / 1048576.0;
+        let live = metric_sum(addr, "scorehost_pool_instances{")?.max(1.0);
+        per_instance.push(format!(
+            "| {guest} | {live:.0} | {:.2} | {:.2} |",
+            charged_mib / live,
+            (rss_woken - rss_ready) / live,
+        ));
         // Let them all go idle again (idle_timeout_s = 1, checked every 250 ms).
         std::thread::sleep(Duration::from_millis(1600));
         let rss_idle = rss_mib(server.0.id());
@@ -150,6 +160,12 @@ pub fn density(n: usize, seconds: u64) -> io::Result<()> {
         n.min(100)
     );
     for row in rows {
+        println!("{row}");
+    }
+    println!(
+        "\n| guest | live instances | linear memory per instance (MiB) | RSS per instance (MiB) |\n|---|---|---|---|"
+    );
+    for row in per_instance {
         println!("{row}");
     }
     Ok(())
