@@ -350,3 +350,51 @@ async fn the_host_memory_budget_refuses_the_tenant_that_would_pass_it() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_command_line_sets_an_elastic_pool_and_the_memory_budget() {
+    let (_child, addr) = crate::cli::serve(&[
+        "--plugin".as_ref(),
+        plugin("echo").as_os_str(),
+        "--model-dir".as_ref(),
+        ridge_model_dir().as_os_str(),
+        "--admin-key".as_ref(),
+        ADMIN.as_ref(),
+        "--min-instances".as_ref(),
+        "0".as_ref(),
+        "--idle-timeout-s".as_ref(),
+        "1".as_ref(),
+        "--max-host-memory-mib".as_ref(),
+        "64".as_ref(),
+    ])
+    .await;
+    let admin = |method: Method, path: &str| {
+        crate::support::RequestBuilder::to(addr, method, path)
+            .header("authorization", &format!("Bearer {ADMIN}"))
+    };
+    let list = admin(Method::GET, "/api/v1/deployments")
+        .send()
+        .await
+        .json();
+    let entry = &list["deployments"][0];
+    assert_eq!(entry["min_instances"], 0, "{entry}");
+    assert_eq!(entry["max_instances"], 2, "{entry}");
+    assert_eq!(entry["idle_timeout_s"], 1.0, "{entry}");
+    assert_eq!(entry["scaled_to_zero"], true, "{entry}");
+    let r = crate::support::RequestBuilder::to(addr, Method::POST, "/score")
+        .header("content-type", "application/json")
+        .body(json!({"Inputs": {"n": 1}}).to_string())
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let text = admin(Method::GET, "/metrics").send().await.text();
+    assert_eq!(
+        value(&text, "scorehost_host_memory_limit_bytes"),
+        f64::from(64u32 << 20)
+    );
+    assert_eq!(
+        value(&text, &series("cold_starts_total", "default")),
+        1.0,
+        "{text}"
+    );
+}
