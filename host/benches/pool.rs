@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let root = xtask::repo_root();
     let runtime = Runtime::new(&RuntimeSettings {
         cache_dir: Some(root.join("target/bench-compile-cache")),
+        ..RuntimeSettings::default()
     })?;
     let settings = |name: &str, plugin: &str, instances: usize| DeploymentSettings {
         limits: Limits {

@@ -126,9 +126,18 @@ pub enum SampleVisibility {
 /// Limits that keep one entry script from hurting the host or other requests.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Warm instances, each initialised once: the number of requests scored at the same time.
-    /// Default: 2 (one per core of the reference machine).
+    /// Most instances (each initialised once): the number of requests scored at the same
+    /// time. The pool grows up to this under load. Default: 2 (one per core of the reference
+    /// machine).
     pub instances: usize,
+    /// Instances kept even when idle (started at load). `None`: as many as `instances` (a
+    /// fixed pool). Clamped to `instances`. Default: `None` (the `--config` file's default is
+    /// 0, see [`crate::manifest`]).
+    pub min_instances: Option<usize>,
+    /// Idle instances above `min_instances` are dropped once unused this long (scale to zero
+    /// when `min_instances` is 0); the next request starts one again. `None`: never. Default:
+    /// `None` (the `--config` file's default is 300 s).
+    pub idle_timeout: Option<Duration>,
     /// Wall-clock budget of one `run` call. Default: 60 s (Azure ML's `SCORING_TIMEOUT_MS`
     /// defaults to an hour, far too long to hold a connection).
     pub timeout: Duration,
@@ -153,10 +162,24 @@ pub struct Limits {
     pub max_body: usize,
 }
 
+impl Limits {
+    /// Instances kept when idle: `min_instances`, else `instances`, at most `instances`.
+    pub fn min(&self) -> usize {
+        self.min_instances.unwrap_or(self.instances).min(self.max())
+    }
+
+    /// Most instances: `instances`, at least 1.
+    pub fn max(&self) -> usize {
+        self.instances.max(1)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             instances: 2,
+            min_instances: None,
+            idle_timeout: None,
             timeout: Duration::from_secs(60),
             init_timeout: Duration::from_secs(300),
             queue_timeout: Duration::from_secs(2),
@@ -171,6 +194,10 @@ impl Default for Limits {
 /// Process-wide settings of the Wasm runtime.
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeSettings {
+    /// Most bytes of linear memory and tables all instances together may hold. `None`: a
+    /// default derived from the machine's (or its cgroup's) memory, see
+    /// [`default_host_memory`].
+    pub max_host_memory: Option<usize>,
     /// Where compiled components are cached (`NAME.cwasm` keyed by content hash and engine
     /// settings). Default: `$XDG_CACHE_HOME/scorehost`, else `$HOME/.cache/scorehost`, else a
     /// folder in the system temp dir.
@@ -193,4 +220,34 @@ impl RuntimeSettings {
             .unwrap_or_else(std::env::temp_dir)
             .join("scorehost")
     }
+}
+
+/// The host-wide memory budget when none is set: three quarters of the memory the process may
+/// use (the cgroup's `memory.max` when set, else the machine's `MemTotal`), leaving a quarter
+/// for the host's own heap, compiled code and the page cache. 3 GiB (of an assumed 4) when neither can be read.
+pub fn default_host_memory() -> usize {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    let machine = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .map(|kib| kib * 1024)
+        });
+    let total = match (cgroup, machine) {
+        (Some(c), Some(m)) => c.min(m),
+        (Some(c), None) => c,
+        (None, Some(m)) => m,
+        (None, None) => 4 << 30,
+    };
+    usize::try_from(total / 4 * 3).unwrap_or(usize::MAX)
 }

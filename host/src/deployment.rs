@@ -10,7 +10,7 @@ use crate::metrics::DeploymentMetrics;
 use crate::runtime::bindings::Input;
 use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawResponse};
 use crate::runtime::models::ModelIndex;
-use crate::runtime::pool::{Pool, QueueLimits};
+use crate::runtime::pool::{LeaseError, Pool, QueueLimits, Sizing};
 use crate::runtime::{CallError, Instance, InstanceSpec, Runtime};
 use crate::schema::{Documents, Invalid, Schema, SwaggerVersion};
 
@@ -48,6 +48,10 @@ pub(crate) enum ScoreError {
     /// Every instance stayed busy for the whole queue timeout.
     #[error("every instance stayed busy")]
     Overloaded,
+    /// No instance was idle and starting one failed (its `init`, or the host's memory
+    /// budget); the reason is in the log.
+    #[error("no instance could be started")]
+    NotStarted,
     /// The guest call failed.
     #[error(transparent)]
     Call(#[from] CallError),
@@ -110,7 +114,11 @@ impl Deployment {
         let pool = Pool::start(
             Arc::new(plugin),
             Arc::new(spec),
-            settings.limits.instances.max(1),
+            Sizing {
+                min: settings.limits.min(),
+                max: settings.limits.max(),
+                idle_timeout: settings.limits.idle_timeout,
+            },
             QueueLimits {
                 requests: settings.limits.queue,
                 bytes: settings.limits.queue_memory,
@@ -130,6 +138,11 @@ impl Deployment {
                 .await
                 .context("calling schema()")?
         };
+        // An elastic deployment keeps only its minimum from the start: the instance that
+        // proved `init` works and answered `schema()` goes unless the minimum holds it.
+        if settings.limits.idle_timeout.is_some() {
+            pool.drop_spare();
+        }
         let schema = schema
             .map(Schema::from_wit)
             .transpose()
@@ -148,7 +161,9 @@ impl Deployment {
         tracing::info!(
             deployment = %settings.name,
             digest = &digest[..12],
-            instances = settings.limits.instances.max(1),
+            min_instances = settings.limits.min(),
+            max_instances = settings.limits.max(),
+            idle_timeout_s = settings.limits.idle_timeout.map(|t| t.as_secs_f64()),
             ms = started.elapsed().as_millis() as u64,
             "deployment ready"
         );
@@ -180,9 +195,19 @@ impl Deployment {
         self.pool.healthy()
     }
 
-    /// Instances the deployment runs when healthy.
+    /// Instances alive now (idle or serving); 0 when scaled to zero.
     pub fn instances(&self) -> usize {
-        self.pool.size()
+        self.pool.live()
+    }
+
+    /// Most instances the pool grows to under load.
+    pub fn max_instances(&self) -> usize {
+        self.pool.max()
+    }
+
+    /// Instances kept when idle (0: the deployment scales to zero after its idle timeout).
+    pub fn min_instances(&self) -> usize {
+        self.pool.min()
     }
 
     /// The deployment's settings.
@@ -255,10 +280,13 @@ impl Deployment {
             .pool
             .lease(limits.queue_timeout, weight)
             .await
-            .inspect_err(|_| {
-                metrics.overloaded.inc();
-            })
-            .map_err(|_| ScoreError::Overloaded)?;
+            .map_err(|e| match e {
+                LeaseError::Busy(_) => {
+                    metrics.overloaded.inc();
+                    ScoreError::Overloaded
+                }
+                LeaseError::Start(_) => ScoreError::NotStarted,
+            })?;
         let started = Instant::now();
         let outcome = call(lease.instance(), limits.timeout).await;
         let run_time = started.elapsed();

@@ -109,8 +109,22 @@ struct ServeArgs {
     #[arg(long)]
     watch: bool,
     /// Warm instances (requests scored at the same time); the Azure ML server's worker count.
+    /// With --min-instances, the most the pool grows to.
     #[arg(long, visible_alias = "worker_count", default_value_t = Limits::default().instances)]
     instances: usize,
+    /// Instances kept when idle (0: scale to zero after --idle-timeout-s); default: all of
+    /// --instances (a fixed pool).
+    #[arg(long)]
+    min_instances: Option<usize>,
+    /// Seconds an instance above --min-instances may stay idle before it is dropped; the next
+    /// request starts one again. Default: never.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_s: Option<u64>,
+    /// Linear memory and tables of every instance together, in MiB (growth past it fails
+    /// like a per-instance limit hit); default: three quarters of the machine's or cgroup's
+    /// memory.
+    #[arg(long, env = "SCOREHOST_MAX_HOST_MEMORY_MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    max_host_memory_mib: Option<u64>,
     /// How long a request may wait for an instance, in milliseconds; longer (or expected to
     /// be longer) gets 503 with Retry-After.
     #[arg(long, default_value_t = Limits::default().queue_timeout.as_millis() as u64)]
@@ -227,6 +241,7 @@ fn build(args: BuildArgs) -> ExitCode {
     init_logging(LogFormat::Text);
     let cache_dir = RuntimeSettings {
         cache_dir: args.cache_dir,
+        ..RuntimeSettings::default()
     }
     .cache_dir();
     let output = args
@@ -274,6 +289,7 @@ fn resolve_entry_script(args: &mut ServeArgs) -> Result<(), scorehost::builder::
     }
     let cache_dir = RuntimeSettings {
         cache_dir: args.cache_dir.clone(),
+        ..RuntimeSettings::default()
     }
     .cache_dir();
     let skip: Vec<PathBuf> = args.model_dir.iter().cloned().collect();
@@ -305,6 +321,7 @@ fn serve(mut args: ServeArgs) -> ExitCode {
         };
         let wasm = match Runtime::new(&RuntimeSettings {
             cache_dir: plan.cache_dir,
+            max_host_memory: plan.max_host_memory,
         }) {
             Ok(wasm) => wasm,
             Err(e) => {
@@ -376,6 +393,8 @@ struct Plan {
     watch: bool,
     cache_dir: Option<PathBuf>,
     metrics_addr: Option<SocketAddr>,
+    /// The host-wide memory budget in bytes; `None`: derived from the machine.
+    max_host_memory: Option<usize>,
 }
 
 fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
@@ -393,6 +412,9 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
     let max_header_bytes = args
         .max_header_bytes
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let max_host_memory = args
+        .max_host_memory_mib
+        .map(|mib| usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX));
     if let Some(path) = &args.config {
         let manifest = Manifest::load(path)?;
         return Ok(Plan {
@@ -410,6 +432,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             watch: manifest.watch || args.watch,
             cache_dir: args.cache_dir,
             metrics_addr: args.metrics_addr,
+            max_host_memory: max_host_memory.or(manifest.max_host_memory),
         });
     }
     let (Some(plugin), Some(model_dir)) = (args.plugin, args.model_dir) else {
@@ -430,6 +453,8 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             model_dir,
             limits: Limits {
                 instances: args.instances,
+                min_instances: args.min_instances,
+                idle_timeout: args.idle_timeout_s.map(Duration::from_secs),
                 timeout: Duration::from_millis(args.timeout_ms),
                 max_memory: args.max_memory_mib << 20,
                 max_body: args.max_body,
@@ -485,6 +510,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             watch: args.watch,
             cache_dir: args.cache_dir,
             metrics_addr: args.metrics_addr,
+            max_host_memory,
         })
     }
 }

@@ -11,8 +11,12 @@
 //! model_dir = "models/ridge"
 //! primary_key = "k1"               # Authorization: Bearer k1 (or the secondary key)
 //! secondary_key = "k2"
-//! instances = 4
+//! min_instances = 0               # scale to zero after idle_timeout_s (the default)
+//! max_instances = 4                # the pool grows to this under load
+//! idle_timeout_s = 300
 //! ```
+//!
+//! `instances = N` (older files) means `min_instances = max_instances = N`: a fixed pool.
 //!
 //! Every field is checked once, at load; an error names the file, the deployment and the field.
 
@@ -50,10 +54,19 @@ struct File {
     model_roots: Option<Vec<PathBuf>>,
     /// Most bytes of a request's line and header fields; more get 431. Default: 65536.
     max_header_bytes: Option<usize>,
+    /// Linear memory and tables of every instance together, in MiB. Default: three quarters
+    /// of the machine's (or cgroup's) memory.
+    max_host_memory_mib: Option<usize>,
     /// The tenants.
     #[serde(default, rename = "deployment")]
     deployments: Vec<DeploymentEntry>,
 }
+
+/// Instances a deployment of the file keeps when idle, unless it says otherwise: none.
+const DEFAULT_MIN_INSTANCES: usize = 0;
+
+/// Seconds before idle instances are dropped, unless a deployment says otherwise.
+const DEFAULT_IDLE_TIMEOUT_S: u64 = 300;
 
 fn yes() -> bool {
     true
@@ -82,8 +95,15 @@ struct DeploymentEntry {
     /// `"show"` or `"redact"` the samples in the Swagger page. Default: show.
     #[serde(default)]
     samples: Samples,
-    /// Warm instances = requests scored at once. Default: 2.
+    /// A fixed pool: `min_instances = max_instances = instances`.
     instances: Option<usize>,
+    /// Instances kept when idle. Default: 0 (scale to zero).
+    min_instances: Option<usize>,
+    /// Most instances = requests scored at once. Default: 2.
+    max_instances: Option<usize>,
+    /// Seconds an instance above `min_instances` may stay idle before it is dropped; 0:
+    /// never. Default: 300.
+    idle_timeout_s: Option<u64>,
     /// Requests that may wait for an instance; more get 503. Default: 4096.
     queue: Option<usize>,
     /// How long a request may wait for an instance, in ms; longer (or expected to be
@@ -138,6 +158,8 @@ pub struct Manifest {
     pub swap_roots: SwapRoots,
     /// The cap on request header bytes, if the file sets one.
     pub max_header_bytes: Option<usize>,
+    /// The host-wide memory budget in bytes, if the file sets one.
+    pub max_host_memory: Option<usize>,
 }
 
 impl Manifest {
@@ -189,6 +211,9 @@ impl Manifest {
                     .with_context(|| format!("deployment '{name}'"))
             })
             .collect::<anyhow::Result<_>>()?;
+        if file.max_host_memory_mib == Some(0) {
+            bail!("max_host_memory_mib: must be more than 0");
+        }
         if file.admin_key.as_deref().is_some_and(str::is_empty) {
             bail!("admin_key: must not be empty");
         }
@@ -204,6 +229,7 @@ impl Manifest {
         Ok(Manifest {
             swap_roots,
             max_header_bytes: file.max_header_bytes,
+            max_host_memory: file.max_host_memory_mib.map(|mib| mib << 20),
             addr: file.addr,
             admin_key: file.admin_key,
             watch: file.watch,
@@ -237,8 +263,30 @@ impl DeploymentEntry {
             keys.clear();
         }
         let defaults = Limits::default();
+        if self.instances.is_some()
+            && (self.min_instances.is_some() || self.max_instances.is_some())
+        {
+            bail!("instances: give either instances (a fixed pool) or min_instances/max_instances");
+        }
+        let max = self
+            .max_instances
+            .or(self.instances)
+            .unwrap_or(defaults.instances);
+        let min = self
+            .min_instances
+            .or(self.instances)
+            .unwrap_or(DEFAULT_MIN_INSTANCES);
+        if min > max {
+            bail!("min_instances: must not be more than max_instances ({max})");
+        }
+        let idle_timeout = match self.idle_timeout_s.unwrap_or(DEFAULT_IDLE_TIMEOUT_S) {
+            0 => None,
+            s => Some(Duration::from_secs(s)),
+        };
         let limits = Limits {
-            instances: self.instances.unwrap_or(defaults.instances),
+            instances: max,
+            min_instances: Some(min),
+            idle_timeout,
             queue: self.queue.unwrap_or(defaults.queue),
             queue_timeout: self
                 .queue_timeout_ms
@@ -260,7 +308,12 @@ impl DeploymentEntry {
             ..defaults
         };
         if limits.instances == 0 {
-            bail!("instances: must be at least 1");
+            let field = if self.instances.is_some() {
+                "instances"
+            } else {
+                "max_instances"
+            };
+            bail!("{field}: must be at least 1");
         }
         if limits.timeout.is_zero() {
             bail!("timeout_ms: must be more than 0");
@@ -417,5 +470,33 @@ mod tests {
             err.contains("deployment 'a': max_batch_time_ms: needs max_batch_size"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn instances_is_a_fixed_pool_and_the_file_default_scales_to_zero() {
+        let one = |fields: &str| {
+            parse(&format!(
+                "max_host_memory_mib = 1024\n[[deployment]]\nname = \"d\"\nplugin = \"p.wasm\"\n\
+                 model_dir = \"m\"\nauth = false\n{fields}"
+            ))
+        };
+        let m = one("").unwrap();
+        assert_eq!(m.max_host_memory, Some(1 << 30));
+        let limits = &m.deployments[0].limits;
+        assert_eq!((limits.min(), limits.max()), (0, 2));
+        assert_eq!(limits.idle_timeout, Some(Duration::from_secs(300)));
+
+        let fixed = &one("instances = 3").unwrap().deployments[0].limits;
+        assert_eq!((fixed.min(), fixed.max()), (3, 3));
+
+        let elastic = one("min_instances = 1\nmax_instances = 8\nidle_timeout_s = 0").unwrap();
+        let elastic = &elastic.deployments[0].limits;
+        assert_eq!((elastic.min(), elastic.max()), (1, 8));
+        assert_eq!(elastic.idle_timeout, None);
+
+        let err = |fields: &str| format!("{:#}", one(fields).unwrap_err());
+        assert!(err("instances = 2\nmax_instances = 4").contains("give either instances"));
+        assert!(err("min_instances = 3\nmax_instances = 2").contains("min_instances: must not"));
+        assert!(err("max_instances = 0").contains("max_instances: must be at least 1"));
     }
 }

@@ -112,6 +112,16 @@ pub struct Metrics {
     pool_replacing: Family<DeploymentLabel, Gauge>,
     batch_requests: Family<DeploymentLabel, SizeHistogram, fn() -> SizeHistogram>,
     batch_rows: Family<DeploymentLabel, SizeHistogram, fn() -> SizeHistogram>,
+    cold_starts: Family<DeploymentLabel, Counter>,
+    cold_start_seconds: Family<DeploymentLabel, Histogram>,
+    /// Bytes of linear memory and tables charged to the host-wide budget (set at scrape).
+    host_memory_bytes: Gauge,
+    /// The host-wide budget in bytes (set at scrape).
+    host_memory_limit_bytes: Gauge,
+    /// Growths refused because the host-wide budget was full (brought up to date at scrape).
+    host_memory_refusals: Counter,
+    /// The budget those three series read at scrape time.
+    budget: OnceLock<Arc<crate::runtime::MemoryBudget>>,
     /// Collected records dropped because the writer fell behind.
     pub(crate) collect_dropped: Counter,
     /// Requests that belong to no deployment (`/`, `/metrics`, admin, 404s).
@@ -147,6 +157,12 @@ impl Metrics {
             pool_replacing: Family::default(),
             batch_requests: Family::new_with_constructor(size_histogram),
             batch_rows: Family::new_with_constructor(size_histogram),
+            cold_starts: Family::default(),
+            cold_start_seconds: Family::default(),
+            host_memory_bytes: Gauge::default(),
+            host_memory_limit_bytes: Gauge::default(),
+            host_memory_refusals: Counter::default(),
+            budget: OnceLock::new(),
             collect_dropped: Counter::default(),
             host_requests: OnceLock::new(),
             registry: Default::default(),
@@ -244,6 +260,32 @@ impl Metrics {
             "Rows (first dimension of the tensor inputs) of one batched run",
             metrics.batch_rows.clone(),
         );
+        r.register(
+            "cold_starts",
+            "Instances started for a request that found none idle (after scaling to zero, or \
+             growing the pool under load)",
+            metrics.cold_starts.clone(),
+        );
+        r.register(
+            "cold_start_duration_seconds",
+            "Time a request waited for its cold start (instantiate and init)",
+            metrics.cold_start_seconds.clone(),
+        );
+        r.register(
+            "host_memory_bytes",
+            "Linear memory and tables of every live instance, charged to the host-wide budget",
+            metrics.host_memory_bytes.clone(),
+        );
+        r.register(
+            "host_memory_limit_bytes",
+            "The host-wide memory budget (max_host_memory_mib)",
+            metrics.host_memory_limit_bytes.clone(),
+        );
+        r.register(
+            "host_memory_refusals",
+            "Memory or table growths refused because the host-wide budget was full",
+            metrics.host_memory_refusals.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -289,9 +331,28 @@ impl Metrics {
             pool_in_use: gauge(&self.pool_in_use),
             pool_waiting: gauge(&self.pool_waiting),
             pool_replacing: gauge(&self.pool_replacing),
+            cold_starts: one(&self.cold_starts),
+            cold_start_seconds: histogram(&self.cold_start_seconds),
             batch_requests: size(&self.batch_requests),
             batch_rows: size(&self.batch_rows),
         })
+    }
+
+    /// Reports `budget` (the runtime's host-wide memory budget) at every scrape.
+    pub(crate) fn watch_memory(&self, budget: Arc<crate::runtime::MemoryBudget>) {
+        let _ = self.budget.set(budget);
+    }
+
+    /// Brings the host-wide memory budget's series up to date (called before a scrape).
+    fn observe_memory(&self, used: usize, limit: usize, refused: u64) {
+        self.host_memory_bytes
+            .set(i64::try_from(used).unwrap_or(i64::MAX));
+        self.host_memory_limit_bytes
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
+        let counted = self.host_memory_refusals.get();
+        if refused > counted {
+            self.host_memory_refusals.inc_by(refused - counted);
+        }
     }
 
     /// Counters of requests that belong to no deployment.
@@ -311,6 +372,9 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub(crate) fn encode(&self) -> String {
+        if let Some(budget) = self.budget.get() {
+            self.observe_memory(budget.used(), budget.limit(), budget.refused());
+        }
         let mut text = String::with_capacity(8 << 10);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry);
@@ -390,6 +454,8 @@ pub(crate) struct DeploymentMetrics {
     pub(crate) batch_requests: SizeHistogram,
     /// Rows per batch.
     pub(crate) batch_rows: SizeHistogram,
+    pub(crate) cold_starts: Counter,
+    pub(crate) cold_start_seconds: Histogram,
 }
 
 /// A histogram of batch sizes (observed once per batch, so prometheus-client's own histogram

@@ -133,13 +133,15 @@ pub enum SwapError {
 impl Registry {
     /// An empty registry: not ready until [`Registry::load_all`] has loaded the configuration.
     pub fn new(runtime: Arc<Runtime>) -> Arc<Registry> {
+        let metrics = Metrics::new();
+        metrics.watch_memory(runtime.memory_budget());
         Arc::new(Registry {
             runtime,
             deployments: RwLock::new(BTreeMap::new()),
             swapping: tokio::sync::Mutex::new(()),
             pending: RwLock::new(Vec::new()),
             loaded: AtomicBool::new(false),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
             recent: Recent::default(),
         })
     }

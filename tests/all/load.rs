@@ -292,6 +292,7 @@ async fn random_and_adversarial_bodies_never_get_500() {
 async fn serve_with_cache(plugin_name: &str, cache_dir: &Path) -> TestServer {
     let runtime = Runtime::new(&RuntimeSettings {
         cache_dir: Some(cache_dir.to_owned()),
+        ..RuntimeSettings::default()
     })
     .unwrap();
     let mut settings = crate::support::settings(plugin_name, &ridge_model_dir());

@@ -23,6 +23,7 @@ mod protocol;
 mod python;
 mod raw;
 mod sandbox;
+mod scale;
 mod schema;
 mod score;
 mod soak;

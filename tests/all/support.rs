@@ -98,6 +98,7 @@ pub fn runtime() -> Arc<Runtime> {
         .get_or_init(|| {
             Runtime::new(&RuntimeSettings {
                 cache_dir: Some(test_cache_dir()),
+                ..RuntimeSettings::default()
             })
             .expect("creating the runtime")
         })

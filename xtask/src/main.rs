@@ -6,6 +6,8 @@
 //!   benchmark harness in its quick mode.
 //! - `bench [--quick] [--only WORD]`: scorehost vs the Azure ML server vs a native handler (see
 //!   `bench.rs`); `--only` runs the suites whose title contains WORD.
+//! - `bench --density [--n N] [--seconds S]`: N deployments per guest on one server: RSS,
+//!   time to ready, first request after idle, Zipf traffic (see `density.rs`).
 //! - `screenshots`: PNGs of the `/docs` and `/console` pages (laptop and phone size) into
 //!   `docs/`, made in headless Chromium by the ignored test `pages::screenshots`.
 //! - `soak [--minutes N]`: mixed traffic, hot swaps and misbehaving tenants against a release
@@ -14,6 +16,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod density;
 
 use xtask::{build_js_plugins, build_plugins, build_python_plugins, cargo_command, repo_root, run};
 
@@ -28,6 +31,16 @@ fn main() -> ExitCode {
             }),
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
+        Some("bench") if args.iter().any(|a| a == "--density") => {
+            let value = |flag: &str, default: u64| {
+                args.iter()
+                    .position(|a| a == flag)
+                    .and_then(|i| args.get(i + 1))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(default)
+            };
+            density::density(value("--n", 100) as usize, value("--seconds", 5))
+        }
         Some("bench") => bench::bench(
             args.iter().any(|a| a == "--quick"),
             args.iter()
@@ -39,7 +52,7 @@ fn main() -> ExitCode {
         Some("soak") => soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] [--only WORD] | screenshots | soak [--minutes N]>"
+                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] [--only WORD] | bench --density [--n N] [--seconds S] | screenshots | soak [--minutes N]>"
             );
             return ExitCode::from(2);
         }

@@ -136,6 +136,15 @@ impl ApiError {
                     "Every instance of the scoring script is busy. Try again later.".to_owned(),
                 )
             }
+            ApiError::Score(ScoreError::NotStarted) => {
+                extra = Some((RETRY_AFTER, HeaderValue::from_static("1")));
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The scoring script could not be started (its init failed or the host is \
+                     out of memory). Check the logs for more info."
+                        .to_owned(),
+                )
+            }
             ApiError::Score(ScoreError::Invalid(invalid)) => {
                 let body = match style {
                     // A missing top-level parameter has Azure's message alone; a nested

@@ -27,7 +27,8 @@ use bindings::{Input, RunError, Schema, Scorer, ScorerPre};
 use cache::ComponentCache;
 pub(crate) use cache::digest;
 use models::{GUEST_MODEL_DIR, ModelIndex};
-use state::{GuestOutput, HostState, LimitHit, OutputBudget};
+pub(crate) use state::MemoryBudget;
+use state::{Charge, GuestOutput, HostState, LimitHit, OutputBudget};
 
 /// How often the engine's epoch advances: the granularity of timeouts, and how often a running
 /// guest yields its tokio worker to other tasks. Measured with a CPU-bound neighbour on two
@@ -40,6 +41,11 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: ComponentCache,
+    /// Linear memory and tables of every instance together (`max_host_memory_mib`).
+    budget: Arc<MemoryBudget>,
+    /// Components loaded now, by digest: deployments of the same component share one copy
+    /// of its compiled code (a Python component's is ~19 MB).
+    loaded: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<WorldPre>>>,
 }
 
 impl Runtime {
@@ -57,11 +63,22 @@ impl Runtime {
             .map_err(anyhow::Error::from)?;
 
         let cache = ComponentCache::new(&engine, settings.cache_dir());
+        let budget = settings
+            .max_host_memory
+            .unwrap_or_else(crate::config::default_host_memory);
+        tracing::debug!(max_host_memory_mib = budget >> 20, "host memory budget");
         Ok(Arc::new(Runtime {
             engine,
             linker,
             cache,
+            budget: Arc::new(MemoryBudget::new(budget)),
+            loaded: Default::default(),
         }))
+    }
+
+    /// The host-wide memory budget all instances charge their growth to.
+    pub(crate) fn memory_budget(&self) -> Arc<MemoryBudget> {
+        self.budget.clone()
     }
 
     /// Reads, compiles (or loads from the cache) and links a plugin. CPU-bound for a cold
@@ -70,6 +87,18 @@ impl Runtime {
         let started = Instant::now();
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let digest = digest(&bytes);
+        if let Some(pre) = self.loaded_component(&digest) {
+            tracing::debug!(
+                plugin = %path.display(),
+                digest = &digest[..12],
+                "plugin already loaded by another deployment: sharing its code"
+            );
+            return Ok(Plugin {
+                pre,
+                digest,
+                budget: self.budget.clone(),
+            });
+        }
         let (component, cached) = self
             .cache
             .load(&self.engine, &bytes, &digest)
@@ -103,7 +132,25 @@ impl Runtime {
             ms = started.elapsed().as_millis() as u64,
             "plugin compiled"
         );
-        Ok(Plugin { pre, digest })
+        let pre = Arc::new(pre);
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        loaded.retain(|_, pre| pre.strong_count() > 0);
+        loaded.insert(digest.clone(), Arc::downgrade(&pre));
+        drop(loaded);
+        Ok(Plugin {
+            pre,
+            digest,
+            budget: self.budget.clone(),
+        })
+    }
+
+    /// The linked component with `digest` if a live deployment holds it.
+    fn loaded_component(&self, digest: &str) -> Option<Arc<WorldPre>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)?
+            .upgrade()
     }
 }
 
@@ -123,9 +170,12 @@ fn start_epoch_ticker(engine: &Engine) {
 
 /// A compiled, linked entry script, ready to instantiate.
 pub(crate) struct Plugin {
-    pre: WorldPre,
+    /// Shared by every deployment of the same component.
+    pre: Arc<WorldPre>,
     /// SHA-256 of the component: the version identity of the plugin.
     pub(crate) digest: String,
+    /// The host-wide memory budget its instances charge.
+    budget: Arc<MemoryBudget>,
 }
 
 /// The pre-linked component, by the world it targets.
@@ -137,7 +187,7 @@ enum WorldPre {
 impl Plugin {
     /// Whether the plugin targets the `raw-scorer` world.
     pub(crate) fn is_raw(&self) -> bool {
-        matches!(self.pre, WorldPre::Raw(_))
+        matches!(*self.pre, WorldPre::Raw(_))
     }
 }
 
@@ -219,8 +269,9 @@ impl Instance {
             deadline: Instant::now() + spec.init_timeout,
             max_memory: spec.max_memory,
             output,
+            charge: Charge::new(plugin.budget.clone()),
         };
-        let engine = match &plugin.pre {
+        let engine = match &*plugin.pre {
             WorldPre::Scorer(pre) => pre.engine(),
             WorldPre::Raw(pre) => pre.engine(),
         };
@@ -241,7 +292,7 @@ impl Instance {
         store.set_epoch_deadline(1);
 
         let budget = spec.init_timeout;
-        let world = match &plugin.pre {
+        let world = match &*plugin.pre {
             WorldPre::Scorer(pre) => guarded(budget, pre.instantiate_async(&mut store))
                 .await
                 .map(World::Scorer),
@@ -364,7 +415,7 @@ async fn guarded<T>(
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(match error.downcast_ref::<LimitHit>() {
             Some(LimitHit::Timeout) => CallError::Timeout(budget),
-            Some(LimitHit::Memory { .. }) => {
+            Some(LimitHit::Memory { .. } | LimitHit::HostMemory { .. }) => {
                 tracing::warn!("{error:?}");
                 CallError::MemoryLimit
             }

@@ -1,9 +1,19 @@
-//! Warm instances lent to requests one at a time, and replaced when they fail.
+//! Warm instances lent to requests one at a time, started on demand, dropped when idle, and
+//! replaced when they fail.
 //!
-//! Invariant: a semaphore permit is available only while an idle instance waits in `idle`.
-//! A lease holds a permit; when it ends the instance goes back (healthy) or a background task
-//! builds a replacement and only then gives the permit back, so capacity heals by itself and
-//! a request never receives a broken instance.
+//! The semaphore has one permit per instance the pool may hold (`max`). Invariant: every
+//! instance alive (idle, lent, or being replaced) holds a permit except the idle ones, so a
+//! request holding a permit either finds an idle instance or may start one without passing
+//! `max` (a *cold start*, timed in the metrics). Requests that arrive while the pool is empty
+//! wait for the permits like any other: with `max` 1, fifty concurrent first requests share
+//! one start. A lease that ends puts its instance back (healthy); a failed instance is dropped,
+//! and while the pool would hold fewer than `min` a background task builds a replacement and
+//! only then gives the permit back, so a fixed pool heals by itself and a request never
+//! receives a broken instance.
+//!
+//! Scale to zero: with an idle timeout, a reaper task drops the instances idle longer than it
+//! (oldest first, keeping `min`); instances are reused last-in first-out, so under light load
+//! one stays warm and the others age out.
 //!
 //! Admission is by time, not by count: a request waits for an instance while its wait stays
 //! under the deployment's budget (`queue_timeout`). One whose *expected* wait (requests ahead
@@ -11,7 +21,7 @@
 //! entry script sheds load promptly instead of letting every client wait out the budget.
 //! Two large caps bound memory: the number of waiting requests and the bytes of their bodies.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -22,13 +32,20 @@ use super::{Instance, InstanceSpec, Plugin};
 /// Waiting for a replacement after a failed start doubles up to this.
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
 
-/// A fixed number of initialised instances of one plugin.
+/// Initialised instances of one plugin: between `min` and `max` of them.
 pub(crate) struct Pool {
     inner: Arc<PoolInner>,
 }
 
+/// An instance waiting for a request, and since when.
+struct Idle {
+    instance: Instance,
+    since: Instant,
+}
+
 struct PoolInner {
-    idle: Mutex<Vec<Instance>>,
+    /// Oldest first; leases take the newest.
+    idle: Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
     /// Requests waiting for an instance now.
     waiting: AtomicUsize,
@@ -40,10 +57,16 @@ struct PoolInner {
     max_waiting_bytes: usize,
     /// Recent `run` time in nanoseconds (an exponentially weighted average; 0: none yet).
     run_nanos: AtomicU64,
-    /// Instances started (each holds a permit until it is idle, lent, or being replaced).
-    size: usize,
+    /// Most instances (the semaphore's permits).
+    max: usize,
+    /// Instances kept when idle.
+    min: usize,
+    /// Instances alive now, idle or lent (not counting replacements under way).
+    live: AtomicUsize,
     /// Failed instances whose replacement has not run `init` yet.
     replacing: AtomicUsize,
+    /// Set when the last start for a request failed; cleared by the next one that succeeds.
+    start_failing: AtomicBool,
     plugin: Arc<Plugin>,
     spec: Arc<InstanceSpec>,
 }
@@ -57,39 +80,75 @@ pub(crate) struct QueueLimits {
     pub(crate) bytes: usize,
 }
 
+/// How many instances a pool holds, and for how long idle ones stay.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sizing {
+    /// Kept when idle, started at once (at least one is started, for the schema).
+    pub(crate) min: usize,
+    /// Most at once.
+    pub(crate) max: usize,
+    /// Idle instances above `min` are dropped after this; `None`: never.
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
 /// No instance became free in time, or too many requests were already waiting.
 #[derive(Debug, thiserror::Error)]
 #[error("every instance is busy")]
 pub(crate) struct Busy;
 
+/// Why a request got no instance.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LeaseError {
+    /// Every instance stayed busy, or the wait list was full.
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    /// No instance was idle and starting one failed (its `init`, or the memory budget).
+    #[error("starting an instance failed: {0:#}")]
+    Start(anyhow::Error),
+}
+
 impl Pool {
-    /// Starts `size` instances (each runs `init`); fails if any of them fails.
+    /// Starts `sizing.min` instances, at least one (each runs `init`); fails if any of them
+    /// fails. With an idle timeout, a reaper task drops idle instances until the pool is gone.
     pub(crate) async fn start(
         plugin: Arc<Plugin>,
         spec: Arc<InstanceSpec>,
-        size: usize,
+        sizing: Sizing,
         queue: QueueLimits,
     ) -> anyhow::Result<Pool> {
-        let mut idle = Vec::with_capacity(size);
-        for _ in 0..size {
-            idle.push(start_observed(&plugin, &spec).await?);
+        let max = sizing.max.max(1);
+        let min = sizing.min.min(max);
+        let first = min.max(1);
+        let mut idle = Vec::with_capacity(first);
+        for _ in 0..first {
+            idle.push(Idle {
+                instance: start_observed(&plugin, &spec).await?,
+                since: Instant::now(),
+            });
         }
-        spec.metrics.pool_size.inc_by(size as i64);
-        Ok(Pool {
-            inner: Arc::new(PoolInner {
-                idle: Mutex::new(idle),
-                permits: Arc::new(Semaphore::new(size)),
-                waiting: AtomicUsize::new(0),
-                max_waiting: queue.requests,
-                waiting_bytes: AtomicUsize::new(0),
-                max_waiting_bytes: queue.bytes,
-                run_nanos: AtomicU64::new(0),
-                size,
-                replacing: AtomicUsize::new(0),
-                plugin,
-                spec,
-            }),
-        })
+        spec.metrics.pool_size.inc_by(first as i64);
+        let inner = Arc::new(PoolInner {
+            idle: Mutex::new(idle),
+            permits: Arc::new(Semaphore::new(max)),
+            waiting: AtomicUsize::new(0),
+            max_waiting: queue.requests,
+            waiting_bytes: AtomicUsize::new(0),
+            max_waiting_bytes: queue.bytes,
+            run_nanos: AtomicU64::new(0),
+            max,
+            min,
+            live: AtomicUsize::new(first),
+            replacing: AtomicUsize::new(0),
+            start_failing: AtomicBool::new(false),
+            plugin,
+            spec,
+        });
+        if let Some(timeout) = sizing.idle_timeout
+            && min < max
+        {
+            tokio::spawn(reap_idle(Arc::downgrade(&inner), timeout));
+        }
+        Ok(Pool { inner })
     }
 
     /// A new instance of the pool's plugin outside the pool (it has run `init`); for measuring
@@ -101,7 +160,10 @@ impl Pool {
     /// Borrows an idle instance for a request carrying `weight` body bytes, waiting at most
     /// `budget` for one. Refuses at once when the wait list is full (in requests or bytes) or
     /// when the expected wait already exceeds `budget`.
-    pub(crate) async fn lease(&self, budget: Duration, weight: usize) -> Result<Lease, Busy> {
+    ///
+    /// When no instance is idle the request starts one (the permit guarantees room for it);
+    /// a failed start is [`LeaseError::Start`].
+    pub(crate) async fn lease(&self, budget: Duration, weight: usize) -> Result<Lease, LeaseError> {
         let permit = match self.inner.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -109,7 +171,7 @@ impl Pool {
                 // A guard, so a request dropped while waiting (client gone) leaves the list.
                 let waiting = Waiting::enter(inner, weight)?;
                 if inner.expected_wait(waiting.ahead) > budget {
-                    return Err(Busy);
+                    return Err(Busy.into());
                 }
                 let acquired =
                     tokio::time::timeout(budget, inner.permits.clone().acquire_owned()).await;
@@ -117,13 +179,17 @@ impl Pool {
                 acquired.map_err(|_| Busy)?.map_err(|_closed| Busy)?
             }
         };
-        let instance = self
+        let idle = self
             .inner
             .idle
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-            .pop()
-            .expect("a permit is available only while an instance is idle");
+            .pop();
+        let instance = match idle {
+            Some(idle) => idle.instance,
+            // The permit is dropped on failure: the next request tries again.
+            None => self.inner.cold_start().await.map_err(LeaseError::Start)?,
+        };
         self.inner.spec.metrics.pool_in_use.inc();
         Ok(Lease {
             instance: Some(instance),
@@ -134,19 +200,36 @@ impl Pool {
 }
 
 impl Pool {
-    /// Instances that can serve now or after their current request (started, not failed).
+    /// Instances that can serve now, after their current request, or after a start on demand:
+    /// `max` less the failed ones being replaced; 0 while the pool is empty and its last start
+    /// failed.
     pub(crate) fn healthy(&self) -> usize {
-        self.inner.size
-            - self
-                .inner
-                .replacing
-                .load(Ordering::Acquire)
-                .min(self.inner.size)
+        let inner = &self.inner;
+        if inner.start_failing.load(Ordering::Acquire) && inner.live.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        inner.max - inner.replacing.load(Ordering::Acquire).min(inner.max)
     }
 
-    /// Instances started.
-    pub(crate) fn size(&self) -> usize {
-        self.inner.size
+    /// Drops the idle instances above `min` now (after the load's `schema()` call, so a
+    /// deployment that scales to zero holds nothing until its first request).
+    pub(crate) fn drop_spare(&self) {
+        self.inner.reap(Duration::ZERO);
+    }
+
+    /// Instances alive now (idle or lent); 0 when scaled to zero.
+    pub(crate) fn live(&self) -> usize {
+        self.inner.live.load(Ordering::Acquire)
+    }
+
+    /// Most instances.
+    pub(crate) fn max(&self) -> usize {
+        self.inner.max
+    }
+
+    /// Instances kept when idle.
+    pub(crate) fn min(&self) -> usize {
+        self.inner.min
     }
 
     /// Feeds one `run` time into the average the expected wait is computed from.
@@ -171,11 +254,71 @@ impl Pool {
 
 impl PoolInner {
     /// How long a request with `ahead` requests before it can expect to wait: the recent run
-    /// time for each round of `size` requests ahead and its own round. Zero before any run.
+    /// time for each round of `max` requests ahead and its own round. Zero before any run.
     fn expected_wait(&self, ahead: usize) -> Duration {
         let run = self.run_nanos.load(Ordering::Relaxed);
-        let rounds = (ahead / self.size.max(1)) as u64 + 1;
+        let rounds = (ahead / self.max.max(1)) as u64 + 1;
         Duration::from_nanos(run.saturating_mul(rounds))
+    }
+
+    /// Starts an instance for a request that holds a permit and found none idle.
+    async fn cold_start(&self) -> anyhow::Result<Instance> {
+        let started = Instant::now();
+        let metrics = &self.spec.metrics;
+        match start_observed(&self.plugin, &self.spec).await {
+            Ok(instance) => {
+                let took = started.elapsed();
+                self.live.fetch_add(1, Ordering::AcqRel);
+                self.start_failing.store(false, Ordering::Release);
+                metrics.pool_size.inc();
+                metrics.cold_starts.inc();
+                metrics.cold_start_seconds.observe(took);
+                tracing::debug!(
+                    deployment = &*self.spec.deployment,
+                    us = took.as_micros() as u64,
+                    "started an instance on demand"
+                );
+                Ok(instance)
+            }
+            Err(e) => {
+                self.start_failing.store(true, Ordering::Release);
+                tracing::error!(
+                    deployment = &*self.spec.deployment,
+                    "an instance for a waiting request failed to start: {e:#}"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the instances idle for `timeout` or longer, oldest first, keeping `min` alive.
+    fn reap(&self, timeout: Duration) {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let old = idle
+                .iter()
+                .take_while(|i| now.saturating_duration_since(i.since) >= timeout)
+                .count();
+            let spare = self.live.load(Ordering::Acquire).saturating_sub(self.min);
+            let n = old.min(spare);
+            if n > 0 {
+                self.live.fetch_sub(n, Ordering::AcqRel);
+                expired.extend(idle.drain(..n));
+            }
+        }
+        if !expired.is_empty() {
+            self.spec.metrics.pool_size.dec_by(expired.len() as i64);
+            tracing::debug!(
+                deployment = &*self.spec.deployment,
+                dropped = expired.len(),
+                live = self.live.load(Ordering::Acquire),
+                "dropped idle instances"
+            );
+        }
+        // Dropped here, outside the lock: freeing a store unmaps its memory.
+        drop(expired);
     }
 }
 
@@ -222,7 +365,7 @@ impl Drop for PoolInner {
     fn drop(&mut self) {
         // The version is gone (swapped out, or the host stops): its instances no longer count.
         let metrics = &self.spec.metrics;
-        metrics.pool_size.dec_by(self.size as i64);
+        metrics.pool_size.dec_by(*self.live.get_mut() as i64);
         metrics
             .pool_replacing
             .dec_by(*self.replacing.get_mut() as i64);
@@ -256,11 +399,25 @@ impl Drop for Lease {
             pool.idle
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner())
-                .push(instance);
+                .push(Idle {
+                    instance,
+                    since: Instant::now(),
+                });
             drop(permit);
             return;
         }
         drop(instance);
+        let live = pool.live.fetch_sub(1, Ordering::AcqRel) - 1;
+        pool.spec.metrics.pool_size.dec();
+        if live + pool.replacing.load(Ordering::Acquire) >= pool.min {
+            // An elastic pool: the next request that finds none idle starts one.
+            tracing::warn!(
+                deployment = &*pool.spec.deployment,
+                "discarding a failed instance"
+            );
+            drop(permit);
+            return;
+        }
         pool.replacing.fetch_add(1, Ordering::AcqRel);
         pool.spec.metrics.pool_replacing.inc();
         tracing::warn!(
@@ -301,7 +458,13 @@ async fn replace(pool: Weak<PoolInner>, permit: OwnedSemaphorePermit) {
                     .idle
                     .lock()
                     .unwrap_or_else(|poison| poison.into_inner())
-                    .push(instance);
+                    .push(Idle {
+                        instance,
+                        since: Instant::now(),
+                    });
+                inner.live.fetch_add(1, Ordering::AcqRel);
+                inner.start_failing.store(false, Ordering::Release);
+                inner.spec.metrics.pool_size.inc();
                 inner.replacing.fetch_sub(1, Ordering::AcqRel);
                 inner.spec.metrics.pool_replacing.dec();
                 drop(permit);
@@ -318,5 +481,16 @@ async fn replace(pool: Weak<PoolInner>, permit: OwnedSemaphorePermit) {
         drop(inner);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+    }
+}
+
+/// Every quarter of the idle timeout (between 10 ms and 5 s), drops the instances idle longer
+/// than it; ends when the pool is gone.
+async fn reap_idle(pool: Weak<PoolInner>, timeout: Duration) {
+    let tick = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(inner) = pool.upgrade() else { return };
+        inner.reap(timeout);
     }
 }

@@ -1,7 +1,7 @@
 //! The one `HostState` of every store: WASI context, limits, and the host imports.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -20,6 +20,95 @@ use super::models::ModelIndex;
 /// a few thousand entries.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
+/// Bytes charged for one table element (a function reference: a pointer, with room for the
+/// type information wasmtime keeps beside it).
+const TABLE_ELEMENT_BYTES: usize = 16;
+
+/// The host-wide memory budget: the linear memories and tables of every live instance of every
+/// deployment, charged as they grow and given back when their store drops.
+#[derive(Debug)]
+pub(crate) struct MemoryBudget {
+    limit: usize,
+    used: AtomicUsize,
+    /// Growths refused because the budget was full.
+    refused: AtomicU64,
+}
+
+impl MemoryBudget {
+    pub(crate) fn new(limit: usize) -> Self {
+        MemoryBudget {
+            limit,
+            used: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes `bytes` if they fit; false (counted) when they would pass the limit.
+    fn charge(&self, bytes: usize) -> bool {
+        let fitted = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&total| total <= self.limit)
+            })
+            .is_ok();
+        if !fitted {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        fitted
+    }
+
+    fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// The budget in bytes.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes charged now.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// Growths refused so far.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// What one store holds of the host-wide budget; given back when the store (and so this)
+/// drops.
+pub(crate) struct Charge {
+    budget: Arc<MemoryBudget>,
+    bytes: usize,
+}
+
+impl Charge {
+    pub(crate) fn new(budget: Arc<MemoryBudget>) -> Self {
+        Charge { budget, bytes: 0 }
+    }
+
+    /// Charges growth from `current` to `desired` bytes; false when the budget cannot take it.
+    fn grow(&mut self, current: usize, desired: usize) -> bool {
+        let more = desired.saturating_sub(current);
+        if more == 0 {
+            return true;
+        }
+        if !self.budget.charge(more) {
+            return false;
+        }
+        self.bytes += more;
+        true
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
+
 /// Per-store data. One store holds one instance of one deployment's entry script.
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
@@ -36,6 +125,8 @@ pub(crate) struct HostState {
     pub(crate) max_memory: usize,
     /// What the guest may still write to the log in this call (shared with its stdout/stderr).
     pub(crate) output: OutputBudget,
+    /// This store's share of the host-wide memory budget.
+    pub(crate) charge: Charge,
 }
 
 /// Most bytes of log lines, stdout and stderr one guest call (or `init`) may produce; the rest
@@ -108,6 +199,17 @@ pub(crate) enum LimitHit {
         /// The deployment's limit.
         limit: usize,
     },
+    /// The guest tried to grow its memory or a table while the host-wide budget was full.
+    #[error(
+        "growing to {desired} bytes would pass the host's memory budget of {limit} bytes \
+         (max_host_memory_mib)"
+    )]
+    HostMemory {
+        /// Size the guest asked for.
+        desired: usize,
+        /// The host-wide budget.
+        limit: usize,
+    },
 }
 
 impl WasiView for HostState {
@@ -122,7 +224,7 @@ impl WasiView for HostState {
 impl ResourceLimiter for HostState {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -134,16 +236,33 @@ impl ResourceLimiter for HostState {
                 limit: self.max_memory,
             }));
         }
+        // Called for a memory's creation too (from 0), so instantiation is charged as well.
+        if !self.charge.grow(current, desired) {
+            return Err(wasmtime::Error::new(LimitHit::HostMemory {
+                desired,
+                limit: self.charge.budget.limit(),
+            }));
+        }
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        let bytes = |elements: usize| elements.saturating_mul(TABLE_ELEMENT_BYTES);
+        if !self.charge.grow(bytes(current), bytes(desired)) {
+            return Err(wasmtime::Error::new(LimitHit::HostMemory {
+                desired: bytes(desired),
+                limit: self.charge.budget.limit(),
+            }));
+        }
+        Ok(true)
     }
 }
 

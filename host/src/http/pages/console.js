@@ -93,7 +93,10 @@
       facts.appendChild(el("dt", "", k));
       facts.appendChild(el("dd", "", v));
     };
-    if (d.healthy_instances !== undefined) fact("healthy", d.healthy_instances + " / " + d.instances);
+    if (d.max_instances !== undefined) {
+      fact("instances", d.instances + " live of " + d.max_instances +
+        (d.scaled_to_zero ? " (scaled to zero)" : ""));
+    }
     if (d.version) {
       const dd = el("dd", "mono", d.version.slice(0, 12));
       dd.title = d.version;
