@@ -19,6 +19,23 @@ const AZUREML_PACKAGES: &[&str] = &["azureml-inference-server-http", "numpy", "p
 /// The adaptive batching suite of the heaviest typed example model.
 const TABULAR_SUITE: &str =
     "adaptive batching: ONNX iris classifier (onnx_tabular, tract, 1 row per request)";
+/// MLServer and its scikit-learn runtime (a venv of their own: their web-stack pins differ
+/// from KServe's), and what the model export needs.
+const MLSERVER_PACKAGES: &[&str] = &[
+    "mlserver==1.7.1",
+    "mlserver-sklearn==1.7.1",
+    "scikit-learn==1.7.2",
+    "joblib==1.5.2",
+    // uvloop 0.22+ refuses `asyncio.get_event_loop()` outside a running loop, which kills
+    // MLServer 1.7.1's inference worker at start (the model then never loads).
+    "uvloop==0.21.0",
+];
+/// The `kserve` model server package (KServe's `sklearnserver` is not on PyPI:
+/// `bench/kserve_sklearn.py` is the same model class on the package's public API).
+const KSERVE_PACKAGES: &[&str] = &["kserve==0.21.0", "scikit-learn==1.7.2", "joblib==1.5.2"];
+/// The peers' model name, and their infer path.
+const PEER_MODEL: &str = "ridge";
+const PEER_INFER_PATH: &str = "/v2/models/ridge/infer";
 const MARK_START: &str = "<!-- bench:start -->";
 const MARK_END: &str = "<!-- bench:end -->";
 
@@ -29,6 +46,9 @@ struct Target {
     port: u16,
     /// The wrk script and path for this server, when not the suite's.
     request: Option<(PathBuf, &'static str)>,
+    /// Ready only when `/v2/health/ready` answers 200 (the peers answer 400 while their model
+    /// loads), not at any answer but 503.
+    ready_200: bool,
 }
 
 /// One wrk run's figures.
@@ -63,6 +83,42 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     let venv = ensure_venv(&root.join("target/bench-venv"))?;
     let model_dir = root.join("plugins/ridge/model");
     let bench_dir = root.join("xtask/bench");
+    let peers = only.is_none_or(|word| PEERS_SUITE.contains(word));
+    let peer_venvs = if peers {
+        let started = Instant::now();
+        let mlserver = ensure_peer_venv(
+            &root.join("target/bench-mlserver-venv"),
+            "mlserver",
+            MLSERVER_PACKAGES,
+        )?;
+        let kserve = ensure_peer_venv(
+            &root.join("target/bench-kserve-venv"),
+            "kserve-ready",
+            KSERVE_PACKAGES,
+        )?;
+        println!(
+            "xtask: peer venvs ready in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Some((mlserver, kserve))
+    } else {
+        None
+    };
+    // The peers' model: the ridge plugin's coefficients as a scikit-learn model.joblib, with
+    // MLServer's settings beside it.
+    let peer_model = out.join("peers/ridge");
+    if let Some((mlserver, _)) = &peer_venvs {
+        run(Command::new(mlserver.join("bin/python"))
+            .arg(bench_dir.join("export_ridge.py"))
+            .arg(model_dir.join("sklearn_regression_model.json"))
+            .arg(&peer_model))?;
+        std::fs::write(
+            peer_model.join("model-settings.json"),
+            format!(
+                r#"{{"name": "{PEER_MODEL}", "implementation": "mlserver_sklearn.SKLearnModel", "parameters": {{"uri": "./model.joblib", "version": "v1"}}}}"#
+            ),
+        )?;
+    }
 
     // The inputs: the seed's Power BI request, and a 64×48 PNG upload.
     let powerbi_body = r#"{"Inputs": {"input1": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]], "input2": [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}], "input3": 0.0}, "GlobalParameters": 1.0}"#;
@@ -105,6 +161,23 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
         wrk_script(Some((
             "application/json",
             &lua_string(br#"{"data": [[1,2,3,4,5,6,7,8,9,10]]}"#),
+        ))),
+    )?;
+    // The peers' request: the same two rows as one FP64 tensor (the form MLServer's and
+    // KServe's scikit-learn runtimes take); scorehost's `toplevel` plugin declares the same
+    // input (`data`, float64 [*, 10]), so it gets the very same request, and its own
+    // `/score` body beside it.
+    let peer_oip_lua = out.join("peer-oip.lua");
+    std::fs::write(
+        &peer_oip_lua,
+        wrk_script(Some(("application/json", &lua_string(PEER_OIP.as_bytes())))),
+    )?;
+    let toplevel_lua = out.join("toplevel.lua");
+    std::fs::write(
+        &toplevel_lua,
+        wrk_script(Some((
+            "application/json",
+            &lua_string(TOPLEVEL_BODY.as_bytes()),
         ))),
     )?;
     let get_lua = out.join("get.lua");
@@ -152,6 +225,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             command: cmd,
             port,
             request: None,
+            ready_200: false,
         }
     };
     // A scorehost target with batching (`None`: off): max_batch_size, max_batch_time_ms.
@@ -176,6 +250,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             command: cmd,
             port,
             request: None,
+            ready_200: false,
         };
         if let Some((size, ms)) = batch {
             target.command.args([
@@ -199,6 +274,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             command: cmd,
             port,
             request: None,
+            ready_200: false,
         }
     };
     let native = |port: u16| {
@@ -209,11 +285,57 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             command: cmd,
             port,
             request: None,
+            ready_200: false,
+        }
+    };
+
+    let mlserver = |port: u16| {
+        let venv = peer_venvs
+            .as_ref()
+            .map(|v| v.0.as_path())
+            .unwrap_or(Path::new(""));
+        // Ports of its own for the gRPC and metrics servers MLServer always starts.
+        let _ = std::fs::write(
+            peer_model.join("settings.json"),
+            format!(
+                r#"{{"http_port": {port}, "grpc_port": {}, "metrics_port": {}}}"#,
+                port + 100,
+                port + 200
+            ),
+        );
+        let mut cmd = Command::new(venv.join("bin/mlserver"));
+        cmd.arg("start").arg(&peer_model).current_dir(&peer_model);
+        Target {
+            name: "MLServer 1.7.1 (mlserver-sklearn)",
+            command: cmd,
+            port,
+            request: Some((peer_oip_lua.clone(), PEER_INFER_PATH)),
+            ready_200: true,
+        }
+    };
+    let kserve = |port: u16| {
+        let venv = peer_venvs
+            .as_ref()
+            .map(|v| v.1.as_path())
+            .unwrap_or(Path::new(""));
+        let mut cmd = Command::new(venv.join("bin/python"));
+        cmd.arg(bench_dir.join("kserve_sklearn.py"))
+            .arg("--model_dir")
+            .arg(&peer_model)
+            .args(["--model_name", PEER_MODEL])
+            .args(["--http_port", &port.to_string()])
+            .args(["--grpc_port", &(port + 100).to_string()]);
+        Target {
+            name: "KServe 0.21.0 (kserve.Model, scikit-learn)",
+            command: cmd,
+            port,
+            request: Some((peer_oip_lua.clone(), PEER_INFER_PATH)),
+            ready_200: true,
         }
     };
 
     // Each suite: its title, wrk script, path, and servers (the first is the baseline).
-    let suites: Vec<(&str, &Path, &str, Vec<Target>)> = vec![
+    let mut suites: Vec<(&str, &Path, &str, Vec<Target>)> = vec![
         (
             "Power BI JSON (seed sample, 2 rows)",
             &json_lua,
@@ -328,6 +450,27 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
         ),
     ];
 
+    if peers {
+        suites.push((
+            PEERS_SUITE,
+            &peer_oip_lua,
+            "/v2/models/default/infer",
+            vec![
+                mlserver(5330),
+                kserve(5331),
+                Target {
+                    name: "scorehost OIP (Rust toplevel plugin)",
+                    ..scorehost("toplevel", 5332, &bench_cache)
+                },
+                Target {
+                    name: "scorehost /score (Rust toplevel plugin)",
+                    request: Some((toplevel_lua.clone(), "/score")),
+                    ..scorehost("toplevel", 5333, &bench_cache)
+                },
+            ],
+        ));
+    }
+
     // Fill the compile cache first, so that every server below starts as in production
     // (compiled code loaded from the cache) and its RSS is not a compiler's leftovers. Cold
     // starts are measured separately, at the end.
@@ -336,6 +479,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
         ("python/powerbi", 5316),
         ("image_size", 5315),
         ("python/image_size", 5317),
+        ("toplevel", 5332),
     ] {
         drop(Guard::start(
             &mut scorehost(plugin, port, &bench_cache),
@@ -367,13 +511,13 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
         let _ = writeln!(table, "### {suite}\n");
         let _ = writeln!(
             table,
-            "| server | conns | req/s | p50 | p99 | p99.9 | non-2xx/errors | CPU s | RSS MiB |\n|---|---|---|---|---|---|---|---|---|"
+            "| server | conns | req/s | p50 | p99 | p99.9 | non-2xx/errors | CPU s | CPU µs/req | RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|"
         );
         let mut per_server: Vec<(String, Vec<f64>)> = Vec::new();
         for mut target in targets {
             println!("xtask: bench {} — {}", suite, target.name);
             let started = Instant::now();
-            let child = Guard::start(&mut target, 120)?;
+            let child = Guard::start(&mut target, 300)?;
             let addr: SocketAddr = ([127, 0, 0, 1], target.port).into();
             let ready = started.elapsed();
             let mut throughput = Vec::new();
@@ -393,7 +537,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
                 throughput.push(f.requests_per_s);
                 let _ = writeln!(
                     table,
-                    "| {} | {conns} | {:.0} | {} | {} | {} | {} | {:.1} | {:.0} |",
+                    "| {} | {conns} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} |",
                     target.name,
                     f.requests_per_s,
                     ms(f.p50_us),
@@ -401,6 +545,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
                     ms(f.p999_us),
                     f.errors,
                     f.cpu_s,
+                    f.cpu_s * 1e6 / (f.requests_per_s * f64::from(seconds)).max(1.0),
                     f.rss_mib
                 );
             }
@@ -417,26 +562,26 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
                 .collect::<Vec<_>>()
                 .join(" / ")
         };
-        let native = per_server
+        // Every other server of the suite is a baseline; a suite of scorehost rows only
+        // compares them with its first.
+        let mut bases: Vec<&(String, Vec<f64>)> = per_server
             .iter()
-            .find(|(name, _)| name.starts_with("native"));
-        if let Some(base) = per_server.first() {
+            .filter(|(name, _)| !name.starts_with("scorehost"))
+            .collect();
+        if bases.is_empty() {
+            bases.extend(per_server.first());
+        }
+        if !bases.is_empty() {
             let _ = writeln!(table, "\nThroughput at 1 / 8 / 64 connections:\n");
             for ours in per_server
                 .iter()
                 .filter(|(name, _)| name.starts_with("scorehost"))
             {
-                let _ = write!(
-                    table,
-                    "- {} vs {}: {}",
-                    ours.0,
-                    base.0,
-                    ratio(&ours.1, &base.1)
-                );
-                if let Some(native) = native.filter(|n| n.0 != base.0) {
-                    let _ = write!(table, "; vs {}: {}", native.0, ratio(&ours.1, &native.1));
-                }
-                let _ = writeln!(table);
+                let versus: Vec<String> = bases
+                    .iter()
+                    .map(|base| format!("vs {}: {}", base.0, ratio(&ours.1, &base.1)))
+                    .collect();
+                let _ = writeln!(table, "- {} {}", ours.0, versus.join("; "));
             }
             let _ = writeln!(table);
         }
@@ -459,6 +604,16 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Title of the peers suite (MLServer, KServe and scorehost on the same model).
+const PEERS_SUITE: &str =
+    "peers: the same ridge model over the Open Inference Protocol (MLServer, KServe, scorehost)";
+
+/// The peers' request: the Power BI rows as one FP64 tensor named `data`.
+const PEER_OIP: &str = r#"{"inputs": [{"name": "data", "shape": [2, 10], "datatype": "FP64", "data": [1,2,3,4,5,6,7,8,9,10,10,9,8,7,6,5,4,3,2,1]}]}"#;
+
+/// The same rows as the `/score` body of scorehost's `toplevel` plugin.
+const TOPLEVEL_BODY: &str = r#"{"data": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]]}"#;
 
 /// The Power BI request of the benchmarks as Open Inference Protocol JSON.
 const OIP_JSON: &str = r#"{"inputs": [{"name": "input1", "shape": [2, 10], "datatype": "FP64", "data": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]]}, {"name": "input2.name", "shape": [2], "datatype": "BYTES", "data": ["Sarah", "John"]}, {"name": "input2.age", "shape": [2], "datatype": "INT64", "data": [25, 26]}, {"name": "input3", "shape": [1], "datatype": "FP64", "data": [0.0]}, {"name": "GlobalParameters", "shape": [1], "datatype": "FP64", "data": [1.0]}]}"#;
@@ -585,6 +740,7 @@ impl Guard {
         wait_ready(
             ([127, 0, 0, 1], target.port).into(),
             Duration::from_secs(limit_s),
+            target.ready_200,
         )?;
         Ok(child)
     }
@@ -681,7 +837,7 @@ fn run_wrk(
 /// Waits until the server on `addr` is ready: scorehost answers `/v2/health/ready` with 503
 /// until every deployment's `init` succeeded (it listens earlier); the other servers have no
 /// readiness route and answer it with some other status as soon as they are up.
-fn wait_ready(addr: SocketAddr, limit: Duration) -> io::Result<()> {
+fn wait_ready(addr: SocketAddr, limit: Duration, ready_200: bool) -> io::Result<()> {
     let started = Instant::now();
     while started.elapsed() < limit {
         if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
@@ -693,7 +849,12 @@ fn wait_ready(addr: SocketAddr, limit: Duration) -> io::Result<()> {
             let _ = stream.read_to_string(&mut reply);
             // 503 is scorehost still loading; any other answer is a server that is up (the
             // Azure ML server says 404, the native handler 400).
-            if reply.starts_with("HTTP/1.") && reply.get(9..12) != Some("503") {
+            let status = reply.get(9..12);
+            let ready = match ready_200 {
+                true => status == Some("200"),
+                false => status.is_some_and(|s| s != "503"),
+            };
+            if reply.starts_with("HTTP/1.") && ready {
                 return Ok(());
             }
         }
@@ -797,6 +958,30 @@ fn ensure_venv(venv: &Path) -> io::Result<PathBuf> {
         run(Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
             .args(AZUREML_PACKAGES))?;
+    }
+    Ok(venv.to_path_buf())
+}
+
+/// A venv with `packages` (pinned), made once; `marker` names the file written inside it
+/// when the install finished (a half-made venv is made again).
+fn ensure_peer_venv(venv: &Path, marker: &str, packages: &[&str]) -> io::Result<PathBuf> {
+    let done = venv.join(format!(".{marker}-installed"));
+    if !done.exists() {
+        println!(
+            "xtask: installing {} into {}",
+            packages.join(" "),
+            venv.display()
+        );
+        let started = Instant::now();
+        run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages))?;
+        std::fs::write(&done, packages.join("\n"))?;
+        println!(
+            "xtask:   installed in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(venv.to_path_buf())
 }

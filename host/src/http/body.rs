@@ -26,20 +26,32 @@ pub(crate) async fn read_limited(mut body: Incoming, limit: usize) -> Result<Byt
         return Err(ApiError::PayloadTooLarge { limit });
     }
     let read = async {
+        // A body that arrives in one frame (the usual small JSON request) is kept as hyper's
+        // own `Bytes`, without a copy; only a second frame starts a buffer.
+        let mut first: Option<Bytes> = None;
         let mut buf = BytesMut::new();
+        let mut total = 0usize;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 tracing::debug!("reading the body failed: {e}");
                 ApiError::BadRequest("The request body could not be read.".to_owned())
             })?;
             if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > limit {
+                total += data.len();
+                if total > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
-                buf.extend_from_slice(&data);
+                if first.is_none() && buf.is_empty() {
+                    first = Some(data);
+                } else {
+                    if let Some(first) = first.take() {
+                        buf.extend_from_slice(&first);
+                    }
+                    buf.extend_from_slice(&data);
+                }
             }
         }
-        Ok(buf.freeze())
+        Ok(first.unwrap_or_else(|| buf.freeze()))
     };
     let result = tokio::time::timeout(BODY_TIMEOUT, read).await;
     match result {
@@ -116,13 +128,14 @@ pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     let Some(value) = content_type else {
         return false;
     };
-    let mime = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+    // Compared without lower-casing into a new string: this runs on every scored request.
+    let mime = value.split(';').next().unwrap_or("").trim().as_bytes();
+    let (Some(kind), Some(sub)) = (mime.get(..12), mime.get(12..)) else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case(b"application/")
+        && (sub.eq_ignore_ascii_case(b"json")
+            || sub.len() >= 5 && sub[sub.len() - 5..].eq_ignore_ascii_case(b"+json"))
 }
 
 /// Parses a typed script's body: a JSON object whose top-level entries are left as raw JSON
@@ -354,6 +367,10 @@ mod tests {
         assert!(is_json(Some("Application/JSON; charset=utf-8")));
         assert!(is_json(Some("application/vnd.api+json")));
         assert!(!is_json(Some("text/plain")));
+        assert!(is_json(Some(" APPLICATION/X+JSON ")));
+        assert!(!is_json(Some("application/")));
+        assert!(!is_json(Some("application/jsonx")));
+        assert!(!is_json(Some("text/json")));
         assert!(!is_json(None));
     }
 

@@ -28,7 +28,9 @@ const MAX_ID_LEN: usize = 100;
 pub(crate) struct RequestIds {
     /// The id this server uses in its logs (`x-request-id`).
     pub(crate) request_id: String,
-    ms_request_id: String,
+    /// `x-ms-request-id` when it differs from the request id (`None`: the same id, whose
+    /// header value is then made once and shared).
+    ms_request_id: Option<String>,
     client_request_id: Option<String>,
     trace_id: Option<HeaderValue>,
 }
@@ -51,7 +53,7 @@ impl RequestIds {
                 ));
             }
             Some(id) => id,
-            None => uuid::Uuid::new_v4().to_string(),
+            None => new_id(),
         };
         let legacy = text(X_MS_REQUEST_ID);
         let client = text(X_MS_CLIENT_REQUEST_ID);
@@ -69,10 +71,7 @@ impl RequestIds {
             );
         }
         Ok(RequestIds {
-            ms_request_id: legacy
-                .clone()
-                .or_else(|| client.clone())
-                .unwrap_or_else(|| request_id.clone()),
+            ms_request_id: legacy.clone().or_else(|| client.clone()),
             client_request_id: client.or(legacy),
             trace_id: headers.get(TRACE_ID).cloned(),
             request_id,
@@ -81,8 +80,18 @@ impl RequestIds {
 
     /// Adds the ids to a response.
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        insert_id(headers, X_REQUEST_ID, &self.request_id);
-        insert_id(headers, X_MS_REQUEST_ID, &self.ms_request_id);
+        // Usually both headers carry the request id: one value, shared (`Bytes` clone).
+        if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(
+            self.request_id.as_bytes(),
+        )) {
+            headers.insert(X_REQUEST_ID, value.clone());
+            if self.ms_request_id.is_none() {
+                headers.insert(X_MS_REQUEST_ID, value);
+            }
+        }
+        if let Some(ms_request_id) = &self.ms_request_id {
+            insert_id(headers, X_MS_REQUEST_ID, ms_request_id);
+        }
         if let Some(client) = &self.client_request_id {
             insert_id(headers, X_MS_CLIENT_REQUEST_ID, client);
         }
@@ -90,6 +99,16 @@ impl RequestIds {
             headers.insert(TRACE_ID, trace.clone());
         }
     }
+}
+
+/// A fresh request id: a UUID v4, hyphenated lower case, written without the `fmt`
+/// machinery (this runs on every request that brings no id).
+fn new_id() -> String {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut buffer)
+        .to_owned()
 }
 
 /// Adds one id; ids came from valid header values (or are UUIDs), so this cannot fail.

@@ -80,7 +80,8 @@ impl App {
     pub(crate) async fn handle(&self, req: Request<Incoming>) -> HttpResponse {
         let started = Instant::now();
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
+        // Kept for the log line: a `Uri` clone shares hyper's bytes (no copy of the path).
+        let uri = req.uri().clone();
         let cors_request = CorsRequest::from_request(method == Method::OPTIONS, req.headers());
         let ids = match RequestIds::from_headers(req.headers()) {
             Ok(ids) => ids,
@@ -96,7 +97,7 @@ impl App {
         };
         let header_limit = self.options.max_header_bytes();
         let too_large = header_bytes(&req) > header_limit;
-        let target = self.target(&path);
+        let target = self.target(uri.path());
         let route = target.route();
         let deployment = match &target {
             Target::Score(d) | Target::Swagger(d) | Target::Docs(d) => Some(d.clone()),
@@ -150,7 +151,7 @@ impl App {
         span.in_scope(|| {
             tracing::info!(
                 %method,
-                path,
+                path = uri.path(),
                 status,
                 ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1e3),
                 "request"
