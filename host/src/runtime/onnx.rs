@@ -301,7 +301,10 @@ impl OnnxModel {
                     port.name
                 )));
             }
-            ordered.push(given.swap_remove(index).1);
+            let mut tensor = given.swap_remove(index).1;
+            // Checked above: the same type, or U8 for a bool input.
+            tensor.element = port.element;
+            ordered.push(tensor);
         }
         Ok(ordered)
     }
