@@ -121,6 +121,10 @@ struct DeploymentEntry {
     max_batch_size: Option<usize>,
     /// Adaptive batching: longest wait for a batch to fill, in ms. Default: 2.
     max_batch_time_ms: Option<u64>,
+    /// Whether the entry script may load ONNX model bytes through `wasi:nn` (`graph.load`).
+    /// Default: false (only the model folder's models, by name).
+    #[serde(default)]
+    nn_load_bytes: bool,
     /// Collect inputs and outputs: `"full"` or `"redact"` (types and shapes only). Default:
     /// off. Needs `collect_dir`.
     collect: Option<Collect>,
@@ -305,6 +309,7 @@ impl DeploymentEntry {
                 .map(|mib| mib << 20)
                 .unwrap_or(defaults.max_memory),
             max_body: self.max_body.unwrap_or(defaults.max_body),
+            nn_load_bytes: self.nn_load_bytes,
             ..defaults
         };
         if limits.instances == 0 {

@@ -127,6 +127,8 @@ pub(crate) struct HostState {
     pub(crate) output: OutputBudget,
     /// This store's share of the host-wide memory budget.
     pub(crate) charge: Charge,
+    /// `wasi:nn`: the deployment's models and what this instance holds of them.
+    pub(crate) nn: super::nn::NnState,
 }
 
 /// Most bytes of log lines, stdout and stderr one guest call (or `init`) may produce; the rest
