@@ -15,6 +15,7 @@ mod js;
 mod load;
 mod oip;
 mod onnx;
+mod onnx_guests;
 mod ops;
 mod packaging;
 mod pages;

@@ -14,7 +14,7 @@
 import { load, loadByName } from 'wasi:nn/graph@0.2.0-rc-2024-10-28';
 import { Tensor as WasiTensor } from 'wasi:nn/tensor@0.2.0-rc-2024-10-28';
 
-import { getenv, joinPath, readFile } from './host.js';
+import { getenv, getModelPath, joinPath, readFile } from './host.js';
 import { checkInput, graphSignature, InvalidArgument, Tensor, TENSOR_TYPES, TYPE_OF_ELEM } from './onnx.js';
 
 export { InvalidArgument, Tensor };
@@ -37,16 +37,22 @@ function nnError(e) {
   return { code: undefined, message: e instanceof Error ? e.message : String(e) };
 }
 
-/** The file the model name stands for: the path itself, or NAME[/VERSION]/model.onnx. */
+/**
+ * The bytes of the file `loadByName(name)` stands for, found as the host finds it: a path
+ * (absolute, or relative to `$AZUREML_MODEL_DIR`) to a model file or to a folder holding
+ * `model.onnx`, or `NAME` of the `NAME/VERSION/` layout (its highest version).
+ */
 function modelFile(name) {
-  const candidates = [name];
-  if (!name.startsWith('/')) {
-    const base = getenv('AZUREML_MODEL_DIR');
-    if (base) candidates.push(joinPath(base, name, 'model.onnx'));
+  const path = name.startsWith('/') ? name : joinPath(getenv('AZUREML_MODEL_DIR', ''), name);
+  const candidates = [path, joinPath(path, 'model.onnx')];
+  try {
+    candidates.push(joinPath(getModelPath(name), 'model.onnx'));
+  } catch {
+    // not a registered model's name
   }
-  for (const path of candidates) {
+  for (const candidate of candidates) {
     try {
-      return readFile(path);
+      return readFile(candidate);
     } catch {
       // not this one
     }

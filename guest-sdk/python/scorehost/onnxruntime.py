@@ -21,10 +21,14 @@ once, natively, and `run` sends the input tensors through `wasi:nn`'s `compute`.
 from onnxruntime:
 
 - the model must be one the host loaded from the deployment's model folder: a path under
-  `$AZUREML_MODEL_DIR` (the usual `os.path.join(...)`), or the name `wasi:nn`'s
-  `load-by-name` takes (`"NAME"`, `"NAME/VERSION"` for the multi-model layout). Model bytes
+  `$AZUREML_MODEL_DIR` (the usual `os.path.join(...)`, or `Model.get_model_path(...)` joined
+  with the file name), a path relative to that folder, or the name `wasi:nn`'s `load-by-name`
+  takes (`"NAME"`, `"NAME/VERSION"` for the multi-model layout). Model bytes
   (`InferenceSession(onnx_bytes)`) work only where the deployment allows guests to load
-  models themselves;
+  models themselves (`nn_load_bytes`);
+- `get_inputs()`/`get_outputs()` come from the model file itself (the guest reads its graph's
+  declarations with a small protobuf reader; `wasi:nn` has no call for them), so the file
+  must be readable in the model folder;
 - `providers`, `sess_options`, `provider_options` and `run_options` are accepted and
   ignored (the host decides how models run);
 - element types are those `wasi:nn` carries: float32, float64, int64, int32, uint8, and
@@ -189,8 +193,7 @@ def _drop(resource):
 
 
 def _read_model(path):
-    """The model file's bytes, or `None` when the guest cannot see such a file (a model named
-    for `load-by-name`)."""
+    """The model file's bytes, or `None` when the guest cannot read it."""
     try:
         with open(path, "rb") as file:
             return file.read()
@@ -198,24 +201,38 @@ def _read_model(path):
         return None
 
 
-def _model_dir_file(name):
-    """The file a `load-by-name` name stands for in the model folder: `NAME/VERSION/model.onnx`
-    or `NAME/model.onnx` (the folder of the highest numeric version)."""
-    base = os.environ.get("AZUREML_MODEL_DIR")
-    if not base:
+def _model_file(name):
+    """The file `load-by-name(name)` stands for, found as the host finds it: a path (absolute,
+    or relative to `$AZUREML_MODEL_DIR`) to a model file, or to a folder holding `model.onnx`
+    (or a single `.onnx` file), or `NAME` of the `NAME/VERSION/` layout (its highest numeric
+    version). `None` when there is no such file here."""
+    base = os.environ.get("AZUREML_MODEL_DIR", "")
+    path = name if os.path.isabs(name) else os.path.join(base, name)
+    if os.path.isfile(path):
+        return path
+    if not os.path.isdir(path):
         return None
-    folder = os.path.join(base, name)
-    candidate = os.path.join(folder, "model.onnx")
-    if os.path.isfile(candidate):
-        return candidate
+    found = _onnx_in(path)
+    if found is not None:
+        return found
+    versions = [v for v in os.listdir(path) if v.isdigit()]
+    for version in sorted(versions, key=int, reverse=True):
+        found = _onnx_in(os.path.join(path, version))
+        if found is not None:
+            return found
+    return None
+
+
+def _onnx_in(folder):
+    """`folder/model.onnx`, else the folder's only `.onnx` file, else `None`."""
+    if os.path.isfile(os.path.join(folder, "model.onnx")):
+        return os.path.join(folder, "model.onnx")
     try:
-        versions = [v for v in os.listdir(folder) if v.isdigit()]
+        files = [f for f in os.listdir(folder) if f.endswith(".onnx")]
     except OSError:
         return None
-    for version in sorted(versions, key=int, reverse=True):
-        candidate = os.path.join(folder, version, "model.onnx")
-        if os.path.isfile(candidate):
-            return candidate
+    if len(files) == 1 and os.path.isfile(os.path.join(folder, files[0])):
+        return os.path.join(folder, files[0])
     return None
 
 
@@ -239,11 +256,9 @@ class InferenceSession:
         else:
             name = os.fspath(path_or_bytes)
             self._model_path = name
-            model_bytes = _read_model(name)
-            if model_bytes is None:
-                found = _model_dir_file(name)
-                model_bytes = _read_model(found) if found else None
             self._graph = self._load(lambda: graph.load_by_name(name))
+            found = _model_file(name)
+            model_bytes = _read_model(found) if found else None
         if model_bytes is None:
             raise Fail(
                 f"Load model {self._model_path} failed: the host serves it, but its file is not "

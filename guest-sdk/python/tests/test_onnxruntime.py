@@ -194,6 +194,10 @@ class SessionTest(unittest.TestCase):
         self.assertEqual([i.name for i in session.get_inputs()], ["x"])
         session = ort.InferenceSession("iris")  # the highest version
         self.assertEqual([o.name for o in session.get_outputs()], ["y", "mask"])
+        session = ort.InferenceSession("iris/2/model.onnx")  # relative to the model folder
+        self.assertEqual([i.name for i in session.get_inputs()], ["x"])
+        with self.assertRaises(ort.Fail):  # served by the host, but not a file here
+            ort.InferenceSession("elsewhere")
 
     def test_wrong_dtype_shape_or_name_is_invalid_argument_naming_the_input(self):
         session = self.session()
