@@ -2,7 +2,7 @@
 
 An Azure ML ONNX entry script ports by changing its import lines:
 
-    import os
+    import json, os
     from scorehost import numpy as np              # was: import numpy as np
     from scorehost import onnxruntime              # was: import onnxruntime
 
