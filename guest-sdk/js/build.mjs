@@ -126,7 +126,7 @@ async function copyScript(from, to, sdkDir) {
   return imported;
 }
 
-/** A WIT folder for componentize-js: wit/js's worlds, wit/ and WASI 0.2 as dependencies. */
+/** A WIT folder for componentize-js: wit/js's worlds, wit/ (with its deps/) and WASI 0.2 as dependencies. */
 async function stageWit(dir) {
   await mkdir(join(dir, 'deps'), { recursive: true });
   await cp(join(WIT, 'js'), dir, { recursive: true });
@@ -135,6 +135,8 @@ async function stageWit(dir) {
   for (const name of await readdir(WIT)) {
     if (name.endsWith('.wit')) await cp(join(WIT, name), join(plugin, basename(name)));
   }
+  // wit/'s own dependencies (wasi:nn).
+  await cp(join(WIT, 'deps'), join(dir, 'deps'), { recursive: true });
   try {
     for (const name of await readdir(WASI_WIT)) {
       await cp(join(WASI_WIT, name), join(dir, 'deps', name), { recursive: true });

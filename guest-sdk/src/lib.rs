@@ -56,6 +56,8 @@ pub mod wit {
         pub_export_macro: true,
         export_macro_name: "__export_scorer_world",
         additional_derives: [PartialEq],
+        // `wasi:nn` (wit/deps) is generated here too; `nn` wraps it.
+        generate_all,
     });
 }
 

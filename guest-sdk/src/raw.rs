@@ -33,6 +33,10 @@ pub mod wit {
         type_section_suffix: "raw",
         with: {
             "scorehost:plugin/host@0.1.0": crate::wit::scorehost::plugin::host,
+            "wasi:nn/tensor@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::tensor,
+            "wasi:nn/errors@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::errors,
+            "wasi:nn/inference@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::inference,
+            "wasi:nn/graph@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::graph,
             "scorehost:plugin/http@0.1.0": generate,
         },
     });

@@ -1,10 +1,24 @@
 //! The host side of `wit/scorehost.wit`: the host's only `bindgen!` module. The `scorer` world
-//! generates the shared interfaces; the `raw-scorer` world reuses them.
+//! generates the shared interfaces (and `wasi:nn`, which both worlds import); the `raw-scorer`
+//! world reuses them.
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "scorer",
     exports: { default: async },
+    imports: {
+        // Inference runs on the host's blocking pool; the guest's call awaits it, so the
+        // deployment's timeout still applies (`runtime::guarded`).
+        "wasi:nn/inference.[method]graph-execution-context.compute": async | trappable,
+        // A resource-table failure (a handle the guest forged) traps the call.
+        "wasi:nn": trappable,
+    },
+    with: {
+        "wasi:nn/graph.graph": super::nn::Graph,
+        "wasi:nn/tensor.tensor": super::nn::Tensor,
+        "wasi:nn/inference.graph-execution-context": super::nn::ExecutionContext,
+        "wasi:nn/errors.error": super::nn::Error,
+    },
 });
 
 /// The `raw-scorer` world (`@rawhttp` style entry scripts).
@@ -15,6 +29,7 @@ pub(crate) mod raw {
         exports: { default: async },
         with: {
             "scorehost:plugin/host": super::scorehost::plugin::host,
+            "wasi:nn": super::wasi::nn,
         },
     });
 

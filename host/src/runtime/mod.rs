@@ -4,11 +4,13 @@
 //! - `state`: `HostState` (WASI context, limits, the `host` imports).
 //! - `cache`: compiled components on disk, keyed by content hash.
 //! - `models`: the model folder in the guest and `get-model-path`.
+//! - `nn`: `wasi:nn`, inference in the host for the deployment's models.
 //! - `pool`: warm instances lent to requests, replaced when they fail.
 
 pub(crate) mod bindings;
 mod cache;
 pub(crate) mod models;
+mod nn;
 pub(crate) mod pool;
 mod state;
 
