@@ -73,7 +73,10 @@ async fn tabular_predictions_equal_onnxruntime(plugin: &str) {
     let row = &expected["inputs"][3];
     let response = server.score(&json!({"data": [row]})).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-    assert_eq!(response.json()["Results"]["label"][0], onnxruntime["label"][3]);
+    assert_eq!(
+        response.json()["Results"]["label"][0],
+        onnxruntime["label"][3]
+    );
     server.stop().await;
 }
 
@@ -83,8 +86,7 @@ twins!(tabular_predictions_equal_onnxruntime {
 });
 
 async fn tabular_rows_of_the_wrong_shape_are_400_naming_the_input(plugin: &str) {
-    let server =
-        TestServer::start_with(settings(plugin, &models().join("tabular/single"))).await;
+    let server = TestServer::start_with(settings(plugin, &models().join("tabular/single"))).await;
     let narrow = server.score(&json!({"data": [[1.0, 2.0, 3.0]]})).await;
     assert_eq!(narrow.status, StatusCode::BAD_REQUEST, "{}", narrow.text());
     assert_eq!(
@@ -98,14 +100,13 @@ async fn tabular_rows_of_the_wrong_shape_are_400_naming_the_input(plugin: &str) 
         .await;
     assert_eq!(deep.status, StatusCode::BAD_REQUEST, "{}", deep.text());
     assert!(
-        deep.message().starts_with("Invalid rank for input: X Got: 3 Expected: 2"),
+        deep.message()
+            .starts_with("Invalid rank for input: X Got: 3 Expected: 2"),
         "{}",
         deep.text()
     );
     // The instance is still good.
-    let good = server
-        .score(&json!({"data": [[5.1, 3.5, 1.4, 0.2]]}))
-        .await;
+    let good = server.score(&json!({"data": [[5.1, 3.5, 1.4, 0.2]]})).await;
     assert_eq!(good.status, StatusCode::OK, "{}", good.text());
     server.stop().await;
 }
@@ -176,7 +177,12 @@ async fn python_cnn_probabilities_equal_onnxruntime() {
     // An image of the wrong size is refused before the model runs.
     let small = vec![vec![vec![0.5f32; 64]; 64]; 3];
     let response = server.score(&json!({"image": [small]})).await;
-    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.text());
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.text()
+    );
     assert!(response.message().contains("image"), "{}", response.text());
     server.stop().await;
 }
