@@ -140,9 +140,8 @@ export class InferenceSession {
       const { code, message } = nnError(e);
       if (code === 'invalid-argument' || code === 'too-large') throw new InvalidArgument(message);
       throw new Error(`running the model failed: ${message}`);
-    } finally {
-      for (const [, t] of tensors) t[DISPOSE]?.();
     }
+    // The input tensors were moved to the host by `compute` (owned handles): not ours to drop.
     const byName = new Map(results);
     try {
       const out = {};

@@ -337,9 +337,7 @@ class InferenceSession:
             if code in ("INVALID_ARGUMENT", "TOO_LARGE"):
                 raise InvalidArgument(text) from None
             raise Fail(f"running the model failed: {text}") from None
-        finally:
-            for _, t in tensors:
-                _drop(t)
+        # The input tensors were moved to the host by `compute` (owned handles): not ours to drop.
         by_name = {}
         for name, result in results:
             by_name[name] = result
