@@ -194,3 +194,64 @@ fn the_python_onnx_component_stays_under_25_mb() {
     let size = std::fs::metadata(&component).unwrap().len();
     assert!(size < 25 * 1024 * 1024, "{size} bytes");
 }
+
+/// The inputs and outputs the SDKs read from the model files (they are what `get_inputs()`,
+/// `get_outputs()`, `inputNames`... give) are onnxruntime's, for every example model.
+#[test]
+fn the_sdks_read_the_same_inputs_and_outputs_as_onnxruntime() {
+    let root = repo();
+    let files: Vec<PathBuf> = [
+        models().join("tabular/single/model.onnx"),
+        models().join("tabular/multi/iris/2/model.onnx"),
+        models().join("image/model.onnx"),
+        cnn_models().join("model.onnx"),
+    ]
+    .into();
+    let python = venv("onnx-venv", &root.join("plugins/onnx_requirements.txt"));
+    let run = |command: &mut std::process::Command| -> Value {
+        let output = command.args(&files).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let onnxruntime = run(std::process::Command::new(&python).args([
+        "-c",
+        "import json, sys, onnxruntime as ort\n\
+         sigs = []\n\
+         for path in sys.argv[1:]:\n\
+         \x20   s = ort.InferenceSession(path, providers=['CPUExecutionProvider'])\n\
+         \x20   sigs.append([[[a.name, a.type, a.shape] for a in s.get_inputs()],\n\
+         \x20                [[a.name, a.type, a.shape] for a in s.get_outputs()]])\n\
+         print(json.dumps(sigs))",
+    ]));
+    let sdk_python = run(std::process::Command::new(&python)
+        .env("PYTHONPATH", root.join("guest-sdk/python"))
+        .args([
+            "-c",
+            "import json, sys\n\
+             from scorehost._onnx_proto import graph_signature\n\
+             sigs = []\n\
+             for path in sys.argv[1:]:\n\
+             \x20   i, o = graph_signature(open(path, 'rb').read())\n\
+             \x20   sigs.append([[[a.name, a.type, a.shape] for a in i], [[a.name, a.type, a.shape] for a in o]])\n\
+             print(json.dumps(sigs))",
+        ]));
+    let sdk_js = run(std::process::Command::new("node")
+        .current_dir(root.join("guest-sdk/js"))
+        .args([
+            "--input-type=module",
+            "-e",
+            "import { readFileSync } from 'node:fs';\n\
+             import { graphSignature } from './src/onnx.js';\n\
+             const row = (a) => [a.name, a.type, a.shape];\n\
+             console.log(JSON.stringify(process.argv.slice(1).map((path) => {\n\
+             \x20 const { inputs, outputs } = graphSignature(new Uint8Array(readFileSync(path)));\n\
+             \x20 return [inputs.map(row), outputs.map(row)];\n\
+             })));",
+        ]));
+    assert_eq!(sdk_python, onnxruntime);
+    assert_eq!(sdk_js, onnxruntime);
+}
