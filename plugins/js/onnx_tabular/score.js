@@ -13,10 +13,12 @@ export async function init() {
 }
 
 export async function run(rawData) {
-  const rows = JSON.parse(rawData).data;
-  if (!Array.isArray(rows) || !rows.every(Array.isArray)) throw new ort.InvalidArgument('data must be a list of rows');
-  const width = rows.length ? rows[0].length : 0;
-  const input = new ort.Tensor('float32', rows.flat(), [rows.length, width]);
+  // np.array(json.loads(raw_data)["data"], dtype=np.float32): the shape of the nested lists
+  // (ragged ones do not fill the Tensor's dims, which throws).
+  const data = JSON.parse(rawData).data;
+  const dims = [];
+  for (let level = data; Array.isArray(level); level = level[0]) dims.push(level.length);
+  const input = new ort.Tensor('float32', [data].flat(Infinity), dims);
   const results = await session.run({ [session.inputNames[0]]: input });
   const out = {};
   for (const name of session.outputNames) out[name] = results[name].toNested();
