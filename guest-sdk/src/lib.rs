@@ -22,7 +22,8 @@
 //! scorehost_guest::export_entry_script!(Doubler);
 //! ```
 //!
-//! Modules: [`model`] (where the model files are), [`log`] (the host's structured log),
+//! Modules: [`model`] (where the model files are), [`nn`] (run the deployment's ONNX models
+//! in the host's engine, `wasi:nn`), [`log`] (the host's structured log),
 //! [`schema`] (samples that type the inputs);
 //! the input types ([`Inputs`], [`Param`], [`Matrix`]) and [`RunError`] live at the root.
 
@@ -33,6 +34,7 @@ pub use serde_json::{Value, json};
 
 pub mod log;
 pub mod model;
+pub mod nn;
 mod param;
 pub mod raw;
 pub mod schema;

@@ -37,6 +37,7 @@ pub mod wit {
             "wasi:nn/errors@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::errors,
             "wasi:nn/inference@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::inference,
             "wasi:nn/graph@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::graph,
+            "scorehost:plugin/nn-info@0.1.0": crate::wit::scorehost::plugin::nn_info,
             "scorehost:plugin/http@0.1.0": generate,
         },
     });

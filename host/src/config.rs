@@ -118,6 +118,10 @@ pub struct Limits {
     /// Largest request body accepted, in bytes; larger gets 413. Default: 8 MiB (the Azure ML
     /// server has no limit; 8 MiB holds a 40 000 × 10 float64 JSON matrix).
     pub max_body: usize,
+    /// Whether the entry script may load ONNX models from bytes through `wasi:nn`'s
+    /// `graph.load` (parsed in the host, outside the instance's memory limit). Default: false,
+    /// only the model folder's models, loaded once at load time (`load-by-name`).
+    pub nn_load_bytes: bool,
 }
 
 impl Default for Limits {
@@ -131,6 +135,7 @@ impl Default for Limits {
             queue_memory: 256 << 20,
             max_memory: 512 << 20,
             max_body: 8 << 20,
+            nn_load_bytes: false,
         }
     }
 }

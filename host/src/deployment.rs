@@ -10,6 +10,7 @@ use crate::metrics::DeploymentMetrics;
 use crate::runtime::bindings::Input;
 use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawResponse};
 use crate::runtime::models::ModelIndex;
+use crate::runtime::onnx::OnnxModels;
 use crate::runtime::pool::{Pool, QueueLimits};
 use crate::runtime::{CallError, Instance, InstanceSpec, Runtime};
 use crate::schema::{Documents, Invalid, Schema, SwaggerVersion};
@@ -60,6 +61,27 @@ pub(crate) enum ScoreError {
     InvalidOutput(serde_json::Error),
 }
 
+/// Parses and optimises the model folder's ONNX files on a blocking thread (seconds for a big
+/// model): once per deployment version, shared by its instances through `wasi:nn`.
+async fn load_onnx_models(
+    model_dir: &std::path::Path,
+    models: &Arc<ModelIndex>,
+) -> anyhow::Result<Arc<OnnxModels>> {
+    let started = Instant::now();
+    let (dir, index) = (model_dir.to_owned(), models.clone());
+    let onnx = tokio::task::spawn_blocking(move || OnnxModels::load(&dir, index))
+        .await
+        .context("the ONNX loader panicked")??;
+    if onnx.len() > 0 {
+        tracing::info!(
+            models = onnx.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "ONNX models loaded for wasi-nn"
+        );
+    }
+    Ok(Arc::new(onnx))
+}
+
 impl Deployment {
     /// Compiles (or loads from cache) the plugin, scans the model folder, starts the warm
     /// instances (each runs `init`) and reads the schema. Any failure means the deployment
@@ -85,8 +107,13 @@ impl Deployment {
             "the model folder {} does not exist or is not a folder",
             model_dir.display()
         );
-        let models = ModelIndex::scan(model_dir)
-            .with_context(|| format!("reading the model folder {}", model_dir.display()))?;
+        let models = Arc::new(
+            ModelIndex::scan(model_dir)
+                .with_context(|| format!("reading the model folder {}", model_dir.display()))?,
+        );
+        let onnx = load_onnx_models(model_dir, &models)
+            .await
+            .with_context(|| format!("loading deployment '{}'", settings.name))?;
 
         let plugin = {
             let runtime = runtime.clone();
@@ -100,7 +127,9 @@ impl Deployment {
         let spec = InstanceSpec {
             deployment: settings.name.as_str().into(),
             model_dir: model_dir.clone(),
-            models: Arc::new(models),
+            models,
+            onnx,
+            nn_load_bytes: settings.limits.nn_load_bytes,
             max_memory: settings.limits.max_memory,
             init_timeout: settings.limits.init_timeout,
             metrics: metrics.clone(),

@@ -130,6 +130,10 @@ struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = Limits::default().max_body)]
     max_body: usize,
+    /// Let the entry script load ONNX model bytes through wasi-nn (default: only the model
+    /// folder's models, by name).
+    #[arg(long)]
+    nn_load_bytes: bool,
     /// Whether the Swagger page shows the samples or placeholders of the same types.
     #[arg(long, value_enum, default_value_t = Samples::Show)]
     samples: Samples,
@@ -425,6 +429,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                 timeout: Duration::from_millis(args.timeout_ms),
                 max_memory: args.max_memory_mib << 20,
                 max_body: args.max_body,
+                nn_load_bytes: args.nn_load_bytes,
                 queue_timeout: Duration::from_millis(args.queue_timeout_ms),
                 queue: args.queue,
                 queue_memory: args.queue_memory_mib << 20,

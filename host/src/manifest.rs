@@ -97,6 +97,10 @@ struct DeploymentEntry {
     max_memory_mib: Option<usize>,
     /// Largest request body, in bytes. Default: 8 MiB.
     max_body: Option<usize>,
+    /// Whether the entry script may load ONNX model bytes through `wasi:nn` (`graph.load`).
+    /// Default: false (only the model folder's models, by name).
+    #[serde(default)]
+    nn_load_bytes: bool,
     /// Collect inputs and outputs: `"full"` or `"redact"` (types and shapes only). Default:
     /// off. Needs `collect_dir`.
     collect: Option<Collect>,
@@ -253,6 +257,7 @@ impl DeploymentEntry {
                 .map(|mib| mib << 20)
                 .unwrap_or(defaults.max_memory),
             max_body: self.max_body.unwrap_or(defaults.max_body),
+            nn_load_bytes: self.nn_load_bytes,
             ..defaults
         };
         if limits.instances == 0 {

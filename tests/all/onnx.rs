@@ -1,8 +1,10 @@
-//! ONNX models scored by tract inside the sandbox (`onnx_tabular`, `onnx_image`), checked
+//! ONNX models run by the host's engine through `wasi:nn` (`onnx_tabular`, `onnx_image`, and
+//! the test plugin `nn_probe`, which makes any `wasi:nn` call a request describes), checked
 //! against onnxruntime's outputs for the same inputs.
 //!
 //! The models and onnxruntime's answers come from the scripts beside the plugins
-//! (`plugins/onnx_*/model/train.py`), run once per test process in a venv under `target/`.
+//! (`plugins/onnx_*/model/train.py`) and `tests/onnx/nn_models.py`, run once per test process
+//! in a venv under `target/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -10,6 +12,8 @@ use std::sync::OnceLock;
 use hyper::{Method, StatusCode};
 use scorehost::Registry;
 use serde_json::{Value, json};
+
+use scorehost::{DeploymentSettings, Limits};
 
 use crate::support::{TestResponse, TestServer, multipart, repo, runtime, settings, upload, venv};
 
@@ -27,6 +31,7 @@ pub(crate) fn models() -> &'static Path {
         for (script, folder) in [
             ("plugins/onnx_tabular/model/train.py", "tabular"),
             ("plugins/onnx_image/model/train.py", "image"),
+            ("tests/onnx/nn_models.py", "nn"),
         ] {
             let status = std::process::Command::new(&python)
                 .arg(root.join(script))
@@ -262,23 +267,266 @@ async fn onnx_image_answers_400_json_for_a_missing_or_broken_image() {
 }
 
 #[tokio::test]
-async fn a_corrupt_model_onnx_fails_init_and_the_deployment_does_not_load() {
+async fn a_corrupt_model_onnx_fails_the_deployment_load_naming_the_file() {
     let dir = repo().join("target/test-onnx-corrupt");
     std::fs::create_dir_all(&dir).unwrap();
     // The first bytes of a real model, cut short: protobuf that ends mid-field.
     let real = std::fs::read(models().join("image/model.onnx")).unwrap();
     std::fs::write(dir.join("model.onnx"), &real[..real.len() / 2]).unwrap();
-    for plugin_name in ["onnx_tabular", "onnx_image"] {
+    // The host parses the model folder's ONNX files before any instance starts, whatever the
+    // entry script (here one that never touches a model).
+    for plugin_name in ["onnx_tabular", "nn_probe"] {
         let Err(error) = Registry::load(runtime(), vec![settings(plugin_name, &dir)]).await else {
             panic!("{plugin_name} loaded a corrupt model");
         };
         let message = format!("{error:#}");
         assert!(
             message.contains(&format!("deployment '{plugin_name}'"))
-                && message.contains(
-                    "init() failed: cannot load ONNX model /var/azureml-app/azureml-models/model.onnx"
-                ),
+                && message.contains(&format!(
+                    "cannot load the ONNX model {}",
+                    dir.join("model.onnx").display()
+                )),
             "{message}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_missing_model_fails_init_with_the_names_the_deployment_has() {
+    let dir = repo().join("target/test-onnx-missing");
+    std::fs::create_dir_all(&dir).unwrap();
+    let Err(error) = Registry::load(runtime(), vec![settings("onnx_image", &dir)]).await else {
+        panic!("onnx_image loaded without a model");
+    };
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("init() failed")
+            && message.contains(
+                "no ONNX model named \"model.onnx\": the model folder holds no .onnx file"
+            ),
+        "{message}"
+    );
+}
+
+/// `nn_probe` serving `target/onnx-models/nn` (`dtypes/`, `slow/`), with `limits`.
+async fn probe(limits: Limits) -> TestServer {
+    TestServer::start_with(DeploymentSettings {
+        limits,
+        ..settings("nn_probe", &models().join("nn"))
+    })
+    .await
+}
+
+/// The `nn_probe` request that feeds the dtypes model the inputs of its `expected.json`.
+fn dtypes_request(model: &str) -> Value {
+    let inputs = &expected("nn/dtypes")["inputs"];
+    let tensor = |name: &str, ty: &str, dims: Value| {
+        let data: Vec<Value> = match &inputs[name] {
+            Value::Array(rows) if rows.iter().all(Value::is_array) => rows
+                .iter()
+                .flat_map(|r| r.as_array().unwrap().clone())
+                .collect(),
+            Value::Array(values) => values
+                .iter()
+                .map(|v| {
+                    v.as_bool()
+                        .map_or_else(|| v.clone(), |b| json!(u8::from(b)))
+                })
+                .collect(),
+            other => panic!("{other}"),
+        };
+        json!({"name": name, "type": ty, "dims": dims, "data": data})
+    };
+    json!({"model": model, "inputs": [
+        tensor("f64", "FP64", json!([3, 2])),
+        tensor("i64", "I64", json!([3])),
+        tensor("i32", "I32", json!([3])),
+        tensor("u8", "U8", json!([3])),
+        tensor("flag", "U8", json!([3])),
+    ]})
+}
+
+#[tokio::test]
+async fn wasi_nn_runs_every_dtype_and_several_inputs_and_outputs_as_onnxruntime_does() {
+    let expected = expected("nn/dtypes");
+    let server = probe(Limits::default()).await;
+    // The folder, the file, and the file under $AZUREML_MODEL_DIR all name the same model.
+    for name in [
+        "dtypes",
+        "dtypes/model.onnx",
+        "/var/azureml-app/azureml-models/dtypes/model.onnx",
+    ] {
+        let response = server.score(&dtypes_request(name)).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        let body = response.json();
+        let outputs = &body["outputs"];
+        for (output, want) in expected["outputs"].as_object().unwrap() {
+            let want = match output.as_str() {
+                // bool travels as U8 0/1.
+                "flag_out" => json!(
+                    want.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|b| u8::from(b.as_bool().unwrap()))
+                        .collect::<Vec<_>>()
+                ),
+                _ => want.clone(),
+            };
+            assert_eq!(outputs[output]["data"], want, "{output} ({name})");
+        }
+        assert_eq!(outputs["f64_out"]["type"], "Fp64");
+        assert_eq!(outputs["f64_out"]["dims"], json!([3, 2]));
+        assert_eq!(outputs["i64_out"]["type"], "I64");
+        assert_eq!(outputs["i32_out"]["type"], "I32");
+        assert_eq!(outputs["flag_out"]["type"], "U8");
+        // nn-info describes the model as onnxruntime names its types; the batch is open.
+        assert_eq!(
+            body["inputs"],
+            json!([
+                {"name": "f64", "type": "double", "shape": [null, 2]},
+                {"name": "i64", "type": "int64", "shape": [null]},
+                {"name": "i32", "type": "int32", "shape": [null]},
+                {"name": "u8", "type": "uint8", "shape": [null]},
+                {"name": "flag", "type": "bool", "shape": [null]},
+            ])
+        );
+        assert_eq!(body["outputs_described"][4]["type"], "bool");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn inputs_that_do_not_fit_the_model_are_invalid_argument_naming_the_input() {
+    let server = probe(Limits::default()).await;
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut request = dtypes_request("dtypes");
+        edit(&mut request);
+        request
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with(&|r| r["inputs"][0]["type"] = json!("FP32")),
+            "input 'f64': expected FP64 (double), got FP32",
+        ),
+        (
+            with(&|r| {
+                r["inputs"][0]["dims"] = json!([2, 3]);
+            }),
+            "input 'f64': expected shape [N, 2], got [2, 3]",
+        ),
+        (
+            with(&|r| r["inputs"][1]["dims"] = json!([4])),
+            "input 'i64': 24 bytes of data for shape [4] of I64 (expected 32)",
+        ),
+        (
+            with(&|r| {
+                r["inputs"].as_array_mut().unwrap().remove(2);
+            }),
+            "input 'i32': missing (the model needs int32 [N])",
+        ),
+        (
+            with(&|r| r["inputs"][4]["data"] = json!([1, 2, 0])),
+            "input 'flag': a bool element is 2; use 0 or 1",
+        ),
+        (
+            with(&|r| r["inputs"][3]["name"] = json!("nope")),
+            "input 'nope': the model has no such input",
+        ),
+    ];
+    for (request, message) in cases {
+        let response = server.score(&request).await;
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            response.text()
+        );
+        let body = response.json();
+        assert_eq!(body["code"], "InvalidArgument");
+        assert!(
+            body["message"].as_str().unwrap().starts_with(message),
+            "{} does not start with {message}",
+            body["message"]
+        );
+    }
+    // Half-precision tensors are refused, not mistaken for bytes.
+    let half = server
+        .score(&with(&|r| r["inputs"][0]["type"] = json!("FP16")))
+        .await;
+    assert_eq!(
+        half.json()["code"],
+        "UnsupportedOperation",
+        "{}",
+        half.text()
+    );
+    // An unknown model lists the ones the deployment has, never a host path.
+    let unknown = server.score(&json!({"model": "nope", "inputs": []})).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text());
+    assert!(
+        unknown
+            .text()
+            .contains("dtypes/model.onnx, slow/model.onnx")
+            && !unknown.text().contains(&*repo().to_string_lossy()),
+        "{}",
+        unknown.text()
+    );
+    // The instance is fine after all of that.
+    let fine = server.score(&dtypes_request("dtypes")).await;
+    assert_eq!(fine.status, StatusCode::OK, "{}", fine.text());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn loading_model_bytes_is_refused_unless_the_deployment_allows_it() {
+    let request = json!({"load_bytes_of": "dtypes/model.onnx"});
+    let server = probe(Limits::default()).await;
+    let refused = server.score(&request).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "Security");
+    server.stop().await;
+
+    let server = probe(Limits {
+        nn_load_bytes: true,
+        ..Limits::default()
+    })
+    .await;
+    let loaded = server.score(&request).await;
+    assert_eq!(loaded.status, StatusCode::OK, "{}", loaded.text());
+    // Bytes that are not a model are the guest's mistake, not the host's.
+    let garbage = server
+        .score(&json!({"load_bytes_of": "dtypes/expected.json"}))
+        .await;
+    assert_eq!(
+        garbage.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        garbage.text()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn inference_past_the_timeout_gets_504_and_the_deployment_keeps_serving() {
+    let server = probe(Limits {
+        timeout: std::time::Duration::from_millis(300),
+        instances: 1,
+        ..Limits::default()
+    })
+    .await;
+    // Seconds of matrix products on one core.
+    let rows = 1024;
+    let slow = json!({"model": "slow", "inputs": [{
+        "name": "x", "type": "FP32", "dims": [rows, 256], "data": vec![0.5; rows * 256],
+    }]});
+    let response = server.score(&slow).await;
+    assert_eq!(
+        response.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        response.text()
+    );
+    // The instance was replaced; the next request is served.
+    let fine = server.score(&dtypes_request("dtypes")).await;
+    assert_eq!(fine.status, StatusCode::OK, "{}", fine.text());
+    server.stop().await;
 }

@@ -10,6 +10,7 @@ wasmtime::component::bindgen!({
         // Inference runs on the host's blocking pool; the guest's call awaits it, so the
         // deployment's timeout still applies (`runtime::guarded`).
         "wasi:nn/inference.[method]graph-execution-context.compute": async | trappable,
+        "wasi:nn/graph.load": async | trappable,
         // A resource-table failure (a handle the guest forged) traps the call.
         "wasi:nn": trappable,
     },
@@ -29,6 +30,7 @@ pub(crate) mod raw {
         exports: { default: async },
         with: {
             "scorehost:plugin/host": super::scorehost::plugin::host,
+            "scorehost:plugin/nn-info": super::scorehost::plugin::nn_info,
             "wasi:nn": super::wasi::nn,
         },
     });

@@ -4,13 +4,15 @@
 //! - `state`: `HostState` (WASI context, limits, the `host` imports).
 //! - `cache`: compiled components on disk, keyed by content hash.
 //! - `models`: the model folder in the guest and `get-model-path`.
-//! - `nn`: `wasi:nn`, inference in the host for the deployment's models.
+//! - `nn`: `wasi:nn` (and `nn-info`) for guests: handles, checks, the blocking pool.
+//! - `onnx`: the ONNX engine (tract): a deployment's models, loaded once and shared.
 //! - `pool`: warm instances lent to requests, replaced when they fail.
 
 pub(crate) mod bindings;
 mod cache;
 pub(crate) mod models;
 mod nn;
+pub(crate) mod onnx;
 pub(crate) mod pool;
 mod state;
 
@@ -154,6 +156,10 @@ pub(crate) struct InstanceSpec {
     pub(crate) deployment: Arc<str>,
     pub(crate) model_dir: PathBuf,
     pub(crate) models: Arc<ModelIndex>,
+    /// The ONNX models `wasi:nn` serves, loaded once for every instance.
+    pub(crate) onnx: Arc<onnx::OnnxModels>,
+    /// Whether guests may `load` model bytes through `wasi:nn` (default: named models only).
+    pub(crate) nn_load_bytes: bool,
     pub(crate) max_memory: usize,
     pub(crate) init_timeout: Duration,
     /// Where the pool counts its instances and their `init` times.
@@ -221,6 +227,7 @@ impl Instance {
             deadline: Instant::now() + spec.init_timeout,
             max_memory: spec.max_memory,
             output,
+            nn: nn::NnState::new(spec.onnx.clone(), spec.nn_load_bytes),
         };
         let engine = match &plugin.pre {
             WorldPre::Scorer(pre) => pre.engine(),

@@ -36,6 +36,8 @@ pub(crate) struct HostState {
     pub(crate) max_memory: usize,
     /// What the guest may still write to the log in this call (shared with its stdout/stderr).
     pub(crate) output: OutputBudget,
+    /// `wasi:nn`: the deployment's models and what this instance holds of them.
+    pub(crate) nn: super::nn::NnState,
 }
 
 /// Most bytes of log lines, stdout and stderr one guest call (or `init`) may produce; the rest

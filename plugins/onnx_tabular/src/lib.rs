@@ -1,4 +1,5 @@
-//! A scikit-learn classifier exported to ONNX (skl2onnx), scored by tract inside the sandbox.
+//! A scikit-learn classifier exported to ONNX (skl2onnx), run by the host's inference engine
+//! through `wasi:nn` (`scorehost_guest::nn`): the guest holds no model and no ML runtime.
 //!
 //! Input `data`: a float32 array of iris measurements, one row per flower (sepal length and
 //! width, petal length and width, in cm). `Results`: every output of the model by name, for
@@ -11,15 +12,14 @@
 //!   `"GlobalParameters": {"model": NAME, "version": VERSION}` (resolved with
 //!   `get_model_path`), and without `GlobalParameters` gets an error naming the choices.
 //!
-//! Every model is parsed and optimised once, in `init`.
+//! The host parsed and optimised every model once, when the deployment loaded; `init` only
+//! takes handles to them.
 
 use std::path::{Path, PathBuf};
 
-use onnx_plan::{OnnxModel, Tensor, to_json};
 use scorehost_guest::model::{get_model_path, model_dir};
-use scorehost_guest::{
-    Dtype, Elements, EntryScript, Inputs, Param, RunError, Sample, Schema, Value, json,
-};
+use scorehost_guest::nn::{Model, NnTensor};
+use scorehost_guest::{EntryScript, Inputs, Param, RunError, Sample, Schema, Value, json};
 use serde_json::Map;
 
 /// The model file's name in its folder.
@@ -27,22 +27,21 @@ const MODEL_FILE: &str = "model.onnx";
 
 enum OnnxTabular {
     /// `model.onnx` in the model folder.
-    Single(OnnxModel),
+    Single(Model),
     /// Every `NAME/VERSION/model.onnx`, with the folder `get_model_path` gives for it.
-    Multi(Vec<(PathBuf, OnnxModel)>),
+    Multi(Vec<(PathBuf, Model)>),
 }
 
 impl EntryScript for OnnxTabular {
     fn init() -> Result<Self, String> {
         let dir = model_dir();
-        let single = dir.join(MODEL_FILE);
-        if single.exists() {
-            return OnnxModel::load(&single).map(OnnxTabular::Single);
+        if dir.join(MODEL_FILE).exists() {
+            return Ok(OnnxTabular::Single(Model::load(MODEL_FILE)?));
         }
         let mut models = Vec::new();
         for (name, version) in model_versions(&dir)? {
             let folder = get_model_path(&name, Some(&version))?;
-            models.push((folder.clone(), OnnxModel::load(&folder.join(MODEL_FILE))?));
+            models.push((folder, Model::load(&format!("{name}/{version}"))?));
         }
         if models.is_empty() {
             return Err(format!(
@@ -68,15 +67,23 @@ impl EntryScript for OnnxTabular {
     }
 
     fn run(&mut self, inputs: Inputs, global: Option<Param>) -> Result<Value, RunError> {
-        let data = float32_tensor(inputs.require("data")?)?;
+        let Param::Tensor(data) = inputs.require("data")? else {
+            return Err(RunError::bad_input("'data' must be an array of numbers"));
+        };
         let model = match self {
             OnnxTabular::Single(model) => model,
             OnnxTabular::Multi(models) => choose(models, global.as_ref())?,
         };
-        let outputs = model.run(vec![data]).map_err(RunError::failed)?;
+        // The host has checked `data` against the sample (float32, four columns): its bytes go
+        // to the model as they are.
+        let input = NnTensor::from_tensor(data)?;
+        let input_name = &model.inputs()[0].name;
+        let mut outputs = model.run(&[(input_name, &input)])?;
         let mut results = Map::new();
-        for (name, tensor) in model.output_names().iter().zip(&outputs) {
-            results.insert(name.clone(), to_json(tensor).map_err(RunError::failed)?);
+        for output in model.outputs() {
+            if let Some(tensor) = outputs.remove(&output.name) {
+                results.insert(output.name.clone(), tensor.to_json()?);
+            }
         }
         Ok(json!({ "Results": results }))
     }
@@ -108,9 +115,9 @@ fn model_versions(dir: &Path) -> Result<Vec<(String, String)>, String> {
 
 /// The model a multi-model request names in its `GlobalParameters`.
 fn choose<'m>(
-    models: &'m [(PathBuf, OnnxModel)],
+    models: &'m [(PathBuf, Model)],
     global: Option<&Param>,
-) -> Result<&'m OnnxModel, RunError> {
+) -> Result<&'m Model, RunError> {
     let choices = || {
         let names: Vec<String> = models
             .iter()
@@ -143,27 +150,6 @@ fn choose<'m>(
                 choices()
             ))
         })
-}
-
-/// The input as tract's tensor. The host has checked it against the sample: float32 with four
-/// columns.
-fn float32_tensor(param: &Param) -> Result<Tensor, RunError> {
-    let Param::Tensor(t) = param else {
-        return Err(RunError::bad_input("'data' must be an array of numbers"));
-    };
-    let (Dtype::Float32, Elements::Bytes(bytes)) = (t.dtype, &t.elements) else {
-        return Err(RunError::bad_input("'data' must hold float32 numbers"));
-    };
-    let values: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    let shape = t
-        .shape
-        .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| RunError::bad_input("'data' is too large")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Tensor::from_shape(&shape, &values).map_err(|e| RunError::bad_input(format!("'data': {e}")))
 }
 
 scorehost_guest::export_entry_script!(OnnxTabular);

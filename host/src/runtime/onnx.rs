@@ -1,0 +1,608 @@
+//! The host's ONNX engine behind `wasi:nn`: tract, natively.
+//!
+//! A deployment's models are parsed and optimised once, when the deployment loads
+//! ([`OnnxModels::load`]); every instance shares the same [`OnnxModel`]s, and one optimised plan
+//! serves concurrent requests without a lock (tract's `SimplePlan::run` takes `&self`). This
+//! module knows nothing of Wasm: `nn` turns its results and [`Failure`]s into `wasi:nn` values.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+use super::models::{GUEST_MODEL_DIR, ModelIndex};
+
+// Tensor bytes cross the boundary little-endian; on this host that is the native order, so an
+// output's bytes are tract's own.
+#[cfg(not(target_endian = "little"))]
+compile_error!(
+    "the wasi:nn tensors are copied as native bytes: scorehost needs a little-endian host"
+);
+
+/// How deep below the model folder `.onnx` files are looked for: the single layout (depth 0),
+/// a folder of files (1) and the multi-model `NAME/VERSION/` layout (2).
+const MAX_DEPTH: usize = 2;
+
+/// Most ONNX files one model folder may hold; the rest would be parsed at every load.
+const MAX_FILES: usize = 256;
+
+/// The element types a `wasi:nn` tensor can carry, as the ONNX model declares them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Element {
+    F32,
+    F64,
+    I64,
+    I32,
+    U8,
+    /// Passed as `U8` 0/1: wasi-nn has no boolean tensor type.
+    Bool,
+    /// Anything else (int8, string, float16…): described, but `compute` refuses it.
+    Other(DatumType),
+}
+
+impl Element {
+    fn of(dt: DatumType) -> Self {
+        match dt {
+            DatumType::F32 => Element::F32,
+            DatumType::F64 => Element::F64,
+            DatumType::I64 => Element::I64,
+            DatumType::I32 => Element::I32,
+            DatumType::U8 => Element::U8,
+            DatumType::Bool => Element::Bool,
+            other => Element::Other(other),
+        }
+    }
+
+    /// Bytes per element on the wire.
+    pub(crate) fn size(self) -> usize {
+        match self {
+            Element::F64 | Element::I64 => 8,
+            Element::F32 | Element::I32 => 4,
+            Element::U8 | Element::Bool => 1,
+            Element::Other(dt) => dt.size_of(),
+        }
+    }
+
+    /// The name onnxruntime writes inside `tensor(...)`.
+    pub(crate) fn onnx_name(self) -> String {
+        match self {
+            Element::F32 => "float".into(),
+            Element::F64 => "double".into(),
+            Element::I64 => "int64".into(),
+            Element::I32 => "int32".into(),
+            Element::U8 => "uint8".into(),
+            Element::Bool => "bool".into(),
+            Element::Other(dt) => match dt {
+                DatumType::I8 => "int8".into(),
+                DatumType::I16 => "int16".into(),
+                DatumType::U16 => "uint16".into(),
+                DatumType::U32 => "uint32".into(),
+                DatumType::U64 => "uint64".into(),
+                DatumType::F16 => "float16".into(),
+                DatumType::String => "string".into(),
+                other => format!("{other:?}").to_lowercase(),
+            },
+        }
+    }
+}
+
+/// One input or output of a model: its ONNX name, element type and shape (`None`: any size).
+#[derive(Debug, Clone)]
+pub(crate) struct Port {
+    pub(crate) name: String,
+    pub(crate) element: Element,
+    pub(crate) shape: Vec<Option<usize>>,
+}
+
+impl Port {
+    fn shape_text(&self) -> String {
+        let dims: Vec<String> = self
+            .shape
+            .iter()
+            .map(|d| d.map_or_else(|| "N".to_owned(), |d| d.to_string()))
+            .collect();
+        format!("[{}]", dims.join(", "))
+    }
+}
+
+/// Why an inference was refused or failed. The message names the input or output concerned and
+/// never a host path.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    /// The caller's tensors do not fit the model (name, type, shape, length).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A tensor would pass the deployment's memory limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A type or model wasi-nn cannot carry.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The model itself failed.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// An input tensor as the guest gave it: element type, dimensions and little-endian bytes.
+pub(crate) struct RawTensor {
+    pub(crate) element: Element,
+    pub(crate) dims: Vec<usize>,
+    pub(crate) data: Vec<u8>,
+}
+
+/// An output tensor, ready to hand back.
+pub(crate) struct OutputTensor {
+    pub(crate) name: String,
+    pub(crate) element: Element,
+    pub(crate) dims: Vec<u32>,
+    pub(crate) data: Vec<u8>,
+}
+
+/// One ONNX model, parsed and optimised for any batch size.
+pub(crate) struct OnnxModel {
+    /// How the guest names it (its path under the model folder, or `<bytes>`).
+    name: String,
+    plan: Arc<TypedRunnableModel>,
+    inputs: Vec<Port>,
+    outputs: Vec<Port>,
+}
+
+impl fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnnxModel")
+            .field("name", &self.name)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnnxModel {
+    /// Parses and optimises the model file at `path`.
+    pub(crate) fn from_path(name: String, path: &Path) -> TractResult<Self> {
+        Self::plan(name, onnx().model_for_path(path)?)
+    }
+
+    /// Parses and optimises a model from its bytes (a guest's `load`). External data files
+    /// are not followed: tract has no folder to resolve them in.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> TractResult<Self> {
+        let mut read = bytes;
+        Self::plan("<bytes>".into(), onnx().model_for_read(&mut read)?)
+    }
+
+    /// Exporters such as skl2onnx leave the batch dimension unnamed; tract would then not know
+    /// it and could not optimise, so every unknown dimension becomes a symbol (the first `N`).
+    fn plan(name: String, mut model: InferenceModel) -> TractResult<Self> {
+        for input in 0..model.inputs.len() {
+            let rank = model.input_fact(input)?.shape.rank().concretize();
+            let Some(rank) = rank.and_then(|r| usize::try_from(r).ok()) else {
+                anyhow::bail!("input {input} has no known rank");
+            };
+            for axis in 0..rank {
+                let unknown = model
+                    .input_fact(input)?
+                    .shape
+                    .dim(axis)
+                    .is_none_or(|d| d.concretize().is_none());
+                if unknown {
+                    let symbol = if axis == 0 {
+                        model.symbols.sym("N")
+                    } else {
+                        model.symbols.sym(&format!("d{input}_{axis}"))
+                    };
+                    model
+                        .input_fact_mut(input)?
+                        .shape
+                        .set_dim(axis, symbol.into());
+                }
+            }
+        }
+        // Read before optimising, which may rename nodes.
+        let output_names: Vec<String> = model
+            .output_outlets()?
+            .iter()
+            .map(|&o| {
+                model
+                    .outlet_label(o)
+                    .unwrap_or(&model.node(o.node).name)
+                    .to_owned()
+            })
+            .collect();
+        let input_names: Vec<String> = model
+            .input_outlets()?
+            .iter()
+            .map(|o| model.node(o.node).name.clone())
+            .collect();
+        let typed = model.into_optimized()?;
+        let port = |name: &String, fact: &TypedFact| Port {
+            name: name.clone(),
+            element: Element::of(fact.datum_type),
+            shape: fact
+                .shape
+                .iter()
+                .map(|d| d.to_i64().ok().and_then(|d| usize::try_from(d).ok()))
+                .collect(),
+        };
+        let inputs = input_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Ok(port(name, typed.input_fact(i)?)))
+            .collect::<TractResult<Vec<_>>>()?;
+        let outputs = output_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Ok(port(name, typed.output_fact(i)?)))
+            .collect::<TractResult<Vec<_>>>()?;
+        let plan = typed.into_runnable()?;
+        Ok(OnnxModel {
+            name,
+            plan,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// The model's inputs, in its order.
+    pub(crate) fn inputs(&self) -> &[Port] {
+        &self.inputs
+    }
+
+    /// The model's outputs, in its order.
+    pub(crate) fn outputs(&self) -> &[Port] {
+        &self.outputs
+    }
+
+    /// Checks named input tensors against the model (every input once, its type, rank and
+    /// fixed dimensions, the data's length) and the sum of their bytes against `max_bytes`;
+    /// returns them in the model's input order. Cheap: no tensor data is copied.
+    pub(crate) fn check_inputs(
+        &self,
+        mut given: Vec<(String, RawTensor)>,
+        max_bytes: usize,
+    ) -> Result<Vec<RawTensor>, Failure> {
+        let mut total: usize = 0;
+        for (name, tensor) in &given {
+            let Some(port) = self.inputs.iter().find(|p| &p.name == name) else {
+                let known: Vec<&str> = self.inputs.iter().map(|p| p.name.as_str()).collect();
+                return Err(Failure::InvalidArgument(format!(
+                    "input '{name}': the model has no such input (its inputs: {})",
+                    known.join(", ")
+                )));
+            };
+            check_tensor(port, tensor)?;
+            total = total.saturating_add(tensor.data.len());
+        }
+        if total > max_bytes {
+            return Err(Failure::TooLarge(format!(
+                "the inputs hold {total} bytes, over the deployment's {max_bytes}-byte memory limit"
+            )));
+        }
+        let mut ordered = Vec::with_capacity(self.inputs.len());
+        for port in &self.inputs {
+            let mut found = given
+                .iter()
+                .enumerate()
+                .filter(|(_, (n, _))| *n == port.name);
+            let Some((index, _)) = found.next() else {
+                return Err(Failure::InvalidArgument(format!(
+                    "input '{}': missing (the model needs {} {})",
+                    port.name,
+                    port.element.onnx_name(),
+                    port.shape_text()
+                )));
+            };
+            if found.next().is_some() {
+                return Err(Failure::InvalidArgument(format!(
+                    "input '{}': given more than once",
+                    port.name
+                )));
+            }
+            ordered.push(given.swap_remove(index).1);
+        }
+        Ok(ordered)
+    }
+
+    /// Runs the model on inputs checked by [`OnnxModel::check_inputs`]; the outputs' bytes
+    /// together may not pass `max_bytes`. CPU-bound: call it on a blocking thread.
+    pub(crate) fn run(
+        &self,
+        inputs: Vec<RawTensor>,
+        max_bytes: usize,
+    ) -> Result<Vec<OutputTensor>, Failure> {
+        let mut values = TVec::with_capacity(inputs.len());
+        for (port, input) in self.inputs.iter().zip(inputs) {
+            let tensor = to_tract(input)
+                .map_err(|e| Failure::InvalidArgument(format!("input '{}': {e:#}", port.name)))?;
+            values.push(tensor.into_tvalue());
+        }
+        let outputs = self
+            .plan
+            .run(values)
+            .map_err(|e| Failure::Runtime(format!("the model failed: {e:#}")))?;
+        let total: usize = outputs
+            .iter()
+            .map(|t| t.len().saturating_mul(t.datum_type().size_of()))
+            .fold(0, usize::saturating_add);
+        if total > max_bytes {
+            return Err(Failure::TooLarge(format!(
+                "the outputs would hold {total} bytes, over the deployment's {max_bytes}-byte memory limit"
+            )));
+        }
+        self.outputs
+            .iter()
+            .zip(outputs)
+            .map(|(port, value)| {
+                let element = Element::of(value.datum_type());
+                if let Element::Other(_) = element {
+                    return Err(Failure::Unsupported(format!(
+                        "output '{}': {} tensors cannot be passed through wasi-nn",
+                        port.name,
+                        element.onnx_name()
+                    )));
+                }
+                let dims = value
+                    .shape()
+                    .iter()
+                    .map(|&d| u32::try_from(d))
+                    .collect::<Result<Vec<u32>, _>>()
+                    .map_err(|_| {
+                        Failure::TooLarge(format!("output '{}': a dimension over 2^32", port.name))
+                    })?;
+                Ok(OutputTensor {
+                    name: port.name.clone(),
+                    element,
+                    dims,
+                    data: value.as_bytes().to_vec(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn check_tensor(port: &Port, tensor: &RawTensor) -> Result<(), Failure> {
+    let name = &port.name;
+    if let Element::Other(_) = port.element {
+        return Err(Failure::Unsupported(format!(
+            "input '{name}': the model takes {} tensors, which wasi-nn cannot carry",
+            port.element.onnx_name()
+        )));
+    }
+    let given_type = match tensor.element {
+        // A bool input is passed as U8 0/1.
+        Element::U8 if port.element == Element::Bool => Element::Bool,
+        other => other,
+    };
+    if given_type != port.element {
+        return Err(Failure::InvalidArgument(format!(
+            "input '{name}': expected {} ({}), got {}",
+            wire_name(port.element),
+            port.element.onnx_name(),
+            wire_name(tensor.element)
+        )));
+    }
+    let fits = tensor.dims.len() == port.shape.len()
+        && port
+            .shape
+            .iter()
+            .zip(&tensor.dims)
+            .all(|(want, &got)| want.is_none_or(|w| w == got));
+    if !fits {
+        return Err(Failure::InvalidArgument(format!(
+            "input '{name}': expected shape {}, got {:?}",
+            port.shape_text(),
+            tensor.dims
+        )));
+    }
+    let expected = tensor
+        .dims
+        .iter()
+        .try_fold(tensor.element.size(), |acc, &d| acc.checked_mul(d));
+    if expected != Some(tensor.data.len()) {
+        return Err(Failure::InvalidArgument(format!(
+            "input '{name}': {} bytes of data for shape {:?} of {} (expected {})",
+            tensor.data.len(),
+            tensor.dims,
+            wire_name(tensor.element),
+            expected.map_or_else(|| "more than fits in memory".into(), |e| e.to_string()),
+        )));
+    }
+    Ok(())
+}
+
+/// The wasi-nn name of an element type (`bool` travels as `U8`).
+fn wire_name(element: Element) -> &'static str {
+    match element {
+        Element::F32 => "FP32",
+        Element::F64 => "FP64",
+        Element::I64 => "I64",
+        Element::I32 => "I32",
+        Element::U8 | Element::Bool => "U8",
+        Element::Other(_) => "an unsupported type",
+    }
+}
+
+/// A tract tensor from checked little-endian bytes (one copy, no `unsafe`).
+fn to_tract(input: RawTensor) -> TractResult<Tensor> {
+    let RawTensor {
+        element,
+        dims,
+        data,
+    } = input;
+    Ok(match element {
+        Element::F32 => array(&dims, decode(&data, f32::from_le_bytes))?,
+        Element::F64 => array(&dims, decode(&data, f64::from_le_bytes))?,
+        Element::I64 => array(&dims, decode(&data, i64::from_le_bytes))?,
+        Element::I32 => array(&dims, decode(&data, i32::from_le_bytes))?,
+        Element::U8 => array(&dims, data)?,
+        Element::Bool => {
+            let values = data
+                .iter()
+                .map(|&b| match b {
+                    0 => Ok(false),
+                    1 => Ok(true),
+                    other => Err(anyhow::anyhow!("a bool element is {other}; use 0 or 1")),
+                })
+                .collect::<TractResult<Vec<bool>>>()?;
+            array(&dims, values)?
+        }
+        Element::Other(dt) => anyhow::bail!("{dt:?} tensors are not supported"),
+    })
+}
+
+fn decode<T, const N: usize>(bytes: &[u8], from_le: fn([u8; N]) -> T) -> Vec<T> {
+    bytes
+        .chunks_exact(N)
+        .map(|chunk| {
+            let mut word = [0u8; N];
+            word.copy_from_slice(chunk);
+            from_le(word)
+        })
+        .collect()
+}
+
+fn array<T: Datum>(dims: &[usize], values: Vec<T>) -> TractResult<Tensor> {
+    Ok(tract_ndarray::ArrayD::from_shape_vec(dims, values)?.into_tensor())
+}
+
+/// The ONNX models of one deployment's model folder, by the names a guest may use.
+#[derive(Debug, Default)]
+pub(crate) struct OnnxModels {
+    /// By path relative to the model folder (`model.onnx`, `iris/2/model.onnx`).
+    files: BTreeMap<String, Arc<OnnxModel>>,
+    /// Folder (relative, `""` for the root) → the file it stands for: its `model.onnx`, else
+    /// its only `.onnx` file.
+    folders: BTreeMap<String, String>,
+    /// The multi-model layout's `NAME/VERSION/` folders, for `NAME` alone (latest version).
+    index: Arc<ModelIndex>,
+}
+
+impl OnnxModels {
+    /// Parses and optimises every `.onnx` file of `dir` down to `NAME/VERSION/`. CPU-bound:
+    /// call it on a blocking thread. A file tract cannot load fails the whole load, naming it.
+    pub(crate) fn load(dir: &Path, index: Arc<ModelIndex>) -> anyhow::Result<Self> {
+        let mut found = Vec::new();
+        find_onnx(dir, "", 0, &mut found)
+            .with_context(|| format!("looking for ONNX models in {}", dir.display()))?;
+        anyhow::ensure!(
+            found.len() <= MAX_FILES,
+            "the model folder {} holds {} ONNX files, more than {MAX_FILES}",
+            dir.display(),
+            found.len()
+        );
+        let mut files = BTreeMap::new();
+        for rel in found {
+            let path = dir.join(&rel);
+            let model = OnnxModel::from_path(rel.clone(), &path).map_err(|e| {
+                anyhow::anyhow!("cannot load the ONNX model {}: {e:#}", path.display())
+            })?;
+            files.insert(rel, Arc::new(model));
+        }
+        let mut by_folder: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+        for rel in files.keys() {
+            let folder = rel.rsplit_once('/').map_or("", |(folder, _)| folder);
+            by_folder.entry(folder.to_owned()).or_default().push(rel);
+        }
+        let folders = by_folder
+            .into_iter()
+            .filter_map(|(folder, rels)| {
+                let chosen = rels
+                    .iter()
+                    .find(|r| r.rsplit('/').next() == Some("model.onnx"))
+                    .or((rels.len() == 1).then_some(&rels[0]))?;
+                Some((folder, (*chosen).clone()))
+            })
+            .collect();
+        Ok(OnnxModels {
+            files,
+            folders,
+            index,
+        })
+    }
+
+    /// How many models were loaded.
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The model a guest names: a file or folder path, relative to the model folder or under
+    /// `$AZUREML_MODEL_DIR`, or `NAME` of the multi-model layout (its latest version).
+    pub(crate) fn resolve(&self, name: &str) -> Result<&Arc<OnnxModel>, String> {
+        self.find(name).ok_or_else(|| {
+            let mut known: Vec<&str> = self.files.keys().map(String::as_str).take(20).collect();
+            if self.files.len() > known.len() {
+                known.push("…");
+            }
+            if known.is_empty() {
+                format!("no ONNX model named {name:?}: the model folder holds no .onnx file")
+            } else {
+                format!(
+                    "no ONNX model named {name:?} (this deployment has: {})",
+                    known.join(", ")
+                )
+            }
+        })
+    }
+
+    fn find(&self, name: &str) -> Option<&Arc<OnnxModel>> {
+        let relative = match name.strip_prefix(GUEST_MODEL_DIR) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            Some(_) => return None,
+            None if name.starts_with('/') => return None,
+            None => name,
+        };
+        let mut parts = Vec::new();
+        for part in relative.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => return None,
+                part => parts.push(part),
+            }
+        }
+        let rel = parts.join("/");
+        if let Some(model) = self.files.get(&rel) {
+            return Some(model);
+        }
+        if let Some(file) = self.folders.get(&rel) {
+            return self.files.get(file);
+        }
+        if parts.len() == 1 {
+            let latest = self.index.resolve(&rel, None).ok()?;
+            let folder = latest
+                .strip_prefix(GUEST_MODEL_DIR)?
+                .trim_start_matches('/');
+            return self.files.get(self.folders.get(folder)?);
+        }
+        None
+    }
+}
+
+/// Collects the `.onnx` files under `dir` (relative paths with `/`), `depth` levels down at most.
+fn find_onnx(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        // Follows symlinks, as the guest's read-only view of the folder does.
+        let meta = std::fs::metadata(entry.path())?;
+        if meta.is_dir() && depth < MAX_DEPTH {
+            find_onnx(&entry.path(), &rel, depth + 1, out)?;
+        } else if meta.is_file() && name.ends_with(".onnx") {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
