@@ -23,6 +23,12 @@ const WIT = resolve(HERE, '../../wit');
 const WASI_WIT = join(HERE, 'node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12');
 const SDK_NAME = 'scorehost-guest';
 const WORLDS = ['scorer', 'raw-scorer'];
+/** The SDK's modules a script imports, by specifier. */
+const SDK_MODULES = new Map([
+  [SDK_NAME, 'index.js'],
+  [`${SDK_NAME}/raw`, 'raw.js'],
+  [`${SDK_NAME}/onnxruntime`, 'onnxruntime.js'],
+]);
 /** Module files copied from the script's folder. */
 const MODULE_FILE = /\.(m?js|json)$/;
 
@@ -108,8 +114,7 @@ async function copyScript(from, to, sdkDir) {
       imported.set(rel, new Set(imports.map((i) => i.n).filter(Boolean)));
       // Rewrite from the end so earlier offsets stay valid.
       for (const i of [...imports].reverse()) {
-        const sdkModule =
-          i.n === SDK_NAME ? 'index.js' : i.n === `${SDK_NAME}/raw` ? 'raw.js' : undefined;
+        const sdkModule = SDK_MODULES.get(i.n);
         if (sdkModule === undefined || i.d !== -1) continue;
         let path = relative(dirname(target), join(sdkDir, sdkModule));
         if (!path.startsWith('.')) path = `./${path}`;

@@ -16,6 +16,7 @@ mod js;
 mod load;
 mod oip;
 mod onnx;
+mod onnx_guests;
 mod ops;
 mod packaging;
 mod pages;
