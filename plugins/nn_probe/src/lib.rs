@@ -48,12 +48,13 @@ fn probe(body: &Value) -> Result<Value, NnError> {
             code: ErrorCode::Unknown,
             message: e.to_string(),
         })?;
-        let graph = graph::load(&[bytes], GraphEncoding::Onnx, ExecutionTarget::Cpu).map_err(
-            |e| NnError {
-                code: e.code(),
-                message: e.data(),
-            },
-        )?;
+        let graph =
+            graph::load(&[bytes], GraphEncoding::Onnx, ExecutionTarget::Cpu).map_err(|e| {
+                NnError {
+                    code: e.code(),
+                    message: e.data(),
+                }
+            })?;
         graph.init_execution_context().map_err(|e| NnError {
             code: e.code(),
             message: e.data(),
@@ -90,7 +91,10 @@ fn probe(body: &Value) -> Result<Value, NnError> {
                 });
             }
         };
-        tensors.push((input["name"].as_str().unwrap_or_default().to_owned(), tensor));
+        tensors.push((
+            input["name"].as_str().unwrap_or_default().to_owned(),
+            tensor,
+        ));
     }
     let named: Vec<(&str, &NnTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let outputs = model.run(&named)?;
