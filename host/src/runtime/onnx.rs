@@ -220,7 +220,12 @@ impl OnnxModel {
         let typed = model.into_optimized()?;
         let port = |name: &String, fact: &TypedFact| Port {
             name: name.clone(),
-            element: Element::of(fact.datum_type),
+            // tract turns some integer outputs (an ArgMax's label) into symbolic dimensions;
+            // they leave as the int64 the ONNX model declares.
+            element: Element::of(match fact.datum_type {
+                DatumType::TDim => DatumType::I64,
+                dt => dt,
+            }),
             shape: fact
                 .shape
                 .iter()
@@ -339,6 +344,15 @@ impl OnnxModel {
             .iter()
             .zip(outputs)
             .map(|(port, value)| {
+                let value = if value.datum_type() == DatumType::TDim {
+                    value
+                        .cast_to::<i64>()
+                        .map_err(|e| Failure::Runtime(format!("output '{}': {e:#}", port.name)))?
+                        .into_owned()
+                        .into_tvalue()
+                } else {
+                    value
+                };
                 let element = Element::of(value.datum_type());
                 if let Element::Other(_) = element {
                     return Err(Failure::Unsupported(format!(

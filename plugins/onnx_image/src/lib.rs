@@ -1,5 +1,5 @@
-//! A handwritten-digit classifier (scikit-learn's 8×8 digits, an MLP exported to ONNX), scored
-//! by tract inside the sandbox.
+//! A handwritten-digit classifier (scikit-learn's 8×8 digits, an MLP exported to ONNX), run by
+//! the host's inference engine through `wasi:nn` (`scorehost_guest::nn`).
 //!
 //! `POST` a multipart form with the file `image` (PNG or JPEG, any size): the guest decodes it,
 //! turns it grey, shrinks it to 8×8 by averaging, scales each pixel to the data set's 0–16
@@ -7,9 +7,8 @@
 //! `{"predictions": [{"label": 3, "score": 0.98}, …]}`. A missing or undecodable image gets
 //! 400 with `{"message": …}`; any other method 405.
 
-use onnx_plan::{OnnxModel, Tensor, f32_json};
 use scorehost_guest::json;
-use scorehost_guest::model::model_dir;
+use scorehost_guest::nn::{Model, NnTensor};
 use scorehost_guest::raw::{RawEntryScript, Request, Response};
 
 /// The model's input is an 8×8 image, flattened row by row.
@@ -18,12 +17,12 @@ const SIDE: u32 = 8;
 const TOP: usize = 3;
 
 struct OnnxImage {
-    model: OnnxModel,
+    model: Model,
 }
 
 impl RawEntryScript for OnnxImage {
     fn init() -> Result<Self, String> {
-        let model = OnnxModel::load(&model_dir().join("model.onnx"))?;
+        let model = Model::load("model.onnx")?;
         Ok(OnnxImage { model })
     }
 
@@ -44,22 +43,24 @@ impl RawEntryScript for OnnxImage {
                 ));
             }
         };
-        let input =
-            Tensor::from_shape(&[1, (SIDE * SIDE) as usize], &pixels).map_err(|e| e.to_string())?;
-        let outputs = self.model.run(vec![input])?;
+        let input = NnTensor::f32(&[1, SIDE * SIDE], &pixels);
+        let input_name = &self.model.inputs()[0].name;
+        let outputs = self.model.run(&[(input_name, &input)])?;
         // skl2onnx classifiers: [label, probabilities]; the digits' classes are 0..=9, so a
         // probability's index is its digit.
-        let probabilities = outputs
+        let probabilities = self
+            .model
+            .outputs()
             .get(1)
+            .and_then(|o| outputs.get(&o.name))
             .ok_or("the model has no probability output")?
-            .to_plain_array_view::<f32>()
-            .map_err(|e| format!("{e:#}"))?;
+            .to_f32()?;
         let mut ranked: Vec<(usize, f32)> = probabilities.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let predictions: Vec<_> = ranked
             .into_iter()
             .take(TOP)
-            .map(|(label, score)| json!({"label": label, "score": f32_json(score)}))
+            .map(|(label, score)| json!({"label": label, "score": shortest(score)}))
             .collect();
         Ok(Response::json(200, &json!({ "predictions": predictions })))
     }
@@ -75,6 +76,15 @@ fn digit_pixels(data: &[u8]) -> Result<Vec<f32>, image::ImageError> {
         .pixels()
         .map(|p| f32::from(p.0[0]) * 16.0 / 255.0)
         .collect())
+}
+
+/// A finite `f32` in its shortest decimal form (`0.98`, not `0.9800000190734863`).
+fn shortest(x: f32) -> serde_json::Value {
+    x.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
 fn error(status: u16, message: &str) -> Response {
