@@ -586,6 +586,11 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             let _ = writeln!(table);
         }
     }
+    // Not in the quick run the tests make: it installs onnxruntime into the Azure ML venv and
+    // compiles two ONNX components (minutes on a fresh machine).
+    if !quick && only.is_none_or(|word| ONNX_SUITE.contains(word)) {
+        onnx_suite(&mut table, seconds, &wrk, &release, &plugins, &venv, &out)?;
+    }
     if only.is_some() {
         std::fs::write(out.join("results-only.md"), &table)?;
         println!("{table}");
@@ -996,4 +1001,169 @@ fn splice_into_benchmarks(path: &Path, table: &str) -> io::Result<()> {
     };
     let updated = format!("{}{MARK_START}\n{table}\n{}", &text[..a], &text[b..]);
     std::fs::write(path, updated)
+}
+
+const ONNX_SUITE: &str = "ONNX tabular (iris classifier, 2 rows, typed JSON)";
+
+/// The ONNX tabular example three ways: onnxruntime in the Azure ML server's Python process,
+/// scorehost with the model in the host's engine (`wasi:nn`), and scorehost with tract
+/// compiled into the guest; p50/p99 at 1 and 8 connections, then each scorehost build's RSS
+/// per extra instance (8 instances against 1).
+fn onnx_suite(
+    table: &mut String,
+    seconds: u32,
+    wrk: &Path,
+    release: &Path,
+    plugins: &Path,
+    venv: &Path,
+    out: &Path,
+) -> io::Result<()> {
+    let root = repo_root();
+    // The model, made as the tests make it (scikit-learn + skl2onnx, pinned).
+    let onnx_venv = root.join("target/onnx-venv");
+    if !onnx_venv.join("bin/python").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&onnx_venv))?;
+    }
+    let requirements = root.join("plugins/onnx_requirements.txt");
+    let pip = |venv: &Path| {
+        let mut cmd = Command::new(venv.join("bin/pip"));
+        cmd.args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements);
+        cmd
+    };
+    run(&mut pip(&onnx_venv))?;
+    let models = out.join("onnx-tabular");
+    run(Command::new(onnx_venv.join("bin/python"))
+        .arg(root.join("plugins/onnx_tabular/model/train.py"))
+        .arg(&models))?;
+    let model_dir = models.join("single");
+    // onnxruntime for the Azure ML server's venv, the version the tests compare with.
+    run(&mut pip(venv))?;
+
+    let body = r#"{"Inputs": {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}"#;
+    let lua = out.join("onnx_tabular.lua");
+    std::fs::write(
+        &lua,
+        wrk_script(Some(("application/json", &lua_string(body.as_bytes())))),
+    )?;
+    let cache = root.join("target/bench-compile-cache");
+    let scorehost = |plugin: &str, port: u16, instances: u32| {
+        let mut cmd = Command::new(release.join("scorehost"));
+        cmd.arg("serve")
+            .arg("--plugin")
+            .arg(plugins.join(format!("{plugin}.wasm")))
+            .arg("--model-dir")
+            .arg(&model_dir)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--instances", &instances.to_string()])
+            .arg("--cache-dir")
+            .arg(&cache)
+            .env("SCOREHOST_LOG", "warn");
+        cmd
+    };
+    let mut azureml = Command::new(venv.join("bin/azmlinfsrv"));
+    azureml
+        .arg("--entry_script")
+        .arg(root.join("xtask/bench/score_onnx_tabular.py"))
+        .args(["--port", "5331"])
+        .env("AZUREML_MODEL_DIR", &model_dir)
+        .current_dir(out);
+    let targets = vec![
+        Target {
+            name: "Azure ML server + onnxruntime (Python, native)",
+            command: azureml,
+            port: 5331,
+            request: None,
+            ready_200: false,
+        },
+        Target {
+            name: "scorehost, wasi-nn (Rust onnx_tabular, tract in the host)",
+            command: scorehost("onnx_tabular", 5332, 2),
+            port: 5332,
+            request: None,
+            ready_200: false,
+        },
+        Target {
+            name: "scorehost, tract in the guest (Rust onnx_tabular_tract)",
+            command: scorehost("onnx_tabular_tract", 5333, 2),
+            port: 5333,
+            request: None,
+            ready_200: false,
+        },
+    ];
+    // Compile the components once, off the clock.
+    for (plugin, port) in [("onnx_tabular", 5332), ("onnx_tabular_tract", 5333)] {
+        let mut warm = Target {
+            name: "",
+            command: scorehost(plugin, port, 1),
+            port,
+            request: None,
+            ready_200: false,
+        };
+        drop(Guard::start(&mut warm, 300)?);
+    }
+
+    let _ = writeln!(
+        table,
+        "### {ONNX_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
+    );
+    for mut target in targets {
+        println!("xtask: bench {ONNX_SUITE} — {}", target.name);
+        let child = Guard::start(&mut target, 120)?;
+        let addr: SocketAddr = ([127, 0, 0, 1], target.port).into();
+        post_ok(addr, body)?;
+        for conns in [1u32, 8] {
+            let f = run_wrk(wrk, &lua, addr, "/score", conns, seconds)?;
+            let rss = tree_usage(child.0.id()).1;
+            let _ = writeln!(
+                table,
+                "| {} | {conns} | {:.0} | {} | {} | {} | {rss:.0} |",
+                target.name,
+                f.requests_per_s,
+                ms(f.p50_us),
+                ms(f.p99_us),
+                f.errors,
+            );
+        }
+        drop(child);
+    }
+    let _ = writeln!(
+        table,
+        "\n| scorehost build | RSS, 1 instance | RSS, 8 instances | per extra instance |\n|---|---|---|---|"
+    );
+    for (name, plugin, port) in [
+        ("wasi-nn (onnx_tabular)", "onnx_tabular", 5334),
+        (
+            "tract in the guest (onnx_tabular_tract)",
+            "onnx_tabular_tract",
+            5335,
+        ),
+    ] {
+        let mut rss = Vec::new();
+        for instances in [1u32, 8] {
+            let mut target = Target {
+                name: "",
+                command: scorehost(plugin, port, instances),
+                port,
+                request: None,
+                ready_200: false,
+            };
+            let child = Guard::start(&mut target, 300)?;
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            for _ in 0..instances * 4 {
+                post_ok(addr, body)?;
+            }
+            rss.push(tree_usage(child.0.id()).1);
+            drop(child);
+        }
+        let _ = writeln!(
+            table,
+            "| {name} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
+            rss[0],
+            rss[1],
+            (rss[1] - rss[0]) / 7.0
+        );
+    }
+    let _ = writeln!(table);
+    Ok(())
 }
