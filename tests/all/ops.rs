@@ -7,7 +7,9 @@ use hyper::{Method, StatusCode};
 use scorehost::{DeploymentSettings, Limits, Registry, Server, ServerOptions};
 use serde_json::{Value, json};
 
-use crate::support::{RequestBuilder, TestServer, plugin, repo, ridge_model_dir, runtime};
+use crate::support::{
+    RequestBuilder, TestServer, admin_entry, plugin, repo, ridge_model_dir, runtime,
+};
 
 const ADMIN: &str = "ops-admin";
 
@@ -207,22 +209,6 @@ async fn ready(server: &TestServer) -> StatusCode {
     r.status
 }
 
-async fn admin_status(server: &TestServer, name: &str) -> Value {
-    let list = server
-        .request(Method::GET, "/api/v1/deployments")
-        .header("authorization", &format!("Bearer {ADMIN}"))
-        .send()
-        .await
-        .json();
-    list["deployments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("{name} not in {list}"))
-}
-
 /// Polls readiness until it is `want` (or fails the test after 20 s).
 async fn wait_ready(server: &TestServer, want: StatusCode) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -247,14 +233,14 @@ async fn readiness_is_false_while_init_runs_and_true_after() {
     assert_eq!(live.status, StatusCode::OK);
     assert_eq!(ready(&server).await, StatusCode::SERVICE_UNAVAILABLE);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while admin_status(&server, "slow_init").await["status"] != "loading" {
+    while admin_entry(&server, ADMIN, "slow_init").await["status"] != "loading" {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(ready(&server).await, StatusCode::SERVICE_UNAVAILABLE);
     loading.await.unwrap().unwrap();
     assert_eq!(ready(&server).await, StatusCode::OK);
-    let status = admin_status(&server, "slow_init").await;
+    let status = admin_entry(&server, ADMIN, "slow_init").await;
     assert_eq!(status["status"], "ready", "{status}");
     assert_eq!(status["healthy_instances"], 1);
     server.stop().await;
@@ -280,10 +266,13 @@ async fn readiness_is_false_while_every_instance_of_a_deployment_is_broken() {
         .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(ready(&server).await, StatusCode::SERVICE_UNAVAILABLE);
-    let status = admin_status(&server, "fragile").await;
+    let status = admin_entry(&server, ADMIN, "fragile").await;
     assert_eq!(status["status"], "unhealthy", "{status}");
     assert_eq!(status["healthy_instances"], 0, "{status}");
-    assert_eq!(admin_status(&server, "ridge").await["status"], "ready");
+    assert_eq!(
+        admin_entry(&server, ADMIN, "ridge").await["status"],
+        "ready"
+    );
 
     // The replacement retries with backoff and gets in once the file is back.
     std::fs::write(dir.join("gate"), "0").unwrap();

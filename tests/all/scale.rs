@@ -8,7 +8,9 @@ use hyper::{Method, StatusCode};
 use scorehost::{DeploymentSettings, Limits, Registry, Runtime, RuntimeSettings, ServerOptions};
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, plugin, repo, ridge_model_dir, test_cache_dir};
+use crate::support::{
+    TestResponse, TestServer, admin_entry, plugin, repo, ridge_model_dir, test_cache_dir,
+};
 
 const ADMIN: &str = "scale-admin";
 
@@ -41,28 +43,11 @@ async fn post(server: &TestServer, name: &str, body: &Value) -> TestResponse {
         .await
 }
 
-/// The admin list's entry for `name`.
-async fn listed(server: &TestServer, name: &str) -> Value {
-    let list = server
-        .request(Method::GET, "/api/v1/deployments")
-        .header("authorization", &format!("Bearer {ADMIN}"))
-        .send()
-        .await
-        .json();
-    list["deployments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("{name} not in {list}"))
-}
-
 /// Waits (at most 10 s) until the admin list shows `name` with no instance.
 async fn wait_scaled_to_zero(server: &TestServer, name: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let entry = listed(server, name).await;
+        let entry = admin_entry(server, ADMIN, name).await;
         if entry["scaled_to_zero"] == true {
             assert_eq!(entry["instances"], 0, "{entry}");
             return entry;
@@ -196,7 +181,7 @@ async fn the_pool_grows_under_load_up_to_its_maximum() {
         ..DeploymentSettings::new("grows", plugin("slow"), ridge_model_dir())
     };
     let server = TestServer::start_many(vec![settings], admin()).await;
-    assert_eq!(listed(&server, "grows").await["instances"], 1);
+    assert_eq!(admin_entry(&server, ADMIN, "grows").await["instances"], 1);
     let mut requests = tokio::task::JoinSet::new();
     for _ in 0..6 {
         let request = server
@@ -216,12 +201,12 @@ async fn the_pool_grows_under_load_up_to_its_maximum() {
     );
     // Back to the minimum once idle, never below it.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while listed(&server, "grows").await["instances"] != 1 {
+    while admin_entry(&server, ADMIN, "grows").await["instances"] != 1 {
         assert!(Instant::now() < deadline, "never shrank back to 1");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(listed(&server, "grows").await["instances"], 1);
+    assert_eq!(admin_entry(&server, ADMIN, "grows").await["instances"], 1);
     server.stop().await;
 }
 
@@ -272,7 +257,7 @@ async fn init_failing_on_wake_gives_a_clear_503_until_it_starts_again() {
     assert!(message.contains("could not be started"), "{message}");
     // The reason (the guest's init error) is in the log, not in the response.
     assert!(!message.contains("gate"), "{message}");
-    let entry = listed(&server, "waking").await;
+    let entry = admin_entry(&server, ADMIN, "waking").await;
     assert_eq!(entry["status"], "unhealthy", "{entry}");
     assert_eq!(ready(&server).await, StatusCode::SERVICE_UNAVAILABLE);
     let text = scrape(&server).await;
@@ -285,7 +270,10 @@ async fn init_failing_on_wake_gives_a_clear_503_until_it_starts_again() {
     std::fs::write(dir.join("gate"), "0").unwrap();
     let r = post(&server, "waking", &json!({"Inputs": {}})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(listed(&server, "waking").await["status"], "ready");
+    assert_eq!(
+        admin_entry(&server, ADMIN, "waking").await["status"],
+        "ready"
+    );
     assert_eq!(ready(&server).await, StatusCode::OK);
     server.stop().await;
 }

@@ -145,6 +145,23 @@ pub fn multipart(field: &str, data: &[u8]) -> Vec<u8> {
     body
 }
 
+/// The admin list's entry for deployment `name` (`GET /api/v1/deployments` with `admin_key`).
+pub async fn admin_entry(server: &TestServer, admin_key: &str, name: &str) -> Value {
+    let list = server
+        .request(Method::GET, "/api/v1/deployments")
+        .header("authorization", &format!("Bearer {admin_key}"))
+        .send()
+        .await
+        .json();
+    list["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} not in {list}"))
+}
+
 /// POSTs a body made by [`multipart`] to `/score`.
 pub async fn upload(server: &TestServer, body: Vec<u8>) -> TestResponse {
     server
