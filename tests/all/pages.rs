@@ -689,7 +689,14 @@ async fn the_console_opens_only_with_the_admin_key_and_shows_a_swap() {
     assert_ne!(browser.eval("return document.title").await, json!("owned"));
     let ridge = browser.text(".deployment[data-name='ridge']").await;
     for expected in [
-        "ready", "2 / 2", "scorer", "req/s", "p50", "p99", "traps: 0", "503s: 0",
+        "ready",
+        "2 live of 2",
+        "scorer",
+        "req/s",
+        "p50",
+        "p99",
+        "traps: 0",
+        "503s: 0",
     ] {
         assert!(ridge.contains(expected), "{expected:?} not in {ridge}");
     }
