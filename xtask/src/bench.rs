@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xtask::{build_plugins, build_python_plugins, cargo_command, repo_root, run};
+use xtask::{build_plugins, build_python_plugins, build_release_server, repo_root, run};
 
 /// Python packages of the reference server (and what its entry scripts import).
 const AZUREML_PACKAGES: &[&str] = &["azureml-inference-server-http", "numpy", "pandas", "pillow"];
@@ -68,17 +68,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     std::fs::create_dir_all(&out)?;
     let plugins = build_plugins()?;
     let python_plugins = build_python_plugins()?;
-    println!("xtask: building scorehost and the native handler (release)");
-    run(cargo_command(&root).args([
-        "build",
-        "--release",
-        "--package",
-        "scorehost",
-        "--bin",
-        "scorehost",
-        "--example",
-        "native_ridge",
-    ]))?;
+    let release = build_release_server(&root)?;
     let wrk = ensure_wrk()?;
     let venv = ensure_venv(&root.join("target/bench-venv"))?;
     let model_dir = root.join("plugins/ridge/model");
@@ -203,7 +193,6 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
         ))),
     )?;
 
-    let release = root.join("target/release");
     let bench_cache = root.join("target/bench-compile-cache");
     let scorehost = |plugin: &str, port: u16, cache: &Path| {
         let wasm = match plugin.strip_prefix("python/") {

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xtask::{build_plugins, build_python_plugins, cargo_command, repo_root, run};
+use xtask::{build_plugins, build_python_plugins, build_release_server, repo_root};
 
 const ADMIN: &str = "density-admin";
 
@@ -27,16 +27,7 @@ pub fn density(n: usize, seconds: u64) -> io::Result<()> {
     std::fs::create_dir_all(&out)?;
     let rust = build_plugins()?;
     let python = build_python_plugins()?;
-    println!("xtask: building scorehost (release)");
-    run(cargo_command(&root).args([
-        "build",
-        "--release",
-        "--package",
-        "scorehost",
-        "--bin",
-        "scorehost",
-    ]))?;
-    let binary = root.join("target/release/scorehost");
+    let binary = build_release_server(&root)?.join("scorehost");
     let cache = root.join("target/bench-compile-cache");
     let model_dir = root.join("plugins/ridge/model");
 

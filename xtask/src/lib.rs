@@ -47,6 +47,25 @@ pub fn build_plugins() -> io::Result<PathBuf> {
     Ok(target_dir.join(WASM_TARGET).join("release"))
 }
 
+/// Builds the release `scorehost` binary and the native baseline (`native_ridge`) the
+/// benchmarks run, always with the same arguments: a build with a different set of targets
+/// unifies dependency features differently and would recompile the server on every switch
+/// between `bench` and `bench --density`. Returns `target/release`.
+pub fn build_release_server(root: &Path) -> io::Result<PathBuf> {
+    println!("xtask: building scorehost and the native handler (release)");
+    run(cargo_command(root).args([
+        "build",
+        "--release",
+        "--package",
+        "scorehost",
+        "--bin",
+        "scorehost",
+        "--example",
+        "native_ridge",
+    ]))?;
+    Ok(root.join("target/release"))
+}
+
 /// A `cargo` command for another workspace, cleaned of what the calling cargo exported
 /// (its target dir, flags and wrappers belong to the caller's build, not this one).
 pub fn cargo_command(dir: &Path) -> Command {
