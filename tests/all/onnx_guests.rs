@@ -2,7 +2,7 @@
 //! written against onnxruntime's APIs (`scorehost.onnxruntime`,
 //! `scorehost-guest/onnxruntime`), checked against onnxruntime's outputs on the machine's
 //! CPython: the iris classifier twins (`python/onnx_tabular`, `js/onnx_tabular`) and the
-//! convolutional image classifier `python/onnx_cnn`.
+//! convolutional image classifier twins (`onnx_cnn`, `python/onnx_cnn`, `js/onnx_cnn`).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -136,14 +136,13 @@ twins!(a_missing_model_fails_the_load_naming_the_model {
     js: "js/onnx_tabular",
 });
 
-#[tokio::test]
-async fn python_cnn_probabilities_equal_onnxruntime() {
+async fn cnn_probabilities_equal_onnxruntime(plugin: &str) {
     let dir = cnn_models();
     let expected: Value =
         serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
     let images = expected["images"].as_array().unwrap();
     let probabilities = expected["probabilities"].as_array().unwrap();
-    let server = TestServer::start_with(settings("python/onnx_cnn", dir)).await;
+    let server = TestServer::start_with(settings(plugin, dir)).await;
 
     // One image per request, then all of them as one batch.
     for (i, image) in images.iter().enumerate() {
@@ -186,6 +185,12 @@ async fn python_cnn_probabilities_equal_onnxruntime() {
     assert!(response.message().contains("image"), "{}", response.text());
     server.stop().await;
 }
+
+twins!(cnn_probabilities_equal_onnxruntime {
+    rust: "onnx_cnn",
+    python: "python/onnx_cnn",
+    js: "js/onnx_cnn",
+});
 
 #[test]
 fn the_python_onnx_component_stays_under_25_mb() {
