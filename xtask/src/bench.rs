@@ -580,6 +580,18 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     if !quick && only.is_none_or(|word| ONNX_SUITE.contains(word)) {
         onnx_suite(&mut table, seconds, &wrk, &release, &plugins, &venv, &out)?;
     }
+    if !quick && only.is_none_or(|word| ONNX_CNN_SUITE.contains(word)) {
+        onnx_cnn_suite(
+            &mut table,
+            seconds,
+            &wrk,
+            &release,
+            &plugins,
+            &python_plugins,
+            &venv,
+            &out,
+        )?;
+    }
     if only.is_some() {
         std::fs::write(out.join("results-only.md"), &table)?;
         println!("{table}");
@@ -1155,4 +1167,296 @@ fn onnx_suite(
     }
     let _ = writeln!(table);
     Ok(())
+}
+
+const ONNX_CNN_SUITE: &str =
+    "ONNX CNN (small ResNet, one 96x96 RGB image per request, from Rust, Python and JS guests)";
+
+/// The convolutional image classifier (`plugins/python/onnx_cnn/model/make.py`) served by the
+/// Azure ML server with the real onnxruntime (`xtask/bench/onnx_cnn/native_score.py`) and by
+/// scorehost from the Rust, Python and JS twins (wasi-nn, tract in the host): p50/p99 at 1 and
+/// 8 connections with RSS, onnxruntime's in-process `session.run` as a reference line, then
+/// the RSS per extra instance (1 vs 8) and per extra deployment (1 vs 8 deployments of the
+/// same CNN in one server, `--config`).
+#[allow(clippy::too_many_arguments)]
+fn onnx_cnn_suite(
+    table: &mut String,
+    seconds: u32,
+    wrk: &Path,
+    release: &Path,
+    plugins: &Path,
+    python_plugins: &Path,
+    venv: &Path,
+    out: &Path,
+) -> io::Result<()> {
+    let root = repo_root();
+    let js_plugins = xtask::build_js_plugins()?;
+    let requirements = root.join("plugins/onnx_requirements.txt");
+    let pip = |venv: &Path| {
+        let mut cmd = Command::new(venv.join("bin/python"));
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements);
+        cmd
+    };
+    // The model, made as the tests make it (the onnx package's helpers, seeded).
+    let onnx_venv = root.join("target/onnx-venv");
+    if !onnx_venv.join("bin/python").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&onnx_venv))?;
+    }
+    run(&mut pip(&onnx_venv))?;
+    let model_dir = out.join("onnx-cnn");
+    run(Command::new(onnx_venv.join("bin/python"))
+        .arg(root.join("plugins/python/onnx_cnn/model/make.py"))
+        .arg(&model_dir))?;
+    // onnxruntime (and numpy) for the Azure ML server's venv, the versions the tests compare with.
+    run(&mut pip(venv))?;
+
+    // The body (the first test image) and onnxruntime's in-process times, one thread and the
+    // default threads.
+    let body_path = out.join("onnx_cnn_body.json");
+    let reference = Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import json, sys, time\n\
+             import numpy as np, onnxruntime as ort\n\
+             models, body_path = sys.argv[1], sys.argv[2]\n\
+             image = json.load(open(models + '/expected.json'))['images'][0]\n\
+             open(body_path, 'w').write(json.dumps({'image': [image]}))\n\
+             x = np.array([image], dtype=np.float32)\n\
+             for threads in (1, 0):\n\
+             \x20   o = ort.SessionOptions(); o.intra_op_num_threads = threads\n\
+             \x20   s = ort.InferenceSession(models + '/model.onnx', o, providers=['CPUExecutionProvider'])\n\
+             \x20   name = s.get_inputs()[0].name\n\
+             \x20   for _ in range(10): s.run(None, {name: x})\n\
+             \x20   t = []\n\
+             \x20   for _ in range(200):\n\
+             \x20       a = time.perf_counter(); s.run(None, {name: x}); t.append(time.perf_counter() - a)\n\
+             \x20   t.sort()\n\
+             \x20   print(f'| onnxruntime in-process session.run, intra_op_num_threads={threads or \"default\"} | - | - | {t[100]*1e3:.3f} ms | {t[198]*1e3:.3f} ms | - | - |')",
+        ])
+        .arg(&model_dir)
+        .arg(&body_path)
+        .output()?;
+    if !reference.status.success() {
+        return Err(io::Error::other(format!(
+            "onnxruntime reference failed: {}",
+            String::from_utf8_lossy(&reference.stderr)
+        )));
+    }
+    let body = std::fs::read_to_string(&body_path)?;
+    let lua = out.join("onnx_cnn.lua");
+    std::fs::write(
+        &lua,
+        wrk_script(Some(("application/json", &lua_string(body.as_bytes())))),
+    )?;
+
+    let cache = root.join("target/bench-compile-cache");
+    let component = |plugin: &str| match plugin.split_once('/') {
+        Some(("python", name)) => python_plugins.join(format!("{name}.wasm")),
+        Some(("js", name)) => js_plugins.join(format!("{name}.wasm")),
+        _ => plugins.join(format!("{plugin}.wasm")),
+    };
+    let scorehost = |plugin: &str, port: u16, instances: u32| {
+        let mut cmd = Command::new(release.join("scorehost"));
+        cmd.arg("serve")
+            .arg("--plugin")
+            .arg(component(plugin))
+            .arg("--model-dir")
+            .arg(&model_dir)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--instances", &instances.to_string()])
+            .arg("--cache-dir")
+            .arg(&cache)
+            .env("SCOREHOST_LOG", "warn");
+        cmd
+    };
+    let mut azureml = Command::new(venv.join("bin/azmlinfsrv"));
+    azureml
+        .arg("--entry_script")
+        .arg(root.join("xtask/bench/onnx_cnn/native_score.py"))
+        .args(["--port", "5341"])
+        .env("AZUREML_MODEL_DIR", &model_dir)
+        .current_dir(out);
+    let guests = [
+        (
+            "scorehost, wasi-nn, Rust guest (onnx_cnn)",
+            "onnx_cnn",
+            5342,
+        ),
+        (
+            "scorehost, wasi-nn, Python guest (python/onnx_cnn)",
+            "python/onnx_cnn",
+            5343,
+        ),
+        (
+            "scorehost, wasi-nn, JS guest (js/onnx_cnn)",
+            "js/onnx_cnn",
+            5344,
+        ),
+    ];
+    let mut targets = vec![Target {
+        name: "Azure ML server + onnxruntime (Python, native)",
+        command: azureml,
+        port: 5341,
+        request: None,
+        ready_200: false,
+    }];
+    for (name, plugin, port) in guests {
+        // Compile the component once, off the clock.
+        let mut warm = Target {
+            name: "",
+            command: scorehost(plugin, port, 1),
+            port,
+            request: None,
+            ready_200: false,
+        };
+        drop(Guard::start(&mut warm, 300)?);
+        targets.push(Target {
+            name,
+            command: scorehost(plugin, port, 2),
+            port,
+            request: None,
+            ready_200: false,
+        });
+    }
+
+    let _ = writeln!(
+        table,
+        "### {ONNX_CNN_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
+    );
+    table.push_str(&String::from_utf8_lossy(&reference.stdout));
+    for mut target in targets {
+        println!("xtask: bench {ONNX_CNN_SUITE} — {}", target.name);
+        let child = Guard::start(&mut target, 120)?;
+        let addr: SocketAddr = ([127, 0, 0, 1], target.port).into();
+        post_ok(addr, &body)?;
+        for conns in [1u32, 8] {
+            let f = run_wrk(wrk, &lua, addr, "/score", conns, seconds)?;
+            let rss = tree_usage(child.0.id()).1;
+            let _ = writeln!(
+                table,
+                "| {} | {conns} | {:.1} | {} | {} | {} | {rss:.0} |",
+                target.name,
+                f.requests_per_s,
+                ms(f.p50_us),
+                ms(f.p99_us),
+                f.errors,
+            );
+        }
+        drop(child);
+    }
+
+    // Memory: RSS per extra instance of each guest.
+    let _ = writeln!(
+        table,
+        "\n| CNN guest | RSS, 1 instance | RSS, 8 instances | per extra instance |\n|---|---|---|---|"
+    );
+    for (name, plugin, port) in guests {
+        let mut rss = Vec::new();
+        for instances in [1u32, 8] {
+            let mut target = Target {
+                name: "",
+                command: scorehost(plugin, port, instances),
+                port,
+                request: None,
+                ready_200: false,
+            };
+            let child = Guard::start(&mut target, 300)?;
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            for _ in 0..instances * 2 {
+                post_ok(addr, &body)?;
+            }
+            rss.push(tree_usage(child.0.id()).1);
+            drop(child);
+        }
+        let _ = writeln!(
+            table,
+            "| {name} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
+            rss[0],
+            rss[1],
+            (rss[1] - rss[0]) / 7.0
+        );
+    }
+
+    // Memory: RSS per extra deployment of the same CNN (each loads its model once), one
+    // instance each, after one request to every deployment.
+    let _ = writeln!(
+        table,
+        "\n| CNN guest | RSS, 1 deployment | RSS, 8 deployments | per extra deployment |\n|---|---|---|---|"
+    );
+    for (name, plugin, port) in guests {
+        let mut rss = Vec::new();
+        for count in [1usize, 8] {
+            let mut config = format!("addr = \"127.0.0.1:{port}\"\nwatch = false\n");
+            for i in 0..count {
+                let _ = write!(
+                    config,
+                    "\n[[deployment]]\nname = \"cnn{i}\"\nplugin = {:?}\nmodel_dir = {:?}\nauth = false\ninstances = 1\n",
+                    component(plugin).display().to_string(),
+                    model_dir.display().to_string(),
+                );
+            }
+            let path = out.join(format!("onnx_cnn_deployments_{count}.toml"));
+            std::fs::write(&path, config)?;
+            let mut command = Command::new(release.join("scorehost"));
+            command
+                .arg("serve")
+                .arg("--config")
+                .arg(&path)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .env("SCOREHOST_LOG", "warn");
+            let mut target = Target {
+                name: "",
+                command,
+                port,
+                request: None,
+                ready_200: false,
+            };
+            let child = Guard::start(&mut target, 300)?;
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            for i in 0..count {
+                post_path_ok(addr, &format!("/api/v1/service/cnn{i}/score"), &body)?;
+            }
+            rss.push(tree_usage(child.0.id()).1);
+            drop(child);
+        }
+        let _ = writeln!(
+            table,
+            "| {name} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
+            rss[0],
+            rss[1],
+            (rss[1] - rss[0]) / 7.0
+        );
+    }
+    let _ = writeln!(table);
+    Ok(())
+}
+
+/// POSTs a JSON body to `path` and fails unless the answer is 200.
+fn post_path_ok(addr: SocketAddr, path: &str, body: &str) -> io::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    if reply.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "{path} on {addr} answered: {reply}"
+        )))
+    }
 }

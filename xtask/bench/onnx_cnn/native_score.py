@@ -1,6 +1,6 @@
-# The onnx_cnn benchmark's baseline: the same Azure ML entry script as
-# plugins/python/onnx_cnn/score.py, with the real numpy and onnxruntime, served by the Azure ML
-# scoring server (azmlinfsrv) in one Python process. The body is {"image": [NCHW image]}.
+# The "ONNX CNN" bench suite's baseline (cargo xtask bench --only CNN): the same Azure ML
+# entry script as plugins/python/onnx_cnn/score.py, with the real numpy and onnxruntime,
+# served by the Azure ML scoring server (azmlinfsrv) in one Python process. The body is {"image": [NCHW image]}.
 import json
 import os
 
