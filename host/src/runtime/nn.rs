@@ -286,7 +286,18 @@ impl inference::HostGraphExecutionContext for HostState {
         };
         // Outputs join what the guest already holds in the host.
         let room = max_bytes.saturating_sub(self.nn.held_bytes);
-        let ran = on_blocking_pool(move || model.run(checked, room)).await;
+        // A model measured to run in microseconds on inputs this size runs right here: the
+        // blocking pool's hand-off would cost more than the model. Anything bigger, or not
+        // yet measured, runs off the async workers.
+        let ran = if model.is_tiny_run(&checked) {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(checked, room)))
+                .map_err(|_| {
+                    tracing::error!("the ONNX engine panicked");
+                    "the model failed inside the engine".to_owned()
+                })
+        } else {
+            on_blocking_pool(move || model.run(checked, room)).await
+        };
         let outputs = match ran {
             Ok(Ok(outputs)) => outputs,
             Ok(Err(failure)) => return Ok(Err(self.failure(failure)?)),

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use tract_onnx::prelude::*;
@@ -142,6 +144,11 @@ pub(crate) struct OutputTensor {
     pub(crate) data: Vec<u8>,
 }
 
+/// The bytes of `inputs` together.
+fn input_bytes(inputs: &[RawTensor]) -> u64 {
+    inputs.iter().map(|t| t.data.len() as u64).sum()
+}
+
 /// One ONNX model, parsed and optimised for any batch size.
 pub(crate) struct OnnxModel {
     /// How the guest names it (its path under the model folder, or `<bytes>`).
@@ -149,7 +156,14 @@ pub(crate) struct OnnxModel {
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<Port>,
     outputs: Vec<Port>,
+    /// Measured cost of a run, in picoseconds per input byte (a moving average of the runs so
+    /// far; 0 until the first run). Decides whether a run is small enough to do inline.
+    ps_per_input_byte: AtomicU64,
 }
+
+/// A run predicted to take less than this runs on the calling task instead of the blocking
+/// pool (whose hand-off costs ~100 µs): short enough never to hold up a tokio worker.
+const INLINE_BELOW_NS: u64 = 50_000;
 
 impl fmt::Debug for OnnxModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -248,6 +262,7 @@ impl OnnxModel {
             plan,
             inputs,
             outputs,
+            ps_per_input_byte: AtomicU64::new(0),
         })
     }
 
@@ -314,9 +329,47 @@ impl OnnxModel {
         Ok(ordered)
     }
 
+    /// Whether a run on `inputs` is predicted (from the runs so far, scaled by the inputs'
+    /// bytes) to take under [`INLINE_BELOW_NS`]; never before the model has run once.
+    pub(crate) fn is_tiny_run(&self, inputs: &[RawTensor]) -> bool {
+        let ps_per_byte = self.ps_per_input_byte.load(Ordering::Relaxed);
+        if ps_per_byte == 0 {
+            return false;
+        }
+        let bytes = input_bytes(inputs);
+        (bytes.saturating_mul(ps_per_byte) / 1000) < INLINE_BELOW_NS
+    }
+
     /// Runs the model on inputs checked by [`OnnxModel::check_inputs`]; the outputs' bytes
-    /// together may not pass `max_bytes`. CPU-bound: call it on a blocking thread.
+    /// together may not pass `max_bytes`. CPU-bound: call it on a blocking thread unless
+    /// [`OnnxModel::is_tiny_run`] says it is tiny. Each run updates the cost estimate.
     pub(crate) fn run(
+        &self,
+        inputs: Vec<RawTensor>,
+        max_bytes: usize,
+    ) -> Result<Vec<OutputTensor>, Failure> {
+        let bytes = input_bytes(&inputs).max(1);
+        let started = Instant::now();
+        let result = self.run_untimed(inputs, max_bytes);
+        let sample = u64::try_from(started.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(1000)
+            / bytes;
+        // A moving average (¾ old, ¼ new); the first run sets it.
+        let old = self.ps_per_input_byte.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample.max(1)
+        } else {
+            (old / 4)
+                .saturating_mul(3)
+                .saturating_add(sample / 4)
+                .max(1)
+        };
+        self.ps_per_input_byte.store(new, Ordering::Relaxed);
+        result
+    }
+
+    fn run_untimed(
         &self,
         inputs: Vec<RawTensor>,
         max_bytes: usize,
