@@ -151,14 +151,19 @@ pub(crate) async fn score(
     collect: Option<&Collector>,
 ) -> Result<HttpResponse, ApiError> {
     let input = match deployment.schema() {
-        Some(schema) => {
-            let top = parse_payload(body)?;
-            // What the guest SDKs will parse must be JSON every one of them accepts; checked
-            // once here.
-            crate::schema::check_json_text(body)
-                .map_err(|invalid| ApiError::Score(ScoreError::Invalid(invalid)))?;
-            Input::Arguments(schema.bind(&top.0).map_err(|e| ApiError::Score(e.into()))?)
-        }
+        Some(schema) => match schema.bind_body(body) {
+            Some(arguments) => Input::Arguments(arguments),
+            // Not a valid request, or one the one-pass reader leaves to this path, which
+            // names what is wrong.
+            None => {
+                let top = parse_payload(body)?;
+                // What the guest SDKs will parse must be JSON every one of them accepts;
+                // checked once here.
+                crate::schema::check_json_text(body)
+                    .map_err(|invalid| ApiError::Score(ScoreError::Invalid(invalid)))?;
+                Input::Arguments(schema.bind(&top.0).map_err(|e| ApiError::Score(e.into()))?)
+            }
+        },
         None => Input::Text(decode_text(body)?),
     };
     let scored = deployment

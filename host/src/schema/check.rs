@@ -21,11 +21,17 @@ pub(crate) const MAX_DEPTH: usize = 100;
 /// and valid Unicode. Syntax errors are reported too, but callers that want their own wording
 /// for those parse the text first.
 pub(crate) fn check_json_text(text: &[u8]) -> Result<(), Invalid> {
+    check_json_text_at(text, 0)
+}
+
+/// [`check_json_text`] for a value that sits `depth` containers deep in its request body (an
+/// `Inputs` entry is 2 deep): the nesting limit counts from the body's top.
+pub(crate) fn check_json_text_at(text: &[u8], depth: usize) -> Result<(), Invalid> {
     let found = RefCell::new(None);
     let mut deserializer = serde_json::Deserializer::from_slice(text);
     let checked = Check {
         path: &Path::Root,
-        depth: 0,
+        depth,
         found: &found,
     }
     .deserialize(&mut deserializer)
@@ -35,6 +41,27 @@ pub(crate) fn check_json_text(text: &[u8]) -> Result<(), Invalid> {
         Err(e) => Err(found
             .into_inner()
             .unwrap_or_else(|| classify(&e, &Path::Root))),
+    }
+}
+
+/// Passes over one value `depth` containers deep with the same checks, for a value the
+/// request carries but the schema ignores; fails without saying why (the caller's slow path,
+/// [`check_json_text`], names the problem).
+pub(crate) struct Skip {
+    pub(crate) depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        let found = RefCell::new(None);
+        Check {
+            path: &Path::Root,
+            depth: self.depth,
+            found: &found,
+        }
+        .deserialize(deserializer)
     }
 }
 

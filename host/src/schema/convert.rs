@@ -104,6 +104,15 @@ impl Buffer {
         }
     }
 
+    /// Room for as many elements as the sample has (a request is usually its size).
+    fn with_capacity(dtype: Dtype, sample_shape: &[u64]) -> Self {
+        let count = sample_shape.iter().product::<u64>().min(4096) as usize;
+        match dtype {
+            Dtype::Str => Buffer::Strings(Vec::with_capacity(count)),
+            _ => Buffer::Bytes(Vec::with_capacity(count * width(dtype))),
+        }
+    }
+
     fn into_elements(self) -> Elements {
         match self {
             Buffer::Bytes(b) => Elements::Bytes(b),
@@ -173,6 +182,16 @@ impl Buffer {
     }
 }
 
+/// Bytes per element of a numeric dtype.
+fn width(dtype: Dtype) -> usize {
+    match dtype {
+        Dtype::Float64 | Dtype::Int64 | Dtype::Uint64 => 8,
+        Dtype::Float32 | Dtype::Int32 | Dtype::Uint32 => 4,
+        Dtype::Int16 | Dtype::Uint16 => 2,
+        Dtype::Int8 | Dtype::Uint8 | Dtype::Bool | Dtype::Str => 1,
+    }
+}
+
 /// numpy's name of a dtype.
 pub(crate) fn name(dtype: Dtype) -> &'static str {
     match dtype {
@@ -208,14 +227,7 @@ pub(crate) fn tensor(
     sample_shape: &[u64],
     path: &str,
 ) -> Result<Tensor, Invalid> {
-    let reader = TensorReader {
-        dtype,
-        rank: sample_shape.len(),
-        shape: RefCell::new(vec![None; sample_shape.len()]),
-        buffer: RefCell::new(Buffer::new(dtype)),
-        index: RefCell::new(Vec::new()),
-        error: RefCell::new(None),
-    };
+    let reader = TensorReader::new(dtype, sample_shape);
     let mut de = serde_json::Deserializer::from_str(raw.get());
     let outcome = Level {
         reader: &reader,
@@ -235,28 +247,30 @@ pub(crate) fn tensor(
             .collect();
         return Err(Invalid::new(format!("{path}{at}"), message));
     }
-    let shape: Vec<u64> = reader
-        .shape
-        .into_inner()
-        .into_iter()
-        .zip(sample_shape)
-        .map(|(got, sample)| got.unwrap_or(*sample))
-        .collect();
-    if shape.get(1..) != sample_shape.get(1..) {
-        return Err(Invalid::new(
-            path,
-            format!(
-                "expected shape {}, got {}",
-                shape_text(sample_shape, true),
-                shape_text(&shape, false)
-            ),
-        ));
+    reader
+        .finish(sample_shape)
+        .map_err(|message| Invalid::new(path, message))
+}
+
+/// [`tensor`] read straight from a request body's deserializer (the one-pass path): any
+/// failure is a bare deserializer error, and the slow path says what it was.
+pub(crate) struct TensorSeed<'s> {
+    pub(crate) dtype: Dtype,
+    pub(crate) sample_shape: &'s [u64],
+}
+
+impl<'de> DeserializeSeed<'de> for TensorSeed<'_> {
+    type Value = Tensor;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Tensor, D::Error> {
+        let reader = TensorReader::new(self.dtype, self.sample_shape);
+        Level {
+            reader: &reader,
+            depth: 0,
+        }
+        .deserialize(deserializer)?;
+        reader.finish(self.sample_shape).map_err(de::Error::custom)
     }
-    Ok(Tensor {
-        dtype,
-        shape,
-        elements: reader.buffer.into_inner().into_elements(),
-    })
 }
 
 fn shape_text(shape: &[u64], batch_free: bool) -> String {
@@ -287,6 +301,40 @@ struct TensorReader {
 }
 
 impl TensorReader {
+    fn new(dtype: Dtype, sample_shape: &[u64]) -> Self {
+        TensorReader {
+            dtype,
+            rank: sample_shape.len(),
+            shape: RefCell::new(vec![None; sample_shape.len()]),
+            buffer: RefCell::new(Buffer::with_capacity(dtype, sample_shape)),
+            index: RefCell::new(Vec::with_capacity(sample_shape.len())),
+            error: RefCell::new(None),
+        }
+    }
+
+    /// The tensor read, if its shape fits the sample's (every dimension but the batch).
+    fn finish(self, sample_shape: &[u64]) -> Result<Tensor, String> {
+        let shape: Vec<u64> = self
+            .shape
+            .into_inner()
+            .into_iter()
+            .zip(sample_shape)
+            .map(|(got, sample)| got.unwrap_or(*sample))
+            .collect();
+        if shape.get(1..) != sample_shape.get(1..) {
+            return Err(format!(
+                "expected shape {}, got {}",
+                shape_text(sample_shape, true),
+                shape_text(&shape, false)
+            ));
+        }
+        Ok(Tensor {
+            dtype: self.dtype,
+            shape,
+            elements: self.buffer.into_inner().into_elements(),
+        })
+    }
+
     fn fail<E: de::Error>(&self, message: String) -> E {
         self.error.borrow_mut().get_or_insert(message);
         E::custom("invalid tensor")
@@ -582,6 +630,147 @@ pub(crate) fn frame(
             })
             .collect(),
     })
+}
+
+/// A records-orient frame (`[{"column": value, ...}, ...]`) read straight from a request
+/// body's deserializer (the one-pass path; [`frame`] reads it through a `Value`). Accepts what
+/// [`frame`] accepts, except what it leaves to the slow path: a repeated key in a record, a
+/// string with escapes, more than [`MAX_RECORD_COLUMNS`] columns. Any failure is a bare
+/// deserializer error.
+pub(crate) struct RecordsSeed<'s> {
+    pub(crate) columns: &'s [(String, Dtype)],
+}
+
+/// Most columns [`RecordsSeed`] reads (a record's cells are gathered on the stack).
+const MAX_RECORD_COLUMNS: usize = 32;
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
+    type Value = Frame;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Frame, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed<'_> {
+    type Value = Frame;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Frame, A::Error> {
+        let columns = self.columns;
+        if columns.len() > MAX_RECORD_COLUMNS {
+            return Err(de::Error::custom("too many columns"));
+        }
+        let hint = seq.size_hint().unwrap_or(0).min(4096);
+        let mut buffers: Vec<Buffer> = columns
+            .iter()
+            .map(|(_, dtype)| Buffer::with_capacity(*dtype, &[hint as u64]))
+            .collect();
+        let mut rows = 0u64;
+        while seq
+            .next_element_seed(RecordSeed {
+                columns,
+                buffers: &mut buffers,
+            })?
+            .is_some()
+        {
+            rows += 1;
+        }
+        Ok(Frame {
+            columns: columns
+                .iter()
+                .zip(buffers)
+                .map(|((name, dtype), buffer)| Column {
+                    name: name.clone(),
+                    values: Tensor {
+                        dtype: *dtype,
+                        shape: vec![rows],
+                        elements: buffer.into_elements(),
+                    },
+                })
+                .collect(),
+        })
+    }
+}
+
+/// One record of a [`RecordsSeed`]: its cells, pushed in the sample's column order.
+struct RecordSeed<'s, 'b> {
+    columns: &'s [(String, Dtype)],
+    buffers: &'b mut [Buffer],
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a record")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut cells: [Option<Scalar<'de>>; MAX_RECORD_COLUMNS] = [None; MAX_RECORD_COLUMNS];
+        while let Some(key) = map.next_key::<&'de str>()? {
+            let Some(at) = self.columns.iter().position(|(name, _)| name == key) else {
+                return Err(de::Error::custom("not a column of the sample"));
+            };
+            if cells[at].is_some() {
+                return Err(de::Error::custom("a repeated column"));
+            }
+            cells[at] = Some(map.next_value_seed(ScalarSeed)?);
+        }
+        for (c, ((_, dtype), buffer)) in
+            self.columns.iter().zip(self.buffers.iter_mut()).enumerate()
+        {
+            let cell = cells[c].ok_or_else(|| de::Error::custom("a missing column"))?;
+            buffer.push(*dtype, cell).map_err(de::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+/// One JSON scalar read from the body (strings borrowed: one with escapes is refused).
+struct ScalarSeed;
+
+impl<'de> DeserializeSeed<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Scalar<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a scalar")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::I64(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::U64(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::F64(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(v))
+    }
 }
 
 /// Checks a standard JSON value against the type inferred from its sample. Objects must have
