@@ -53,6 +53,8 @@ struct Target {
 
 /// One wrk run's figures.
 struct Figures {
+    /// Requests completed in the run.
+    requests: f64,
     requests_per_s: f64,
     p50_us: f64,
     p99_us: f64,
@@ -754,14 +756,45 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // gunicorn workers are children of the master: stop the whole group gently first.
-        let _ = Command::new("pkill")
-            .args(["-TERM", "-P", &self.0.id().to_string()])
-            .status();
+        // gunicorn workers are children of the master, MLServer's inference worker a
+        // grandchild: stop every descendant gently first, then the server, then whatever of
+        // them is still alive.
+        let descendants = descendants(self.0.id());
+        let signal = |name: &str, pids: &[u32]| {
+            if !pids.is_empty() {
+                let _ = Command::new("kill")
+                    .arg(format!("-{name}"))
+                    .args(pids.iter().map(u32::to_string))
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        };
+        signal("TERM", &descendants);
         let _ = self.0.kill();
         let _ = self.0.wait();
         std::thread::sleep(Duration::from_millis(300));
+        signal("KILL", &descendants);
     }
+}
+
+/// Every process below `pid` (children first found through `/proc`), deepest last.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut next = vec![pid];
+    while let Some(parent) = next.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+            continue;
+        };
+        for task in tasks.filter_map(Result::ok) {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(child);
+                next.push(child);
+            }
+        }
+    }
+    found
 }
 
 fn ms(us: f64) -> String {
@@ -830,6 +863,7 @@ fn run_wrk(
         return Err(io::Error::other(format!("unexpected wrk line {line:?}")));
     };
     Ok(Figures {
+        requests,
         requests_per_s: requests / (duration_us / 1e6),
         p50_us: p50,
         p99_us: p99,
@@ -1457,6 +1491,175 @@ fn post_path_ok(addr: SocketAddr, path: &str, body: &str) -> io::Result<()> {
     } else {
         Err(io::Error::other(format!(
             "{path} on {addr} answered: {reply}"
+        )))
+    }
+}
+
+/// `cargo xtask bench --instructions`: user-space instructions per request, counted by
+/// valgrind's callgrind, for scorehost and the native handler on the Power BI body and on the
+/// liveness route. Unlike req/s and CPU time, the count does not move with the other load on
+/// the machine (the figure of a fix on a shared 2-core box). Each server runs under callgrind
+/// with instrumentation off; after a warm-up, instrumentation is turned on for a bounded wrk
+/// run (2 connections, `seconds`), and the dump's total is divided by wrk's request count.
+/// Needs `valgrind` (Debian/Ubuntu: `apt install valgrind`). Prints a Markdown table.
+pub fn instructions(seconds: u32) -> io::Result<()> {
+    for tool in ["valgrind", "callgrind_control", "callgrind_annotate"] {
+        if Command::new(tool)
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
+            return Err(io::Error::other(format!(
+                "{tool} not found: install valgrind (apt install valgrind)"
+            )));
+        }
+    }
+    let root = repo_root();
+    let out = root.join("target/bench/instructions");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    let plugins = build_plugins()?;
+    let python_plugins = build_python_plugins()?;
+    let release = build_release_server(&root)?;
+    let wrk = ensure_wrk()?;
+    let model_dir = root.join("plugins/ridge/model");
+    let cache = out.join("cache");
+    let powerbi_body = r#"{"Inputs": {"input1": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]], "input2": [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}], "input3": 0.0}, "GlobalParameters": 1.0}"#;
+    let post = out.join("powerbi.lua");
+    std::fs::write(
+        &post,
+        wrk_script(Some((
+            "application/json",
+            &lua_string(powerbi_body.as_bytes()),
+        ))),
+    )?;
+    let get = out.join("get.lua");
+    std::fs::write(&get, wrk_script(None))?;
+
+    let scorehost = |wasm: PathBuf| {
+        let mut args: Vec<std::ffi::OsString> = vec![release.join("scorehost").into()];
+        args.extend(["serve".into(), "--plugin".into(), wasm.into_os_string()]);
+        args.extend(["--model-dir".into(), model_dir.clone().into_os_string()]);
+        args.extend(["--addr".into(), "127.0.0.1:5431".into()]);
+        args.extend(["--cache-dir".into(), cache.clone().into_os_string()]);
+        args
+    };
+    let native = vec![
+        release.join("examples/native_ridge").into_os_string(),
+        "127.0.0.1:5431".into(),
+        model_dir.clone().into_os_string(),
+    ];
+    let rust = scorehost(plugins.join("powerbi.wasm"));
+    let python = scorehost(python_plugins.join("powerbi.wasm"));
+    let cases: [(&str, &[std::ffi::OsString], &str, &Path); 5] = [
+        ("scorehost (Rust powerbi plugin)", &rust, "/score", &post),
+        (
+            "scorehost (Python powerbi plugin)",
+            &python,
+            "/score",
+            &post,
+        ),
+        ("native hyper handler", &native, "/score", &post),
+        ("scorehost liveness (GET /)", &rust, "/", &get),
+        ("native hyper handler (GET /)", &native, "/", &get),
+    ];
+    let addr: SocketAddr = ([127, 0, 0, 1], 5431).into();
+    let mut table = format!(
+        "Instructions per request (callgrind, user space, 2 connections, {seconds} s per case).\n\n\
+         | server | route | requests counted | instructions/request |\n|---|---|---|---|\n"
+    );
+    for (name, argv, path, script) in cases {
+        // Compiling a component under valgrind takes minutes: fill the cache natively first.
+        let mut warm = Command::new(&argv[0]);
+        warm.args(&argv[1..]).env("SCOREHOST_LOG", "warn");
+        drop(Guard::start(
+            &mut Target {
+                name,
+                command: warm,
+                port: 5431,
+                request: None,
+                ready_200: false,
+            },
+            300,
+        )?);
+        let mut command = Command::new("valgrind");
+        command
+            .args(["--tool=callgrind", "--instr-atstart=no"])
+            .arg(format!(
+                "--callgrind-out-file={}/callgrind.%p",
+                out.display()
+            ))
+            .args(argv)
+            .env("SCOREHOST_LOG", "warn");
+        println!("xtask: instructions — {name} {path}");
+        let server = Guard::start(
+            &mut Target {
+                name,
+                command,
+                port: 5431,
+                request: None,
+                ready_200: false,
+            },
+            600,
+        )?;
+        let pid = server.0.id().to_string();
+        run_wrk(&wrk, script, addr, path, 2, 2)?;
+        callgrind_control(&["-z", &pid])?;
+        callgrind_control(&["-i", "on", &pid])?;
+        let figures = run_wrk(&wrk, script, addr, path, 2, seconds)?;
+        callgrind_control(&["-i", "off", &pid])?;
+        callgrind_control(&["-d", &pid])?;
+        let requests = figures.requests;
+        if figures.errors > 0 || requests < 1.0 {
+            return Err(io::Error::other(format!(
+                "{name}: {} errors in {requests} requests under callgrind",
+                figures.errors
+            )));
+        }
+        // The dump written on request is `callgrind.PID.N`; the newest one is this run's.
+        let dump = std::fs::read_dir(&out)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("callgrind.{pid}.")))
+            })
+            .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            .ok_or_else(|| io::Error::other(format!("{name}: callgrind wrote no dump")))?;
+        let annotated = Command::new("callgrind_annotate").arg(&dump).output()?;
+        let text = String::from_utf8_lossy(&annotated.stdout);
+        let total: f64 = text
+            .lines()
+            .find(|l| l.contains("PROGRAM TOTALS"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.replace(',', "").parse().ok())
+            .ok_or_else(|| io::Error::other(format!("{name}: no total in {}", dump.display())))?;
+        let _ = writeln!(
+            table,
+            "| {name} | {path} | {requests:.0} | {:.0} |",
+            total / requests
+        );
+        drop(server);
+    }
+    std::fs::write(out.join("results.md"), &table)?;
+    println!("{table}");
+    Ok(())
+}
+
+/// Runs `callgrind_control ARGS` quietly (it prints a line per command).
+fn callgrind_control(args: &[&str]) -> io::Result<()> {
+    let status = Command::new("callgrind_control")
+        .args(args)
+        .stdout(Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "callgrind_control {args:?}: {status}"
         )))
     }
 }

@@ -6,6 +6,8 @@
 //!   benchmark harness in its quick mode.
 //! - `bench [--quick] [--only WORD]`: scorehost vs the Azure ML server vs a native handler (see
 //!   `bench.rs`); `--only` runs the suites whose title contains WORD.
+//! - `bench --instructions [--seconds S]`: instructions per request under callgrind, scorehost vs
+//!   the native handler (a figure the machine's other load does not move; needs valgrind).
 //! - `bench --density [--n N] [--seconds S]`: N deployments per guest on one server: RSS,
 //!   time to ready, first request after idle, Zipf traffic (see `density.rs`).
 //! - `screenshots`: PNGs of the `/docs` and `/console` pages (laptop and phone size) into
@@ -41,6 +43,13 @@ fn main() -> ExitCode {
             };
             density::density(value("--n", 100) as usize, value("--seconds", 5))
         }
+        Some("bench") if args.iter().any(|a| a == "--instructions") => bench::instructions(
+            args.iter()
+                .position(|a| a == "--seconds")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10),
+        ),
         Some("bench") => bench::bench(
             args.iter().any(|a| a == "--quick"),
             args.iter()
@@ -52,7 +61,7 @@ fn main() -> ExitCode {
         Some("soak") => soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] [--only WORD] | bench --density [--n N] [--seconds S] | screenshots | soak [--minutes N]>"
+                "usage: cargo xtask <plugins | demo [SERVE ARGS…] | test | bench [--quick] [--only WORD] | bench --density [--n N] [--seconds S] | bench --instructions [--seconds S] | screenshots | soak [--minutes N]>"
             );
             return ExitCode::from(2);
         }
