@@ -214,11 +214,13 @@ async fn infer(
     let selection = signature.select_outputs(request.outputs.as_deref(), request.binary_output)?;
     let score_body = signature.assemble(&request)?;
     let input = match deployment.schema() {
-        Some(schema) => Input::Arguments(
-            schema
+        // The one-pass reader first; what it declines, the slow path answers.
+        Some(schema) => Input::Arguments(match schema.bind_body(&score_body) {
+            Some(arguments) => arguments,
+            None => schema
                 .bind(&parse_payload(&score_body)?.0)
                 .map_err(|e| ApiError::Score(e.into()))?,
-        ),
+        }),
         // `check_supported` refuses a script without a schema before this.
         None => return Err(ApiError::Score(ScoreError::Call(CallError::WrongWorld))),
     };
