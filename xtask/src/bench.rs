@@ -36,6 +36,8 @@ const KSERVE_PACKAGES: &[&str] = &["kserve==0.21.0", "scikit-learn==1.7.2", "job
 /// The peers' model name, and their infer path.
 const PEER_MODEL: &str = "ridge";
 const PEER_INFER_PATH: &str = "/v2/models/ridge/infer";
+/// The seed's Power BI request, the body of the typed benchmarks.
+const POWERBI_BODY: &str = r#"{"Inputs": {"input1": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]], "input2": [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}], "input3": 0.0}, "GlobalParameters": 1.0}"#;
 const MARK_START: &str = "<!-- bench:start -->";
 const MARK_END: &str = "<!-- bench:end -->";
 
@@ -113,15 +115,9 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     }
 
     // The inputs: the seed's Power BI request, and a 64×48 PNG upload.
-    let powerbi_body = r#"{"Inputs": {"input1": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]], "input2": [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}], "input3": 0.0}, "GlobalParameters": 1.0}"#;
+    let powerbi_body = POWERBI_BODY;
     let json_lua = out.join("powerbi.lua");
-    std::fs::write(
-        &json_lua,
-        wrk_script(Some((
-            "application/json",
-            &lua_string(powerbi_body.as_bytes()),
-        ))),
-    )?;
+    std::fs::write(&json_lua, powerbi_script())?;
     // The same request over the Open Inference Protocol: JSON, and binary (tritonclient's
     // default: binary inputs and outputs).
     let oip_json_lua = out.join("oip-json.lua");
@@ -819,6 +815,14 @@ fn wrk_script(post: Option<(&str, &str)>) -> String {
 end
 "#
     )
+}
+
+/// The wrk script that POSTs [`POWERBI_BODY`].
+fn powerbi_script() -> String {
+    wrk_script(Some((
+        "application/json",
+        &lua_string(POWERBI_BODY.as_bytes()),
+    )))
 }
 
 /// Bytes as a Lua string literal (decimal escapes, so binary data survives).
@@ -1526,15 +1530,8 @@ pub fn instructions(seconds: u32) -> io::Result<()> {
     let wrk = ensure_wrk()?;
     let model_dir = root.join("plugins/ridge/model");
     let cache = out.join("cache");
-    let powerbi_body = r#"{"Inputs": {"input1": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]], "input2": [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}], "input3": 0.0}, "GlobalParameters": 1.0}"#;
     let post = out.join("powerbi.lua");
-    std::fs::write(
-        &post,
-        wrk_script(Some((
-            "application/json",
-            &lua_string(powerbi_body.as_bytes()),
-        ))),
-    )?;
+    std::fs::write(&post, powerbi_script())?;
     let get = out.join("get.lua");
     std::fs::write(&get, wrk_script(None))?;
 

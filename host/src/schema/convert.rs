@@ -616,7 +616,12 @@ pub(crate) fn frame(
             rows = data.len() as u64;
         }
     }
-    Ok(Frame {
+    Ok(frame_of(columns, buffers, rows))
+}
+
+/// The frame of `rows` rows whose columns' elements are in `buffers`.
+fn frame_of(columns: &[(String, Dtype)], buffers: Vec<Buffer>, rows: u64) -> Frame {
+    Frame {
         columns: columns
             .iter()
             .zip(buffers)
@@ -629,7 +634,7 @@ pub(crate) fn frame(
                 },
             })
             .collect(),
-    })
+    }
 }
 
 /// A records-orient frame (`[{"column": value, ...}, ...]`) read straight from a request
@@ -679,20 +684,7 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         {
             rows += 1;
         }
-        Ok(Frame {
-            columns: columns
-                .iter()
-                .zip(buffers)
-                .map(|((name, dtype), buffer)| Column {
-                    name: name.clone(),
-                    values: Tensor {
-                        dtype: *dtype,
-                        shape: vec![rows],
-                        elements: buffer.into_elements(),
-                    },
-                })
-                .collect(),
-        })
+        Ok(frame_of(columns, buffers, rows))
     }
 }
 
