@@ -184,6 +184,24 @@ fn main() -> TractResult<()> {
         "decluttered symbolic model in {declutter_ms:.0} ms; N={batch} set and optimised in {:.0} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
+    // What the server keeps per model for this: one more optimised plan. Eight of them held
+    // at once, so the allocator's slack is spread.
+    let rss_before = rss_kib();
+    let extra: Vec<_> = (0..8)
+        .map(|_| {
+            let plan = decluttered
+                .set_symbols(&subs)?
+                .into_optimized()?
+                .into_runnable()?;
+            plan.run(inputs())?;
+            Ok(plan)
+        })
+        .collect::<TractResult<_>>()?;
+    println!(
+        "  RSS per extra N={batch} plan (8 built from the decluttered model, each run once): {} KiB",
+        rss_kib().saturating_sub(rss_before) / extra.len() as u64
+    );
+    drop(extra);
     let out = substituted.run(inputs())?;
     println!(
         "  max |diff| vs symbolic plan: {:e}",
