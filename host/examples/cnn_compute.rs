@@ -99,7 +99,10 @@ fn max_diff(a: &TVec<TValue>, b: &TVec<TValue>) -> f32 {
         .zip(b)
         .map(|(a, b)| {
             let (a, b) = (a.view(), b.view());
-            let (a, b) = (a.as_slice::<f32>().unwrap(), b.as_slice::<f32>().unwrap());
+            let (a, b) = (
+                a.as_slice::<f32>().expect("f32 outputs"),
+                b.as_slice::<f32>().expect("f32 outputs"),
+            );
             a.iter()
                 .zip(b)
                 .map(|(x, y)| (x - y).abs())
