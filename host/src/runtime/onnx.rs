@@ -172,11 +172,11 @@ pub(crate) struct OnnxModel {
 ///
 /// Why: with a concrete shape tract picks convolution code it cannot use for a symbolic batch
 /// (lazy im2col, packing each image patch straight into the matrix product instead of
-/// materialising a whole im2col matrix); the CNN example computes in ~7 ms instead of ~9.5
-/// (`host/examples/cnn_compute.rs`). Concrete batches above 1 gain nothing measurable (tract
-/// uses the same eager im2col as with a symbol), so there is no plan per batch size. The cost
-/// is a second optimised copy of the weights, held for the deployment's life (~4 MiB of RSS
-/// for the 2.8 MB CNN).
+/// materialising a whole im2col matrix); the CNN example computes in ~7.3 ms instead of ~10
+/// (`host/examples/cnn_compute.rs`, BENCHMARKS.md 2026-12-04). Concrete batches above 1 gain
+/// nothing measurable (tract uses the same eager im2col as with a symbol), so there is no plan
+/// per batch size. The cost is a second optimised copy of the weights, held for the
+/// deployment's life (~4.7 MiB of RSS for the 2.8 MB CNN, ~0 for the iris classifier).
 struct SingleBatch {
     /// Per input, in the model's order: the axes that carry the symbol.
     axes: Vec<Vec<usize>>,
