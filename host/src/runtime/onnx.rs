@@ -1,11 +1,13 @@
 //! The host's ONNX engine behind `wasi:nn`: tract, natively.
 //!
 //! A deployment's models are parsed and optimised once, when the deployment loads
-//! ([`OnnxModels::load`]); every instance shares the same [`OnnxModel`]s, and one optimised plan
-//! serves concurrent requests without a lock (tract's `SimplePlan::run` takes `&self`). This
-//! module knows nothing of Wasm: `nn` turns its results and [`Failure`]s into `wasi:nn` values.
+//! ([`OnnxModels::load`]); every instance shares the same [`OnnxModel`]s, and an optimised plan
+//! serves concurrent requests without a lock (tract's `SimplePlan::run` takes `&self`): one for
+//! any batch size, and a second one for a batch of one where the model has a single symbolic
+//! dimension (faster convolutions, see `SingleBatch`). This module knows nothing of Wasm: `nn`
+//! turns its results and [`Failure`]s into `wasi:nn` values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -149,16 +151,86 @@ fn input_bytes(inputs: &[RawTensor]) -> u64 {
     inputs.iter().map(|t| t.data.len() as u64).sum()
 }
 
-/// One ONNX model, parsed and optimised for any batch size.
+/// One ONNX model, parsed and optimised for any batch size, and for a batch of one.
 pub(crate) struct OnnxModel {
     /// How the guest names it (its path under the model folder, or `<bytes>`).
     name: String,
+    /// The plan for any value of the symbolic dimensions.
     plan: Arc<TypedRunnableModel>,
+    /// The plan for the model's one symbolic dimension (its batch) at 1, when it has exactly
+    /// one: see [`SingleBatch`].
+    single: Option<SingleBatch>,
     inputs: Vec<Port>,
     outputs: Vec<Port>,
     /// Measured cost of a run, in picoseconds per input byte (a moving average of the runs so
     /// far; 0 until the first run). Decides whether a run is small enough to do inline.
     ps_per_input_byte: AtomicU64,
+}
+
+/// A second plan of a model whose inputs have one symbolic dimension (the batch `N`), with that
+/// dimension fixed to 1: the online case, one image or row per request.
+///
+/// Why: with a concrete shape tract picks convolution code it cannot use for a symbolic batch
+/// (lazy im2col, packing each image patch straight into the matrix product instead of
+/// materialising a whole im2col matrix); the CNN example computes in ~7.3 ms instead of ~10
+/// (`host/examples/cnn_compute.rs`, BENCHMARKS.md 2026-12-04). Concrete batches above 1 gain
+/// nothing measurable (tract uses the same eager im2col as with a symbol), so there is no plan
+/// per batch size. The cost is a second optimised copy of the weights, held for the
+/// deployment's life (~4.7 MiB of RSS for the 2.8 MB CNN, ~0 for the iris classifier).
+struct SingleBatch {
+    /// Per input, in the model's order: the axes that carry the symbol.
+    axes: Vec<Vec<usize>>,
+    plan: Arc<TypedRunnableModel>,
+}
+
+impl SingleBatch {
+    /// The plan for `typed` (decluttered, not optimised) with its symbol at 1, when every
+    /// symbolic input dimension is the same plain symbol; `None` otherwise (no symbol, several,
+    /// or an expression), or when tract cannot build it (the any-batch plan still serves).
+    fn plan(name: &str, typed: &TypedModel) -> Option<Self> {
+        let mut symbol: Option<Symbol> = None;
+        let mut axes = Vec::with_capacity(typed.inputs.len());
+        for input in 0..typed.inputs.len() {
+            let mut these = Vec::new();
+            for (axis, dim) in typed.input_fact(input).ok()?.shape.iter().enumerate() {
+                if dim.to_i64().is_ok() {
+                    continue;
+                }
+                let TDim::Sym(sym) = dim else {
+                    return None;
+                };
+                if symbol.get_or_insert_with(|| sym.clone()) != sym {
+                    return None;
+                }
+                these.push(axis);
+            }
+            axes.push(these);
+        }
+        let symbol = symbol?;
+        let one = HashMap::from([(symbol, TDim::Val(1))]);
+        let plan = typed
+            .set_symbols(&one)
+            .and_then(TypedModel::into_optimized)
+            .and_then(TypedModel::into_runnable);
+        match plan {
+            Ok(plan) => Some(SingleBatch { axes, plan }),
+            Err(e) => {
+                tracing::warn!(
+                    model = name,
+                    "no batch-of-one plan, the any-batch one serves: {e:#}"
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether `inputs` (checked, in the model's order) have the symbol at 1.
+    fn fits(&self, inputs: &[RawTensor]) -> bool {
+        self.axes
+            .iter()
+            .zip(inputs)
+            .all(|(axes, input)| axes.iter().all(|&axis| input.dims.get(axis) == Some(&1)))
+    }
 }
 
 /// A run predicted to take less than this runs on the calling task instead of the blocking
@@ -171,6 +243,7 @@ impl fmt::Debug for OnnxModel {
             .field("name", &self.name)
             .field("inputs", &self.inputs)
             .field("outputs", &self.outputs)
+            .field("single_batch_plan", &self.single.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -190,6 +263,7 @@ impl OnnxModel {
 
     /// Exporters such as skl2onnx leave the batch dimension unnamed; tract would then not know
     /// it and could not optimise, so every unknown dimension becomes a symbol (the first `N`).
+    /// The decluttered model is optimised twice: as it is, and with that symbol at 1.
     fn plan(name: String, mut model: InferenceModel) -> TractResult<Self> {
         for input in 0..model.inputs.len() {
             let rank = model.input_fact(input)?.shape.rank().concretize();
@@ -231,7 +305,9 @@ impl OnnxModel {
             .iter()
             .map(|o| model.node(o.node).name.clone())
             .collect();
-        let typed = model.into_optimized()?;
+        let typed = model.into_typed()?.into_decluttered()?;
+        let single = SingleBatch::plan(&name, &typed);
+        let typed = typed.into_optimized()?;
         let port = |name: &String, fact: &TypedFact| Port {
             name: name.clone(),
             // tract turns some integer outputs (an ArgMax's label) into symbolic dimensions;
@@ -260,6 +336,7 @@ impl OnnxModel {
         Ok(OnnxModel {
             name,
             plan,
+            single,
             inputs,
             outputs,
             ps_per_input_byte: AtomicU64::new(0),
@@ -374,14 +451,17 @@ impl OnnxModel {
         inputs: Vec<RawTensor>,
         max_bytes: usize,
     ) -> Result<Vec<OutputTensor>, Failure> {
+        let plan = match &self.single {
+            Some(single) if single.fits(&inputs) => &single.plan,
+            _ => &self.plan,
+        };
         let mut values = TVec::with_capacity(inputs.len());
         for (port, input) in self.inputs.iter().zip(inputs) {
             let tensor = to_tract(input)
                 .map_err(|e| Failure::InvalidArgument(format!("input '{}': {e:#}", port.name)))?;
             values.push(tensor.into_tvalue());
         }
-        let outputs = self
-            .plan
+        let outputs = plan
             .run(values)
             .map_err(|e| Failure::Runtime(format!("the model failed: {e:#}")))?;
         let total: usize = outputs
@@ -675,4 +755,67 @@ fn find_onnx(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) -> s
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One image for the CNN of `plugins/python/onnx_cnn/model/make.py`, as the guests send it.
+    fn cnn_image() -> RawTensor {
+        let data = (0..3 * 96 * 96)
+            .flat_map(|i| ((i % 997) as f32 / 997.0).to_le_bytes())
+            .collect();
+        RawTensor {
+            element: Element::F32,
+            dims: vec![1, 3, 96, 96],
+            data,
+        }
+    }
+
+    /// Times `OnnxModel::run` on one CNN image with the batch-of-one plan and with the
+    /// any-batch plan, and checks they agree. Needs the model the tests make
+    /// (`cargo test --test all cnn` writes `target/onnx-models/cnn`); run with
+    /// `cargo test --release -p scorehost --lib cnn_compute_time -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: needs target/onnx-models/cnn and a release build"]
+    fn cnn_compute_time() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/onnx-models/cnn/model.onnx");
+        let mut model = OnnxModel::from_path("model.onnx".into(), &path).unwrap();
+        assert!(
+            model.single.is_some(),
+            "the CNN's batch dimension is its one symbol"
+        );
+        let time = |model: &OnnxModel| {
+            let mut samples: Vec<f64> = (0..53)
+                .map(|_| {
+                    let started = Instant::now();
+                    model.run(vec![cnn_image()], usize::MAX).unwrap();
+                    started.elapsed().as_secs_f64() * 1e3
+                })
+                .skip(3)
+                .collect();
+            samples.sort_by(f64::total_cmp);
+            (samples[samples.len() / 2], samples[0])
+        };
+        let single = model.run(vec![cnn_image()], usize::MAX).unwrap();
+        let (p50, min) = time(&model);
+        println!(
+            "OnnxModel::run, one CNN image, batch-of-one plan: p50 {p50:.3} ms, min {min:.3} ms"
+        );
+        model.single = None;
+        let any = model.run(vec![cnn_image()], usize::MAX).unwrap();
+        let (p50, min) = time(&model);
+        println!(
+            "OnnxModel::run, one CNN image, any-batch plan:    p50 {p50:.3} ms, min {min:.3} ms"
+        );
+        for (a, b) in single.iter().zip(&any) {
+            assert_eq!((&a.name, &a.dims), (&b.name, &b.dims));
+            let floats = |t: &OutputTensor| decode(&t.data, f32::from_le_bytes);
+            for (x, y) in floats(a).iter().zip(floats(b)) {
+                assert!((x - y).abs() < 1e-5, "{}: {x} vs {y}", a.name);
+            }
+        }
+    }
 }
