@@ -717,6 +717,37 @@ def _random_case(rng):
     return f"{op} {reduction} {d1}{s1} {d2}{s2} scalar={scalar} axis={axis} keepdims={keepdims} index={index}", case
 
 
+class HostBytesTest(unittest.TestCase):
+    """Arrays decoded from the host's tensor bytes give them back unchanged, and re-encode
+    after any change, whichever array or list method made it."""
+
+    def test_bytes_come_back_until_the_elements_change(self):
+        source = real_np.arange(12, dtype=real_np.float32).reshape(3, 4)
+        data = source.tobytes()
+
+        def decoded():
+            return stand_in._from_bytes(data, (3, 4), "float32")
+
+        a = decoded()
+        self.assertIs(stand_in._to_bytes(a), data)
+        self.assertEqual(stand_in._to_bytes(a.reshape(12)), data)
+        changes = [
+            lambda a: a.__setitem__((0, 0), 7.0),
+            lambda a: a.reshape(12).__setitem__(5, -1.0),
+            lambda a: a.__iadd__(1.0),
+            lambda a: a.fill(2.0),
+            lambda a: a.sort(),
+        ]
+        for change in changes:
+            a = decoded()
+            expected = real_np.frombuffer(data, dtype=real_np.float32).reshape(3, 4).copy()
+            change(a)
+            change(expected)
+            self.assertEqual(stand_in._to_bytes(a), expected.tobytes())
+        # Another dtype of the same elements is encoded as that dtype.
+        self.assertEqual(stand_in._to_bytes(decoded().astype("float64")), source.astype(real_np.float64).tobytes())
+
+
 class StandInAgainstNumpyTest(unittest.TestCase):
     def test_every_case_gives_what_numpy_gives(self):
         self.assertEqual(len({name for name, _ in CASES}), len(CASES), "case names are unique")
