@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_hir::infer::Factoid;
 
 /// The server's allocator, so that the RSS figures are the server's.
 #[global_allocator]
@@ -20,33 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// `OnnxModel::plan` does.
 fn symbolic(path: &str) -> TractResult<InferenceModel> {
     let mut model = onnx().model_for_path(path)?;
-    for input in 0..model.inputs.len() {
-        let rank = model
-            .input_fact(input)?
-            .shape
-            .rank()
-            .concretize()
-            .and_then(|r| usize::try_from(r).ok())
-            .ok_or_else(|| anyhow::anyhow!("input {input} has no known rank"))?;
-        for axis in 0..rank {
-            let unknown = model
-                .input_fact(input)?
-                .shape
-                .dim(axis)
-                .is_none_or(|d| d.concretize().is_none());
-            if unknown {
-                let symbol = if axis == 0 {
-                    model.symbols.sym("N")
-                } else {
-                    model.symbols.sym(&format!("d{input}_{axis}"))
-                };
-                model
-                    .input_fact_mut(input)?
-                    .shape
-                    .set_dim(axis, symbol.into());
-            }
-        }
-    }
+    scorehost::__bench::name_unknown_dims(&mut model)?;
     Ok(model)
 }
 

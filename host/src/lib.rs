@@ -50,6 +50,9 @@ pub use runtime::Runtime;
 pub mod __bench {
     use serde_json::value::RawValue;
 
+    /// The engine's naming of unknown ONNX input dimensions (for `examples/cnn_compute.rs`).
+    pub use crate::runtime::onnx::name_unknown_dims;
+
     use crate::runtime::bindings::Input;
 
     /// Borrows a warm instance and scores a request with `inputs` (the JSON text of its

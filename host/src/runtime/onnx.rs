@@ -265,30 +265,7 @@ impl OnnxModel {
     /// it and could not optimise, so every unknown dimension becomes a symbol (the first `N`).
     /// The decluttered model is optimised twice: as it is, and with that symbol at 1.
     fn plan(name: String, mut model: InferenceModel) -> TractResult<Self> {
-        for input in 0..model.inputs.len() {
-            let rank = model.input_fact(input)?.shape.rank().concretize();
-            let Some(rank) = rank.and_then(|r| usize::try_from(r).ok()) else {
-                anyhow::bail!("input {input} has no known rank");
-            };
-            for axis in 0..rank {
-                let unknown = model
-                    .input_fact(input)?
-                    .shape
-                    .dim(axis)
-                    .is_none_or(|d| d.concretize().is_none());
-                if unknown {
-                    let symbol = if axis == 0 {
-                        model.symbols.sym("N")
-                    } else {
-                        model.symbols.sym(&format!("d{input}_{axis}"))
-                    };
-                    model
-                        .input_fact_mut(input)?
-                        .shape
-                        .set_dim(axis, symbol.into());
-                }
-            }
-        }
+        name_unknown_dims(&mut model)?;
         // Read before optimising, which may rename nodes.
         let output_names: Vec<String> = model
             .output_outlets()?
@@ -752,6 +729,37 @@ fn find_onnx(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) -> s
             find_onnx(&entry.path(), &rel, depth + 1, out)?;
         } else if meta.is_file() && name.ends_with(".onnx") {
             out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// Makes every unknown input dimension of `model` a symbol: the first axis `N` (the batch),
+/// the others `d{input}_{axis}`. Exporters such as skl2onnx leave the batch unnamed, and tract
+/// cannot optimise a dimension it does not know.
+pub fn name_unknown_dims(model: &mut InferenceModel) -> TractResult<()> {
+    for input in 0..model.inputs.len() {
+        let rank = model.input_fact(input)?.shape.rank().concretize();
+        let Some(rank) = rank.and_then(|r| usize::try_from(r).ok()) else {
+            anyhow::bail!("input {input} has no known rank");
+        };
+        for axis in 0..rank {
+            let unknown = model
+                .input_fact(input)?
+                .shape
+                .dim(axis)
+                .is_none_or(|d| d.concretize().is_none());
+            if unknown {
+                let symbol = if axis == 0 {
+                    model.symbols.sym("N")
+                } else {
+                    model.symbols.sym(&format!("d{input}_{axis}"))
+                };
+                model
+                    .input_fact_mut(input)?
+                    .shape
+                    .set_dim(axis, symbol.into());
+            }
         }
     }
     Ok(())
