@@ -2,7 +2,8 @@
 //! written against onnxruntime's APIs (`scorehost.onnxruntime`,
 //! `scorehost-guest/onnxruntime`), checked against onnxruntime's outputs on the machine's
 //! CPython: the iris classifier twins (`python/onnx_tabular`, `js/onnx_tabular`) and the
-//! convolutional image classifier twins (`onnx_cnn`, `python/onnx_cnn`, `js/onnx_cnn`).
+//! convolutional image classifier twins (`onnx_cnn`, `python/onnx_cnn`, `js/onnx_cnn`, and
+//! `onnx_cnn_tract`, which runs the model with tract inside the guest).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -190,6 +191,8 @@ twins!(cnn_probabilities_equal_onnxruntime {
     rust: "onnx_cnn",
     python: "python/onnx_cnn",
     js: "js/onnx_cnn",
+    // The benchmark's in-guest row: the same script with tract compiled into the guest.
+    rust_tract_in_the_guest: "onnx_cnn_tract",
 });
 
 #[test]

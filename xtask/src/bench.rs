@@ -575,20 +575,20 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     }
     // Not in the quick run the tests make: it installs onnxruntime into the Azure ML venv and
     // compiles two ONNX components (minutes on a fresh machine).
+    let onnx = OnnxSetup {
+        seconds,
+        wrk: &wrk,
+        release: &release,
+        plugins: &plugins,
+        python_plugins: &python_plugins,
+        venv: &venv,
+        out: &out,
+    };
     if !quick && only.is_none_or(|word| ONNX_SUITE.contains(word)) {
-        onnx_suite(&mut table, seconds, &wrk, &release, &plugins, &venv, &out)?;
+        onnx_suite(&mut table, &onnx)?;
     }
     if !quick && only.is_none_or(|word| ONNX_CNN_SUITE.contains(word)) {
-        onnx_cnn_suite(
-            &mut table,
-            seconds,
-            &wrk,
-            &release,
-            &plugins,
-            &python_plugins,
-            &venv,
-            &out,
-        )?;
+        onnx_cnn_suite(&mut table, &onnx)?;
     }
     if only.is_some() {
         std::fs::write(out.join("results-only.md"), &table)?;
@@ -1042,193 +1042,227 @@ fn splice_into_benchmarks(path: &Path, table: &str) -> io::Result<()> {
     std::fs::write(path, updated)
 }
 
-const ONNX_SUITE: &str = "ONNX tabular (iris classifier, 2 rows, typed JSON)";
-
-/// The ONNX tabular example three ways: onnxruntime in the Azure ML server's Python process,
-/// scorehost with the model in the host's engine (`wasi:nn`), and scorehost with tract
-/// compiled into the guest; p50/p99 at 1 and 8 connections, then each scorehost build's RSS
-/// per extra instance (8 instances against 1).
-fn onnx_suite(
-    table: &mut String,
-    seconds: u32,
-    wrk: &Path,
-    release: &Path,
-    plugins: &Path,
-    venv: &Path,
-    out: &Path,
-) -> io::Result<()> {
-    let root = repo_root();
-    // The model, made as the tests make it (scikit-learn + skl2onnx, pinned).
-    let onnx_venv = root.join("target/onnx-venv");
-    if !onnx_venv.join("bin/python").exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&onnx_venv))?;
-    }
-    let requirements = root.join("plugins/onnx_requirements.txt");
-    let pip = |venv: &Path| {
-        let mut cmd = Command::new(venv.join("bin/pip"));
-        cmd.args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements);
-        cmd
-    };
-    run(&mut pip(&onnx_venv))?;
-    let models = out.join("onnx-tabular");
-    run(Command::new(onnx_venv.join("bin/python"))
-        .arg(root.join("plugins/onnx_tabular/model/train.py"))
-        .arg(&models))?;
-    let model_dir = models.join("single");
-    // onnxruntime for the Azure ML server's venv, the version the tests compare with.
-    run(&mut pip(venv))?;
-
-    let body = r#"{"Inputs": {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}"#;
-    let lua = out.join("onnx_tabular.lua");
-    std::fs::write(
-        &lua,
-        wrk_script(Some(("application/json", &lua_string(body.as_bytes())))),
-    )?;
-    let cache = root.join("target/bench-compile-cache");
-    let scorehost = |plugin: &str, port: u16, instances: u32| {
-        let mut cmd = Command::new(release.join("scorehost"));
-        cmd.arg("serve")
-            .arg("--plugin")
-            .arg(plugins.join(format!("{plugin}.wasm")))
-            .arg("--model-dir")
-            .arg(&model_dir)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--instances", &instances.to_string()])
-            .arg("--cache-dir")
-            .arg(&cache)
-            .env("SCOREHOST_LOG", "warn");
-        cmd
-    };
-    let mut azureml = Command::new(venv.join("bin/azmlinfsrv"));
-    azureml
-        .arg("--entry_script")
-        .arg(root.join("xtask/bench/score_onnx_tabular.py"))
-        .args(["--port", "5331"])
-        .env("AZUREML_MODEL_DIR", &model_dir)
-        .current_dir(out);
-    let targets = vec![
-        Target {
-            name: "Azure ML server + onnxruntime (Python, native)",
-            command: azureml,
-            port: 5331,
-            request: None,
-            ready_200: false,
-        },
-        Target {
-            name: "scorehost, wasi-nn (Rust onnx_tabular, tract in the host)",
-            command: scorehost("onnx_tabular", 5332, 2),
-            port: 5332,
-            request: None,
-            ready_200: false,
-        },
-        Target {
-            name: "scorehost, tract in the guest (Rust onnx_tabular_tract)",
-            command: scorehost("onnx_tabular_tract", 5333, 2),
-            port: 5333,
-            request: None,
-            ready_200: false,
-        },
-    ];
-    // Compile the components once, off the clock.
-    for (plugin, port) in [("onnx_tabular", 5332), ("onnx_tabular_tract", 5333)] {
-        let mut warm = Target {
-            name: "",
-            command: scorehost(plugin, port, 1),
-            port,
-            request: None,
-            ready_200: false,
-        };
-        drop(Guard::start(&mut warm, 300)?);
-    }
-
-    let _ = writeln!(
-        table,
-        "### {ONNX_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
-    );
-    for mut target in targets {
-        println!("xtask: bench {ONNX_SUITE} — {}", target.name);
-        let child = Guard::start(&mut target, 120)?;
-        let addr: SocketAddr = ([127, 0, 0, 1], target.port).into();
-        post_ok(addr, body)?;
-        for conns in [1u32, 8] {
-            let f = run_wrk(wrk, &lua, addr, "/score", conns, seconds)?;
-            let rss = tree_usage(child.0.id()).1;
-            let _ = writeln!(
-                table,
-                "| {} | {conns} | {:.0} | {} | {} | {} | {rss:.0} |",
-                target.name,
-                f.requests_per_s,
-                ms(f.p50_us),
-                ms(f.p99_us),
-                f.errors,
-            );
-        }
-        drop(child);
-    }
-    let _ = writeln!(
-        table,
-        "\n| scorehost build | RSS, 1 instance | RSS, 8 instances | per extra instance |\n|---|---|---|---|"
-    );
-    for (name, plugin, port) in [
-        ("wasi-nn (onnx_tabular)", "onnx_tabular", 5334),
-        (
-            "tract in the guest (onnx_tabular_tract)",
-            "onnx_tabular_tract",
-            5335,
-        ),
-    ] {
-        let mut rss = Vec::new();
-        for instances in [1u32, 8] {
-            let mut target = Target {
-                name: "",
-                command: scorehost(plugin, port, instances),
-                port,
-                request: None,
-                ready_200: false,
-            };
-            let child = Guard::start(&mut target, 300)?;
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            for _ in 0..instances * 4 {
-                post_ok(addr, body)?;
-            }
-            rss.push(tree_usage(child.0.id()).1);
-            drop(child);
-        }
-        let _ = writeln!(
-            table,
-            "| {name} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
-            rss[0],
-            rss[1],
-            (rss[1] - rss[0]) / 7.0
-        );
-    }
-    let _ = writeln!(table);
-    Ok(())
-}
-
+const ONNX_SUITE: &str = "ONNX tabular (iris classifier, 2 rows, from Rust, Python and JS guests)";
 const ONNX_CNN_SUITE: &str =
     "ONNX CNN (small ResNet, one 96x96 RGB image per request, from Rust, Python and JS guests)";
 
-/// The convolutional image classifier (`plugins/python/onnx_cnn/model/make.py`) served by the
-/// Azure ML server with the real onnxruntime (`xtask/bench/onnx_cnn/native_score.py`) and by
-/// scorehost from the Rust, Python and JS twins (wasi-nn, tract in the host): p50/p99 at 1 and
-/// 8 connections with RSS, onnxruntime's in-process `session.run` as a reference line, then
-/// the RSS per extra instance (1 vs 8) and per extra deployment (1 vs 8 deployments of the
-/// same CNN in one server, `--config`).
-#[allow(clippy::too_many_arguments)]
-fn onnx_cnn_suite(
-    table: &mut String,
+/// One scorehost build in an ONNX suite: its row, its component (`python/NAME`, `js/NAME` or
+/// a Rust plugin) and port, and the body it takes when not the suite's.
+struct OnnxGuest {
+    name: &'static str,
+    plugin: &'static str,
+    port: u16,
+    body: Option<&'static str>,
+}
+
+/// What the two ONNX suites share: the model folder, the release server, the components.
+struct OnnxBench<'a> {
+    title: &'static str,
     seconds: u32,
-    wrk: &Path,
-    release: &Path,
-    plugins: &Path,
-    python_plugins: &Path,
-    venv: &Path,
-    out: &Path,
-) -> io::Result<()> {
+    wrk: &'a Path,
+    release: &'a Path,
+    plugins: &'a Path,
+    python_plugins: &'a Path,
+    js_plugins: PathBuf,
+    model_dir: PathBuf,
+    out: &'a Path,
+}
+
+impl OnnxBench<'_> {
+    fn component(&self, plugin: &str) -> PathBuf {
+        match plugin.split_once('/') {
+            Some(("python", name)) => self.python_plugins.join(format!("{name}.wasm")),
+            Some(("js", name)) => self.js_plugins.join(format!("{name}.wasm")),
+            _ => self.plugins.join(format!("{plugin}.wasm")),
+        }
+    }
+
+    fn scorehost(&self, plugin: &str, port: u16, instances: u32) -> Command {
+        let mut cmd = Command::new(self.release.join("scorehost"));
+        cmd.arg("serve")
+            .arg("--plugin")
+            .arg(self.component(plugin))
+            .arg("--model-dir")
+            .arg(&self.model_dir)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--instances", &instances.to_string()])
+            .arg("--cache-dir")
+            .arg(repo_root().join("target/bench-compile-cache"))
+            .env("SCOREHOST_LOG", "warn");
+        cmd
+    }
+
+    /// A wrk script that POSTs `body` as JSON.
+    fn lua(&self, file: &str, body: &str) -> io::Result<PathBuf> {
+        let lua = self.out.join(file);
+        std::fs::write(
+            &lua,
+            wrk_script(Some(("application/json", &lua_string(body.as_bytes())))),
+        )?;
+        Ok(lua)
+    }
+
+    /// p50/p99 and RSS at 1 and 8 connections for the Azure ML server (`native`, on
+    /// `native_port`) and every guest (2 instances), then each guest's RSS per extra instance
+    /// (8 instances against 1) and per extra deployment (8 deployments of the same model in
+    /// one `--config` against 1, one instance each, after a request to every deployment).
+    fn rows(
+        &self,
+        table: &mut String,
+        body: &str,
+        native: Command,
+        native_port: u16,
+        guests: &[OnnxGuest],
+    ) -> io::Result<()> {
+        let suite_lua = self.lua("onnx_suite.lua", body)?;
+        let mut targets = vec![(
+            Target {
+                name: "Azure ML server + onnxruntime (Python, native)",
+                command: native,
+                port: native_port,
+                request: None,
+                ready_200: false,
+            },
+            suite_lua.clone(),
+            body,
+        )];
+        for (i, guest) in guests.iter().enumerate() {
+            // Compile the component once, off the clock.
+            let mut warm = Target {
+                name: "",
+                command: self.scorehost(guest.plugin, guest.port, 1),
+                port: guest.port,
+                request: None,
+                ready_200: false,
+            };
+            drop(Guard::start(&mut warm, 300)?);
+            let (lua, body) = match guest.body {
+                Some(own) => (self.lua(&format!("onnx_guest_{i}.lua"), own)?, own),
+                None => (suite_lua.clone(), body),
+            };
+            let target = Target {
+                name: guest.name,
+                command: self.scorehost(guest.plugin, guest.port, 2),
+                port: guest.port,
+                request: None,
+                ready_200: false,
+            };
+            targets.push((target, lua, body));
+        }
+        for (mut target, lua, body) in targets {
+            println!("xtask: bench {} — {}", self.title, target.name);
+            let child = Guard::start(&mut target, 120)?;
+            let addr: SocketAddr = ([127, 0, 0, 1], target.port).into();
+            post_ok(addr, body)?;
+            for conns in [1u32, 8] {
+                let f = run_wrk(self.wrk, &lua, addr, "/score", conns, self.seconds)?;
+                let rss = tree_usage(child.0.id()).1;
+                let _ = writeln!(
+                    table,
+                    "| {} | {conns} | {:.1} | {} | {} | {} | {rss:.0} |",
+                    target.name,
+                    f.requests_per_s,
+                    ms(f.p50_us),
+                    ms(f.p99_us),
+                    f.errors,
+                );
+            }
+            drop(child);
+        }
+
+        let _ = writeln!(
+            table,
+            "\n| scorehost build | RSS, 1 instance | RSS, 8 instances | per extra instance |\n|---|---|---|---|"
+        );
+        for guest in guests {
+            let body = guest.body.unwrap_or(body);
+            let mut rss = Vec::new();
+            for instances in [1u32, 8] {
+                let mut target = Target {
+                    name: "",
+                    command: self.scorehost(guest.plugin, guest.port, instances),
+                    port: guest.port,
+                    request: None,
+                    ready_200: false,
+                };
+                let child = Guard::start(&mut target, 300)?;
+                let addr: SocketAddr = ([127, 0, 0, 1], guest.port).into();
+                for _ in 0..instances * 4 {
+                    post_ok(addr, body)?;
+                }
+                rss.push(tree_usage(child.0.id()).1);
+                drop(child);
+            }
+            let _ = writeln!(
+                table,
+                "| {} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
+                guest.name,
+                rss[0],
+                rss[1],
+                (rss[1] - rss[0]) / 7.0
+            );
+        }
+
+        let _ = writeln!(
+            table,
+            "\n| scorehost build | RSS, 1 deployment | RSS, 8 deployments | per extra deployment |\n|---|---|---|---|"
+        );
+        for guest in guests {
+            let body = guest.body.unwrap_or(body);
+            let mut rss = Vec::new();
+            for count in [1usize, 8] {
+                let mut config = format!("addr = \"127.0.0.1:{}\"\nwatch = false\n", guest.port);
+                for i in 0..count {
+                    let _ = write!(
+                        config,
+                        "\n[[deployment]]\nname = \"m{i}\"\nplugin = {:?}\nmodel_dir = {:?}\nauth = false\ninstances = 1\n",
+                        self.component(guest.plugin).display().to_string(),
+                        self.model_dir.display().to_string(),
+                    );
+                }
+                let path = self.out.join(format!("onnx_deployments_{count}.toml"));
+                std::fs::write(&path, config)?;
+                let mut command = Command::new(self.release.join("scorehost"));
+                command
+                    .arg("serve")
+                    .arg("--config")
+                    .arg(&path)
+                    .arg("--cache-dir")
+                    .arg(repo_root().join("target/bench-compile-cache"))
+                    .env("SCOREHOST_LOG", "warn");
+                let mut target = Target {
+                    name: "",
+                    command,
+                    port: guest.port,
+                    request: None,
+                    ready_200: false,
+                };
+                let child = Guard::start(&mut target, 300)?;
+                let addr: SocketAddr = ([127, 0, 0, 1], guest.port).into();
+                for i in 0..count {
+                    post_path_ok(addr, &format!("/api/v1/service/m{i}/score"), body)?;
+                }
+                rss.push(tree_usage(child.0.id()).1);
+                drop(child);
+            }
+            let _ = writeln!(
+                table,
+                "| {} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
+                guest.name,
+                rss[0],
+                rss[1],
+                (rss[1] - rss[0]) / 7.0
+            );
+        }
+        let _ = writeln!(table);
+        Ok(())
+    }
+}
+
+/// The venv that makes the example models (`target/onnx-venv`), and onnxruntime (and numpy)
+/// in the Azure ML server's venv: the versions the tests compare with.
+fn onnx_venvs(venv: &Path) -> io::Result<PathBuf> {
     let root = repo_root();
-    let js_plugins = xtask::build_js_plugins()?;
     let requirements = root.join("plugins/onnx_requirements.txt");
     let pip = |venv: &Path| {
         let mut cmd = Command::new(venv.join("bin/python"));
@@ -1243,23 +1277,113 @@ fn onnx_cnn_suite(
         .arg(&requirements);
         cmd
     };
-    // The model, made as the tests make it (the onnx package's helpers, seeded).
     let onnx_venv = root.join("target/onnx-venv");
     if !onnx_venv.join("bin/python").exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&onnx_venv))?;
     }
     run(&mut pip(&onnx_venv))?;
-    let model_dir = out.join("onnx-cnn");
+    run(&mut pip(venv))?;
+    Ok(onnx_venv)
+}
+
+/// The components and venvs both ONNX suites use.
+struct OnnxSetup<'a> {
+    seconds: u32,
+    wrk: &'a Path,
+    release: &'a Path,
+    plugins: &'a Path,
+    python_plugins: &'a Path,
+    venv: &'a Path,
+    out: &'a Path,
+}
+
+impl<'a> OnnxSetup<'a> {
+    fn bench(&self, title: &'static str, model_dir: PathBuf) -> io::Result<OnnxBench<'a>> {
+        Ok(OnnxBench {
+            title,
+            seconds: self.seconds,
+            wrk: self.wrk,
+            release: self.release,
+            plugins: self.plugins,
+            python_plugins: self.python_plugins,
+            js_plugins: xtask::build_js_plugins()?,
+            model_dir,
+            out: self.out,
+        })
+    }
+}
+
+/// The ONNX tabular example (`plugins/onnx_tabular/model/train.py`'s iris classifier):
+/// onnxruntime in the Azure ML server's Python process, scorehost with the model in the
+/// host's engine (`wasi:nn`) from the Rust, Python and JS twins, and scorehost with tract
+/// compiled into the guest.
+fn onnx_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
+    let root = repo_root();
+    let onnx_venv = onnx_venvs(setup.venv)?;
+    let models = setup.out.join("onnx-tabular");
+    run(Command::new(onnx_venv.join("bin/python"))
+        .arg(root.join("plugins/onnx_tabular/model/train.py"))
+        .arg(&models))?;
+    let bench = setup.bench(ONNX_SUITE, models.join("single"))?;
+    // The Rust twins are typed (the Power BI `Inputs` shape); the Python and JS ones are
+    // undecorated and read `{"data": ...}` themselves, as their Azure ML originals.
+    let body = r#"{"Inputs": {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}"#;
+    let plain = Some(r#"{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}"#);
+    let mut azureml = Command::new(setup.venv.join("bin/azmlinfsrv"));
+    azureml
+        .arg("--entry_script")
+        .arg(root.join("xtask/bench/score_onnx_tabular.py"))
+        .args(["--port", "5331"])
+        .env("AZUREML_MODEL_DIR", &bench.model_dir)
+        .current_dir(setup.out);
+    let guests = [
+        OnnxGuest {
+            name: "scorehost, wasi-nn, Rust guest (onnx_tabular)",
+            plugin: "onnx_tabular",
+            port: 5332,
+            body: None,
+        },
+        OnnxGuest {
+            name: "scorehost, wasi-nn, Python guest (python/onnx_tabular)",
+            plugin: "python/onnx_tabular",
+            port: 5333,
+            body: plain,
+        },
+        OnnxGuest {
+            name: "scorehost, wasi-nn, JS guest (js/onnx_tabular)",
+            plugin: "js/onnx_tabular",
+            port: 5334,
+            body: plain,
+        },
+        OnnxGuest {
+            name: "scorehost, tract in the guest (Rust onnx_tabular_tract)",
+            plugin: "onnx_tabular_tract",
+            port: 5335,
+            body: None,
+        },
+    ];
+    let _ = writeln!(
+        table,
+        "### {ONNX_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
+    );
+    bench.rows(table, body, azureml, 5331, &guests)
+}
+
+/// The convolutional image classifier (`plugins/python/onnx_cnn/model/make.py`) served by the
+/// Azure ML server with the real onnxruntime (`xtask/bench/onnx_cnn/native_score.py`), by
+/// scorehost from the Rust, Python and JS twins (wasi-nn, tract in the host) and with tract
+/// compiled into the Rust guest; onnxruntime's in-process `session.run` as a reference line.
+fn onnx_cnn_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
+    let root = repo_root();
+    let onnx_venv = onnx_venvs(setup.venv)?;
+    let model_dir = setup.out.join("onnx-cnn");
     run(Command::new(onnx_venv.join("bin/python"))
         .arg(root.join("plugins/python/onnx_cnn/model/make.py"))
         .arg(&model_dir))?;
-    // onnxruntime (and numpy) for the Azure ML server's venv, the versions the tests compare with.
-    run(&mut pip(venv))?;
-
     // The body (the first test image) and onnxruntime's in-process times, one thread and the
     // default threads.
-    let body_path = out.join("onnx_cnn_body.json");
-    let reference = Command::new(venv.join("bin/python"))
+    let body_path = setup.out.join("onnx_cnn_body.json");
+    let reference = Command::new(setup.venv.join("bin/python"))
         .args([
             "-c",
             "import json, sys, time\n\
@@ -1289,193 +1413,46 @@ fn onnx_cnn_suite(
         )));
     }
     let body = std::fs::read_to_string(&body_path)?;
-    let lua = out.join("onnx_cnn.lua");
-    std::fs::write(
-        &lua,
-        wrk_script(Some(("application/json", &lua_string(body.as_bytes())))),
-    )?;
-
-    let cache = root.join("target/bench-compile-cache");
-    let component = |plugin: &str| match plugin.split_once('/') {
-        Some(("python", name)) => python_plugins.join(format!("{name}.wasm")),
-        Some(("js", name)) => js_plugins.join(format!("{name}.wasm")),
-        _ => plugins.join(format!("{plugin}.wasm")),
-    };
-    let scorehost = |plugin: &str, port: u16, instances: u32| {
-        let mut cmd = Command::new(release.join("scorehost"));
-        cmd.arg("serve")
-            .arg("--plugin")
-            .arg(component(plugin))
-            .arg("--model-dir")
-            .arg(&model_dir)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--instances", &instances.to_string()])
-            .arg("--cache-dir")
-            .arg(&cache)
-            .env("SCOREHOST_LOG", "warn");
-        cmd
-    };
-    let mut azureml = Command::new(venv.join("bin/azmlinfsrv"));
+    let bench = setup.bench(ONNX_CNN_SUITE, model_dir)?;
+    let mut azureml = Command::new(setup.venv.join("bin/azmlinfsrv"));
     azureml
         .arg("--entry_script")
         .arg(root.join("xtask/bench/onnx_cnn/native_score.py"))
         .args(["--port", "5341"])
-        .env("AZUREML_MODEL_DIR", &model_dir)
-        .current_dir(out);
+        .env("AZUREML_MODEL_DIR", &bench.model_dir)
+        .current_dir(setup.out);
     let guests = [
-        (
-            "scorehost, wasi-nn, Rust guest (onnx_cnn)",
-            "onnx_cnn",
-            5342,
-        ),
-        (
-            "scorehost, wasi-nn, Python guest (python/onnx_cnn)",
-            "python/onnx_cnn",
-            5343,
-        ),
-        (
-            "scorehost, wasi-nn, JS guest (js/onnx_cnn)",
-            "js/onnx_cnn",
-            5344,
-        ),
+        OnnxGuest {
+            name: "scorehost, wasi-nn, Rust guest (onnx_cnn)",
+            plugin: "onnx_cnn",
+            port: 5342,
+            body: None,
+        },
+        OnnxGuest {
+            name: "scorehost, wasi-nn, Python guest (python/onnx_cnn)",
+            plugin: "python/onnx_cnn",
+            port: 5343,
+            body: None,
+        },
+        OnnxGuest {
+            name: "scorehost, wasi-nn, JS guest (js/onnx_cnn)",
+            plugin: "js/onnx_cnn",
+            port: 5344,
+            body: None,
+        },
+        OnnxGuest {
+            name: "scorehost, tract in the guest (Rust onnx_cnn_tract)",
+            plugin: "onnx_cnn_tract",
+            port: 5345,
+            body: None,
+        },
     ];
-    let mut targets = vec![Target {
-        name: "Azure ML server + onnxruntime (Python, native)",
-        command: azureml,
-        port: 5341,
-        request: None,
-        ready_200: false,
-    }];
-    for (name, plugin, port) in guests {
-        // Compile the component once, off the clock.
-        let mut warm = Target {
-            name: "",
-            command: scorehost(plugin, port, 1),
-            port,
-            request: None,
-            ready_200: false,
-        };
-        drop(Guard::start(&mut warm, 300)?);
-        targets.push(Target {
-            name,
-            command: scorehost(plugin, port, 2),
-            port,
-            request: None,
-            ready_200: false,
-        });
-    }
-
     let _ = writeln!(
         table,
         "### {ONNX_CNN_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
     );
     table.push_str(&String::from_utf8_lossy(&reference.stdout));
-    for mut target in targets {
-        println!("xtask: bench {ONNX_CNN_SUITE} — {}", target.name);
-        let child = Guard::start(&mut target, 120)?;
-        let addr: SocketAddr = ([127, 0, 0, 1], target.port).into();
-        post_ok(addr, &body)?;
-        for conns in [1u32, 8] {
-            let f = run_wrk(wrk, &lua, addr, "/score", conns, seconds)?;
-            let rss = tree_usage(child.0.id()).1;
-            let _ = writeln!(
-                table,
-                "| {} | {conns} | {:.1} | {} | {} | {} | {rss:.0} |",
-                target.name,
-                f.requests_per_s,
-                ms(f.p50_us),
-                ms(f.p99_us),
-                f.errors,
-            );
-        }
-        drop(child);
-    }
-
-    // Memory: RSS per extra instance of each guest.
-    let _ = writeln!(
-        table,
-        "\n| CNN guest | RSS, 1 instance | RSS, 8 instances | per extra instance |\n|---|---|---|---|"
-    );
-    for (name, plugin, port) in guests {
-        let mut rss = Vec::new();
-        for instances in [1u32, 8] {
-            let mut target = Target {
-                name: "",
-                command: scorehost(plugin, port, instances),
-                port,
-                request: None,
-                ready_200: false,
-            };
-            let child = Guard::start(&mut target, 300)?;
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            for _ in 0..instances * 2 {
-                post_ok(addr, &body)?;
-            }
-            rss.push(tree_usage(child.0.id()).1);
-            drop(child);
-        }
-        let _ = writeln!(
-            table,
-            "| {name} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
-            rss[0],
-            rss[1],
-            (rss[1] - rss[0]) / 7.0
-        );
-    }
-
-    // Memory: RSS per extra deployment of the same CNN (each loads its model once), one
-    // instance each, after one request to every deployment.
-    let _ = writeln!(
-        table,
-        "\n| CNN guest | RSS, 1 deployment | RSS, 8 deployments | per extra deployment |\n|---|---|---|---|"
-    );
-    for (name, plugin, port) in guests {
-        let mut rss = Vec::new();
-        for count in [1usize, 8] {
-            let mut config = format!("addr = \"127.0.0.1:{port}\"\nwatch = false\n");
-            for i in 0..count {
-                let _ = write!(
-                    config,
-                    "\n[[deployment]]\nname = \"cnn{i}\"\nplugin = {:?}\nmodel_dir = {:?}\nauth = false\ninstances = 1\n",
-                    component(plugin).display().to_string(),
-                    model_dir.display().to_string(),
-                );
-            }
-            let path = out.join(format!("onnx_cnn_deployments_{count}.toml"));
-            std::fs::write(&path, config)?;
-            let mut command = Command::new(release.join("scorehost"));
-            command
-                .arg("serve")
-                .arg("--config")
-                .arg(&path)
-                .arg("--cache-dir")
-                .arg(&cache)
-                .env("SCOREHOST_LOG", "warn");
-            let mut target = Target {
-                name: "",
-                command,
-                port,
-                request: None,
-                ready_200: false,
-            };
-            let child = Guard::start(&mut target, 300)?;
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            for i in 0..count {
-                post_path_ok(addr, &format!("/api/v1/service/cnn{i}/score"), &body)?;
-            }
-            rss.push(tree_usage(child.0.id()).1);
-            drop(child);
-        }
-        let _ = writeln!(
-            table,
-            "| {name} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
-            rss[0],
-            rss[1],
-            (rss[1] - rss[0]) / 7.0
-        );
-    }
-    let _ = writeln!(table);
-    Ok(())
+    bench.rows(table, &body, azureml, 5341, &guests)
 }
 
 /// POSTs a JSON body to `path` and fails unless the answer is 200.

@@ -688,16 +688,32 @@ class ndarray:
     Unlike numpy, slices and indexing results are copies, not views: writing into `a[:, 0]`
     does not change `a` (write with `a[:, 0] = ...` instead). `reshape` does share the data."""
 
-    __slots__ = ("_flat", "_shape", "dtype")
+    # `_data` is the flat element list, or None while the array is still only the host's
+    # tensor bytes: `_raw` is then (bytes, dtype name) and `_flat` decodes them on first use
+    # (see `_from_bytes`).
+    __slots__ = ("_data", "_raw", "_shape", "dtype")
 
     def __init__(self, flat, shape, dtype_):
         if isinstance(shape, int):
             shape = (shape,)
         if _math.prod(shape) != len(flat):
             raise ValueError(f"cannot make an array of shape {tuple(shape)} from {len(flat)} elements")
-        self._flat = flat
+        self._data = flat
+        self._raw = None
         self._shape = tuple(int(n) for n in shape)
         self.dtype = dtype_ if isinstance(dtype_, dtype) else dtype(dtype_)
+
+    @property
+    def _flat(self):
+        data = self._data
+        if data is None:
+            data = self._data = _decode(*self._raw)
+        return data
+
+    @_flat.setter
+    def _flat(self, value):
+        self._data = value
+        self._raw = None
 
     # -- attributes
 
@@ -719,7 +735,7 @@ class ndarray:
     @property
     def size(self):
         """Number of elements."""
-        return len(self._flat)
+        return _math.prod(self._shape)
 
     @property
     def itemsize(self):
@@ -2265,20 +2281,37 @@ class _Encoded(list):
 
 
 def _from_bytes(data, shape, name):
-    """An array from little-endian element bytes (the host's tensor encoding)."""
+    """An array from little-endian element bytes (the host's tensor encoding). The bytes are
+    decoded only when the elements are first used: an input fed to a model unchanged, or a
+    model's output returned as it came, is never turned into Python numbers."""
     if name == "bool":
-        flat = [b != 0 for b in data]
-    else:
-        values = _array.array(_TYPECODES[name])
-        values.frombytes(data)
-        flat = _Encoded(values.tolist())
-        flat._bytes = bytes(data)
-        flat._dtype = name
-    return ndarray(flat, shape, name)
+        return ndarray([b != 0 for b in data], shape, name)
+    shape = (shape,) if isinstance(shape, int) else tuple(int(n) for n in shape)
+    count, rest = divmod(len(data), _array.array(_TYPECODES[name]).itemsize)
+    if rest or _math.prod(shape) != count:
+        raise ValueError(f"cannot make an array of shape {shape} from {len(data)} bytes of {name}")
+    arr = ndarray.__new__(ndarray)
+    arr._data = None
+    arr._raw = (bytes(data), name)
+    arr._shape = shape
+    arr.dtype = dtype(name)
+    return arr
+
+
+def _decode(data, name):
+    """The flat element list of little-endian element bytes, remembering them."""
+    values = _array.array(_TYPECODES[name])
+    values.frombytes(data)
+    flat = _Encoded(values.tolist())
+    flat._bytes = data
+    flat._dtype = name
+    return flat
 
 
 def _to_bytes(arr):
     """The little-endian element bytes of a numeric or bool array."""
+    if arr._data is None and arr._raw[1] == arr.dtype.name:
+        return arr._raw[0]
     flat = arr._flat
     if type(flat) is _Encoded and flat._bytes is not None and flat._dtype == arr.dtype.name:
         return flat._bytes

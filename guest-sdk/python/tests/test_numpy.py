@@ -730,7 +730,16 @@ class HostBytesTest(unittest.TestCase):
 
         a = decoded()
         self.assertIs(stand_in._to_bytes(a), data)
+        # Passed on unchanged, the bytes were never turned into Python numbers.
+        self.assertIsNone(a._data)
+        self.assertEqual((a.shape, a.size, a.nbytes, a.dtype.name), ((3, 4), 12, 48, "float32"))
+        self.assertEqual(a.tolist(), source.tolist())
+        self.assertIs(stand_in._to_bytes(a), data)
         self.assertEqual(stand_in._to_bytes(a.reshape(12)), data)
+        with self.assertRaises(ValueError):
+            stand_in._from_bytes(data[:-1], (3, 4), "float32")
+        with self.assertRaises(ValueError):
+            stand_in._from_bytes(data, (2, 4), "float32")
         changes = [
             lambda a: a.__setitem__((0, 0), 7.0),
             lambda a: a.reshape(12).__setitem__(5, -1.0),

@@ -8,12 +8,9 @@
 //! row of ten per image).
 
 use scorehost_guest::nn::{Model, NnTensor};
-use scorehost_guest::{Arguments, Param, RunError, Sample, Schema, Script, Value, json};
+use scorehost_guest::{Arguments, Param, RunError, Schema, Script, Value};
 
-/// Image side, in pixels.
-const SIDE: u64 = 96;
-/// Colour channels.
-const CHANNELS: u64 = 3;
+mod answer;
 
 struct OnnxCnn {
     model: Model,
@@ -32,13 +29,8 @@ impl Script for OnnxCnn {
         Ok(OnnxCnn { model, input_name })
     }
 
-    /// `@input_schema("image", NumpyParameterType(np.zeros((1, 3, 96, 96), dtype=np.float32)))`:
-    /// a request body is `{"image": [[[[...]]]]}`.
     fn schema() -> Schema {
-        let zeros = vec![0f32; (CHANNELS * SIDE * SIDE) as usize];
-        Schema::new()
-            .parameter("image", Sample::ndarray(&[1, CHANNELS, SIDE, SIDE], &zeros))
-            .output(json!({"classes": [8], "probabilities": [vec![0.1; 10]]}))
+        answer::schema()
     }
 
     fn run(&mut self, arguments: Arguments) -> Result<Value, RunError> {
@@ -52,21 +44,7 @@ impl Script for OnnxCnn {
             .remove("probabilities")
             .ok_or_else(|| RunError::failed("the model gave no 'probabilities' output"))?;
         let classes_count = *probabilities.dims.last().unwrap_or(&1) as usize;
-        let values = probabilities.to_f32()?;
-        let rows: Vec<&[f32]> = values.chunks(classes_count.max(1)).collect();
-        let classes: Vec<usize> = rows
-            .iter()
-            .map(|row| {
-                // numpy's argmax: the first of equal maxima.
-                row.iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
-                        if p > best.1 { (i, p) } else { best }
-                    })
-                    .0
-            })
-            .collect();
-        Ok(json!({"classes": classes, "probabilities": rows}))
+        Ok(answer::answer(&probabilities.to_f32()?, classes_count))
     }
 }
 

@@ -69,6 +69,20 @@ impl OnnxModel {
     }
 }
 
+/// A float32 tensor of `shape` from little-endian element bytes (the host's tensor encoding).
+/// The error says what does not fit, without naming the input (the caller does).
+pub fn f32_tensor(shape: &[u64], bytes: &[u8]) -> Result<Tensor, String> {
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let shape = shape
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| "too large".to_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Tensor::from_shape(&shape, &values).map_err(|e| format!("{e}"))
+}
+
 /// A tensor as nested JSON lists (a scalar for rank 0), as numpy's `tolist()` gives it.
 ///
 /// `float32` values are written in their shortest form (`0.97`, not `0.9700000286102295`),

@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use onnx_plan::{OnnxModel, Tensor, to_json};
+use onnx_plan::{OnnxModel, Tensor, f32_tensor, to_json};
 use scorehost_guest::model::{get_model_path, model_dir};
 use scorehost_guest::{
     Dtype, Elements, EntryScript, Inputs, Param, RunError, Sample, Schema, Value, json,
@@ -156,16 +156,7 @@ fn float32_tensor(param: &Param) -> Result<Tensor, RunError> {
     let (Dtype::Float32, Elements::Bytes(bytes)) = (t.dtype, &t.elements) else {
         return Err(RunError::bad_input("'data' must hold float32 numbers"));
     };
-    let values: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    let shape = t
-        .shape
-        .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| RunError::bad_input("'data' is too large")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Tensor::from_shape(&shape, &values).map_err(|e| RunError::bad_input(format!("'data': {e}")))
+    f32_tensor(&t.shape, bytes).map_err(|e| RunError::bad_input(format!("'data': {e}")))
 }
 
 scorehost_guest::export_entry_script!(OnnxTabular);
