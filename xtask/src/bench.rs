@@ -1055,6 +1055,20 @@ struct OnnxGuest {
     body: Option<&'static str>,
 }
 
+fn guest(
+    name: &'static str,
+    plugin: &'static str,
+    port: u16,
+    body: Option<&'static str>,
+) -> OnnxGuest {
+    OnnxGuest {
+        name,
+        plugin,
+        port,
+        body,
+    }
+}
+
 /// What the two ONNX suites share: the model folder, the release server, the components.
 struct OnnxBench<'a> {
     title: &'static str,
@@ -1089,6 +1103,18 @@ impl OnnxBench<'_> {
             .arg("--cache-dir")
             .arg(repo_root().join("target/bench-compile-cache"))
             .env("SCOREHOST_LOG", "warn");
+        cmd
+    }
+
+    /// The Azure ML server (`venv`'s `azmlinfsrv`) serving `script` (from the repository's
+    /// root) with this suite's model folder.
+    fn azureml(&self, venv: &Path, script: &str, port: u16) -> Command {
+        let mut cmd = Command::new(venv.join("bin/azmlinfsrv"));
+        cmd.arg("--entry_script")
+            .arg(repo_root().join(script))
+            .args(["--port", &port.to_string()])
+            .env("AZUREML_MODEL_DIR", &self.model_dir)
+            .current_dir(self.out);
         cmd
     }
 
@@ -1170,92 +1196,95 @@ impl OnnxBench<'_> {
             drop(child);
         }
 
-        let _ = writeln!(
-            table,
-            "\n| scorehost build | RSS, 1 instance | RSS, 8 instances | per extra instance |\n|---|---|---|---|"
-        );
-        for guest in guests {
-            let body = guest.body.unwrap_or(body);
-            let mut rss = Vec::new();
-            for instances in [1u32, 8] {
-                let mut target = Target {
-                    name: "",
-                    command: self.scorehost(guest.plugin, guest.port, instances),
-                    port: guest.port,
-                    request: None,
-                    ready_200: false,
-                };
-                let child = Guard::start(&mut target, 300)?;
-                let addr: SocketAddr = ([127, 0, 0, 1], guest.port).into();
+        Self::rss_table(table, "instance", guests, body, |guest, instances, body| {
+            let command = self.scorehost(guest.plugin, guest.port, instances);
+            self.rss_after(command, guest.port, |addr| {
                 for _ in 0..instances * 4 {
                     post_ok(addr, body)?;
                 }
-                rss.push(tree_usage(child.0.id()).1);
-                drop(child);
+                Ok(())
+            })
+        })?;
+        Self::rss_table(table, "deployment", guests, body, |guest, count, body| {
+            let mut config = format!("addr = \"127.0.0.1:{}\"\nwatch = false\n", guest.port);
+            for i in 0..count {
+                let _ = write!(
+                    config,
+                    "\n[[deployment]]\nname = \"m{i}\"\nplugin = {:?}\nmodel_dir = {:?}\nauth = false\ninstances = 1\n",
+                    self.component(guest.plugin).display().to_string(),
+                    self.model_dir.display().to_string(),
+                );
             }
-            let _ = writeln!(
-                table,
-                "| {} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
-                guest.name,
-                rss[0],
-                rss[1],
-                (rss[1] - rss[0]) / 7.0
-            );
-        }
-
-        let _ = writeln!(
-            table,
-            "\n| scorehost build | RSS, 1 deployment | RSS, 8 deployments | per extra deployment |\n|---|---|---|---|"
-        );
-        for guest in guests {
-            let body = guest.body.unwrap_or(body);
-            let mut rss = Vec::new();
-            for count in [1usize, 8] {
-                let mut config = format!("addr = \"127.0.0.1:{}\"\nwatch = false\n", guest.port);
-                for i in 0..count {
-                    let _ = write!(
-                        config,
-                        "\n[[deployment]]\nname = \"m{i}\"\nplugin = {:?}\nmodel_dir = {:?}\nauth = false\ninstances = 1\n",
-                        self.component(guest.plugin).display().to_string(),
-                        self.model_dir.display().to_string(),
-                    );
-                }
-                let path = self.out.join(format!("onnx_deployments_{count}.toml"));
-                std::fs::write(&path, config)?;
-                let mut command = Command::new(self.release.join("scorehost"));
-                command
-                    .arg("serve")
-                    .arg("--config")
-                    .arg(&path)
-                    .arg("--cache-dir")
-                    .arg(repo_root().join("target/bench-compile-cache"))
-                    .env("SCOREHOST_LOG", "warn");
-                let mut target = Target {
-                    name: "",
-                    command,
-                    port: guest.port,
-                    request: None,
-                    ready_200: false,
-                };
-                let child = Guard::start(&mut target, 300)?;
-                let addr: SocketAddr = ([127, 0, 0, 1], guest.port).into();
+            let path = self.out.join(format!("onnx_deployments_{count}.toml"));
+            std::fs::write(&path, config)?;
+            let mut command = Command::new(self.release.join("scorehost"));
+            command
+                .arg("serve")
+                .arg("--config")
+                .arg(&path)
+                .arg("--cache-dir")
+                .arg(repo_root().join("target/bench-compile-cache"))
+                .env("SCOREHOST_LOG", "warn");
+            self.rss_after(command, guest.port, |addr| {
                 for i in 0..count {
                     post_path_ok(addr, &format!("/api/v1/service/m{i}/score"), body)?;
                 }
-                rss.push(tree_usage(child.0.id()).1);
-                drop(child);
-            }
-            let _ = writeln!(
-                table,
-                "| {} | {:.1} MiB | {:.1} MiB | {:.2} MiB |",
-                guest.name,
-                rss[0],
-                rss[1],
-                (rss[1] - rss[0]) / 7.0
-            );
-        }
+                Ok(())
+            })
+        })?;
         let _ = writeln!(table);
         Ok(())
+    }
+}
+
+impl OnnxBench<'_> {
+    /// A table of each guest's RSS with 1 and with 8 of `what` (what `measure` starts), and
+    /// the cost of each extra one.
+    fn rss_table(
+        table: &mut String,
+        what: &str,
+        guests: &[OnnxGuest],
+        body: &str,
+        measure: impl Fn(&OnnxGuest, u32, &str) -> io::Result<f64>,
+    ) -> io::Result<()> {
+        let _ = writeln!(
+            table,
+            "\n| scorehost build | RSS, 1 {what} | RSS, 8 {what}s | per extra {what} |\n|---|---|---|---|"
+        );
+        for guest in guests {
+            let body = guest.body.unwrap_or(body);
+            let one = measure(guest, 1, body)?;
+            let eight = measure(guest, 8, body)?;
+            let _ = writeln!(
+                table,
+                "| {} | {one:.1} MiB | {eight:.1} MiB | {:.2} MiB |",
+                guest.name,
+                (eight - one) / 7.0
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts `command` (a server on `port`), runs `requests` against it and returns the
+    /// server's RSS in MiB.
+    fn rss_after(
+        &self,
+        command: Command,
+        port: u16,
+        requests: impl FnOnce(SocketAddr) -> io::Result<()>,
+    ) -> io::Result<f64> {
+        let mut target = Target {
+            name: "",
+            command,
+            port,
+            request: None,
+            ready_200: false,
+        };
+        let child = Guard::start(&mut target, 300)?;
+        requests(([127, 0, 0, 1], port).into())?;
+        let rss = tree_usage(child.0.id()).1;
+        drop(child);
+        Ok(rss)
     }
 }
 
@@ -1329,38 +1358,32 @@ fn onnx_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
     // undecorated and read `{"data": ...}` themselves, as their Azure ML originals.
     let body = r#"{"Inputs": {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}"#;
     let plain = Some(r#"{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}"#);
-    let mut azureml = Command::new(setup.venv.join("bin/azmlinfsrv"));
-    azureml
-        .arg("--entry_script")
-        .arg(root.join("xtask/bench/score_onnx_tabular.py"))
-        .args(["--port", "5331"])
-        .env("AZUREML_MODEL_DIR", &bench.model_dir)
-        .current_dir(setup.out);
+    let azureml = bench.azureml(setup.venv, "xtask/bench/score_onnx_tabular.py", 5331);
     let guests = [
-        OnnxGuest {
-            name: "scorehost, wasi-nn, Rust guest (onnx_tabular)",
-            plugin: "onnx_tabular",
-            port: 5332,
-            body: None,
-        },
-        OnnxGuest {
-            name: "scorehost, wasi-nn, Python guest (python/onnx_tabular)",
-            plugin: "python/onnx_tabular",
-            port: 5333,
-            body: plain,
-        },
-        OnnxGuest {
-            name: "scorehost, wasi-nn, JS guest (js/onnx_tabular)",
-            plugin: "js/onnx_tabular",
-            port: 5334,
-            body: plain,
-        },
-        OnnxGuest {
-            name: "scorehost, tract in the guest (Rust onnx_tabular_tract)",
-            plugin: "onnx_tabular_tract",
-            port: 5335,
-            body: None,
-        },
+        guest(
+            "scorehost, wasi-nn, Rust guest (onnx_tabular)",
+            "onnx_tabular",
+            5332,
+            None,
+        ),
+        guest(
+            "scorehost, wasi-nn, Python guest (python/onnx_tabular)",
+            "python/onnx_tabular",
+            5333,
+            plain,
+        ),
+        guest(
+            "scorehost, wasi-nn, JS guest (js/onnx_tabular)",
+            "js/onnx_tabular",
+            5334,
+            plain,
+        ),
+        guest(
+            "scorehost, tract in the guest (Rust onnx_tabular_tract)",
+            "onnx_tabular_tract",
+            5335,
+            None,
+        ),
     ];
     let _ = writeln!(
         table,
@@ -1414,38 +1437,32 @@ fn onnx_cnn_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
     }
     let body = std::fs::read_to_string(&body_path)?;
     let bench = setup.bench(ONNX_CNN_SUITE, model_dir)?;
-    let mut azureml = Command::new(setup.venv.join("bin/azmlinfsrv"));
-    azureml
-        .arg("--entry_script")
-        .arg(root.join("xtask/bench/onnx_cnn/native_score.py"))
-        .args(["--port", "5341"])
-        .env("AZUREML_MODEL_DIR", &bench.model_dir)
-        .current_dir(setup.out);
+    let azureml = bench.azureml(setup.venv, "xtask/bench/onnx_cnn/native_score.py", 5341);
     let guests = [
-        OnnxGuest {
-            name: "scorehost, wasi-nn, Rust guest (onnx_cnn)",
-            plugin: "onnx_cnn",
-            port: 5342,
-            body: None,
-        },
-        OnnxGuest {
-            name: "scorehost, wasi-nn, Python guest (python/onnx_cnn)",
-            plugin: "python/onnx_cnn",
-            port: 5343,
-            body: None,
-        },
-        OnnxGuest {
-            name: "scorehost, wasi-nn, JS guest (js/onnx_cnn)",
-            plugin: "js/onnx_cnn",
-            port: 5344,
-            body: None,
-        },
-        OnnxGuest {
-            name: "scorehost, tract in the guest (Rust onnx_cnn_tract)",
-            plugin: "onnx_cnn_tract",
-            port: 5345,
-            body: None,
-        },
+        guest(
+            "scorehost, wasi-nn, Rust guest (onnx_cnn)",
+            "onnx_cnn",
+            5342,
+            None,
+        ),
+        guest(
+            "scorehost, wasi-nn, Python guest (python/onnx_cnn)",
+            "python/onnx_cnn",
+            5343,
+            None,
+        ),
+        guest(
+            "scorehost, wasi-nn, JS guest (js/onnx_cnn)",
+            "js/onnx_cnn",
+            5344,
+            None,
+        ),
+        guest(
+            "scorehost, tract in the guest (Rust onnx_cnn_tract)",
+            "onnx_cnn_tract",
+            5345,
+            None,
+        ),
     ];
     let _ = writeln!(
         table,
