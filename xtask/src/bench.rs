@@ -574,7 +574,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
         }
     }
     // Not in the quick run the tests make: it installs onnxruntime into the Azure ML venv and
-    // compiles two ONNX components (minutes on a fresh machine).
+    // compiles the ONNX components of every guest (minutes on a fresh machine).
     let onnx = OnnxSetup {
         seconds,
         wrk: &wrk,
@@ -1055,6 +1055,7 @@ struct OnnxGuest {
     body: Option<&'static str>,
 }
 
+/// An [`OnnxGuest`], in one line per row.
 fn guest(
     name: &'static str,
     plugin: &'static str,

@@ -1,6 +1,6 @@
 //! Loads an ONNX model with [tract](https://crates.io/crates/tract-onnx) into an optimised,
-//! runnable plan, inside the Wasm guest. Shared by the `onnx_tabular` and `onnx_image`
-//! plugins; not a plugin itself.
+//! runnable plan, inside the Wasm guest. Shared by the `onnx_image`, `onnx_tabular_tract` and
+//! `onnx_cnn_tract` plugins; not a plugin itself.
 //!
 //! An entry script loads its model once in `init` ([`OnnxModel::load`]) and keeps it: parsing
 //! and optimising cost milliseconds, running the plan microseconds.
