@@ -223,10 +223,33 @@ fn test() -> std::io::Result<()> {
     let (passed, failed) = cargo_test(&root, browser)?;
     // A plain closing line, so CI sees the total rather than the last crate's (often empty)
     // doc-test summary.
+    // A full disk shows up as the linker dying with SIGBUS in the release build below (seen
+    // on CI); say how much room there is, so such a failure explains itself.
+    print_free_disk(&root);
     println!("xtask: cargo xtask bench --quick (the benchmark harness still works end to end)");
     bench::bench(true, None)?;
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// Prints the free space of the file system holding `dir` and the size of its `target/`
+/// (`df` and `du`; nothing when they are missing).
+fn print_free_disk(dir: &std::path::Path) {
+    let output = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .arg(dir.join(if program == "du" { "target" } else { "." }))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let free =
+        output("df", &["-h", "--output=avail"]).and_then(|t| t.lines().last().map(str::to_owned));
+    let used = output("du", &["-sh"]).and_then(|t| t.split_whitespace().next().map(str::to_owned));
+    if let (Some(free), Some(used)) = (free, used) {
+        println!("xtask: disk: {} free, target/ holds {used}", free.trim());
+    }
 }
 
 /// The browser tests drive Debian's headless Chromium (the pages' tests through its
