@@ -709,23 +709,7 @@ fn cold_start(
 
 /// POSTs a JSON body to `/score` and fails unless the answer is 200.
 fn post_ok(addr: SocketAddr, body: &str) -> io::Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "POST /score HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply)?;
-    if reply.starts_with("HTTP/1.1 200") {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "/score on {addr} answered: {reply}"
-        )))
-    }
+    post_path_ok(addr, "/score", body)
 }
 
 /// Kills the server when the case ends, however it ends.
@@ -1474,7 +1458,7 @@ fn onnx_cnn_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
 }
 
 /// POSTs a JSON body to `path` and fails unless the answer is 200.
-fn post_path_ok(addr: SocketAddr, path: &str, body: &str) -> io::Result<()> {
+pub(crate) fn post_path_ok(addr: SocketAddr, path: &str, body: &str) -> io::Result<()> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(

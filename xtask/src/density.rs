@@ -238,22 +238,7 @@ fn exchange(
 
 /// POSTs the Power BI body to `path` on a new connection; fails unless the answer is 200.
 fn post(addr: SocketAddr, path: &str) -> io::Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_nodelay(true)?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
-        BODY.len()
-    )?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply)?;
-    if reply.starts_with("HTTP/1.1 200") {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!("{path} answered: {reply}")))
-    }
+    crate::bench::post_path_ok(addr, path, BODY)
 }
 
 /// The sum of every sample of `metric` in `/metrics`.
