@@ -221,13 +221,13 @@ fn test() -> std::io::Result<()> {
     let browser = ensure_chromium();
     println!("xtask: cargo test --workspace");
     let (passed, failed) = cargo_test(&root, browser)?;
-    // A plain closing line, so CI sees the total rather than the last crate's (often empty)
-    // doc-test summary.
     // A full disk shows up as the linker dying with SIGBUS in the release build below (seen
     // on CI); say how much room there is, so such a failure explains itself.
     print_free_disk(&root);
     println!("xtask: cargo xtask bench --quick (the benchmark harness still works end to end)");
     bench::bench(true, None)?;
+    // A plain closing line, so CI sees the total rather than the last crate's (often empty)
+    // doc-test summary.
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }
