@@ -1076,18 +1076,24 @@ impl OnnxBench<'_> {
         }
     }
 
-    fn scorehost(&self, plugin: &str, port: u16, instances: u32) -> Command {
+    /// `scorehost serve` from the release build, with the bench's compile cache and quiet logs.
+    fn serve(&self) -> Command {
         let mut cmd = Command::new(self.release.join("scorehost"));
         cmd.arg("serve")
-            .arg("--plugin")
+            .arg("--cache-dir")
+            .arg(repo_root().join("target/bench-compile-cache"))
+            .env("SCOREHOST_LOG", "warn");
+        cmd
+    }
+
+    fn scorehost(&self, plugin: &str, port: u16, instances: u32) -> Command {
+        let mut cmd = self.serve();
+        cmd.arg("--plugin")
             .arg(self.component(plugin))
             .arg("--model-dir")
             .arg(&self.model_dir)
             .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--instances", &instances.to_string()])
-            .arg("--cache-dir")
-            .arg(repo_root().join("target/bench-compile-cache"))
-            .env("SCOREHOST_LOG", "warn");
+            .args(["--instances", &instances.to_string()]);
         cmd
     }
 
@@ -1202,14 +1208,8 @@ impl OnnxBench<'_> {
             }
             let path = self.out.join(format!("onnx_deployments_{count}.toml"));
             std::fs::write(&path, config)?;
-            let mut command = Command::new(self.release.join("scorehost"));
-            command
-                .arg("serve")
-                .arg("--config")
-                .arg(&path)
-                .arg("--cache-dir")
-                .arg(repo_root().join("target/bench-compile-cache"))
-                .env("SCOREHOST_LOG", "warn");
+            let mut command = self.serve();
+            command.arg("--config").arg(&path);
             self.rss_after(command, guest.port, |addr| {
                 for i in 0..count {
                     post_path_ok(addr, &format!("/api/v1/service/m{i}/score"), body)?;
@@ -1220,9 +1220,7 @@ impl OnnxBench<'_> {
         let _ = writeln!(table);
         Ok(())
     }
-}
 
-impl OnnxBench<'_> {
     /// A table of each guest's RSS with 1 and with 8 of `what` (what `measure` starts), and
     /// the cost of each extra one.
     fn rss_table(

@@ -2287,14 +2287,15 @@ def _from_bytes(data, shape, name):
     if name == "bool":
         return ndarray([b != 0 for b in data], shape, name)
     shape = (shape,) if isinstance(shape, int) else tuple(int(n) for n in shape)
-    count, rest = divmod(len(data), _array.array(_TYPECODES[name]).itemsize)
+    dt = dtype(name)
+    count, rest = divmod(len(data), dt.itemsize)
     if rest or _math.prod(shape) != count:
         raise ValueError(f"cannot make an array of shape {shape} from {len(data)} bytes of {name}")
     arr = ndarray.__new__(ndarray)
     arr._data = None
     arr._raw = (bytes(data), name)
     arr._shape = shape
-    arr.dtype = dtype(name)
+    arr.dtype = dt
     return arr
 
 
