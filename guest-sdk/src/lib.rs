@@ -35,6 +35,7 @@ pub use serde_json::{Value, json};
 pub mod log;
 pub mod model;
 pub mod nn;
+mod packed;
 mod param;
 pub mod raw;
 pub mod schema;
@@ -312,7 +313,7 @@ pub mod __private {
 
     fn arguments(input: wit_types::Input) -> Result<Arguments, RunError> {
         match input {
-            wit_types::Input::Arguments(arguments) => Arguments::from_wit(arguments),
+            wit_types::Input::Arguments(packed) => packed::unpack(&packed),
             wit_types::Input::Text(_) => Err(RunError::failed(
                 "the host sent text to a script with a schema",
             )),

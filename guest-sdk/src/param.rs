@@ -2,7 +2,6 @@
 
 use serde_json::Value;
 
-use crate::wit::scorehost::plugin::types as wit_types;
 use crate::{Dtype, Elements, Frame, RunError, Tensor};
 
 /// The entries of the request's `Inputs` object, in request order.
@@ -41,12 +40,9 @@ impl Inputs {
         self.entries.is_empty()
     }
 
-    pub(crate) fn from_wit(params: Vec<wit_types::NamedParam>) -> Result<Self, RunError> {
-        let entries = params
-            .into_iter()
-            .map(|p| Ok((p.name, Param::from_wit(p.value)?)))
-            .collect::<Result<_, RunError>>()?;
-        Ok(Inputs { entries })
+    /// The entries as the host sent them (`packed`).
+    pub(crate) fn from_entries(entries: Vec<(String, Param)>) -> Self {
+        Inputs { entries }
     }
 }
 
@@ -97,18 +93,9 @@ impl Arguments {
         self.entries.iter().map(|(n, a)| (n.as_str(), a))
     }
 
-    pub(crate) fn from_wit(arguments: Vec<wit_types::NamedArgument>) -> Result<Self, RunError> {
-        let entries = arguments
-            .into_iter()
-            .map(|a| {
-                let value = match a.value {
-                    wit_types::Argument::Value(p) => Argument::Value(Param::from_wit(p)?),
-                    wit_types::Argument::Group(ps) => Argument::Group(Inputs::from_wit(ps)?),
-                };
-                Ok((a.name, value))
-            })
-            .collect::<Result<_, RunError>>()?;
-        Ok(Arguments { entries })
+    /// The parameters as the host sent them (`packed`).
+    pub(crate) fn from_entries(entries: Vec<(String, Argument)>) -> Self {
+        Arguments { entries }
     }
 
     /// Takes parameter `name` out.
@@ -130,17 +117,6 @@ pub enum Param {
 }
 
 impl Param {
-    pub(crate) fn from_wit(param: wit_types::Param) -> Result<Self, RunError> {
-        Ok(match param {
-            wit_types::Param::Tensor(t) => Param::Tensor(t),
-            wit_types::Param::Frame(f) => Param::Frame(f),
-            wit_types::Param::Json(text) => Param::Json(
-                serde_json::from_str(&text)
-                    .map_err(|e| RunError::failed(format!("the host sent invalid JSON: {e}")))?,
-            ),
-        })
-    }
-
     /// The value as one number (a JSON number or a one-element tensor).
     pub fn as_f64(&self) -> Result<f64, RunError> {
         match self {

@@ -34,7 +34,8 @@ use tokio::sync::oneshot;
 use crate::config::{BatchSettings, DeploymentSettings};
 use crate::deployment::{Deployment, ScoreError, Scored};
 use crate::runtime::CallError;
-use crate::runtime::bindings::{Argument, Elements, Input, NamedArgument, Param, Tensor};
+use crate::runtime::Input;
+use crate::runtime::bindings::{Argument, Elements, NamedArgument, Param, Tensor};
 use crate::schema::Schema;
 
 /// The batcher of one deployment: the batches waiting to be scored, by shape key.
@@ -203,10 +204,11 @@ impl Batcher {
                 }
             }
         };
-        Some(match outcome {
-            Outcome::Done(result) => result,
-            Outcome::Alone => deployment.score_alone(request_id, input, weight).await,
-        })
+        match outcome {
+            Outcome::Done(result) => Some(result),
+            // Alone after all: the caller scores it as one that joins no batch.
+            Outcome::Alone => None,
+        }
     }
 
     /// The leader's wait: until the batch is handed over full, or its time is up.
@@ -244,7 +246,9 @@ impl Batcher {
         let input = Input::Arguments(batch.joined);
         let ids = batch.request_ids.join(",");
         tracing::debug!(requests = %ids, rows = batch.rows, "scoring a batch");
-        let result = deployment.score_batch(&ids, &input, batch.weight).await;
+        let result = deployment
+            .score_batch(&ids, &input.into_call(), batch.weight)
+            .await;
         let mut rows = Vec::with_capacity(batch.members.len() + 1);
         rows.push(leader_rows);
         rows.extend(batch.members.iter().map(|m| m.rows));

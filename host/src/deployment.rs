@@ -7,12 +7,12 @@ use anyhow::Context as _;
 
 use crate::config::DeploymentSettings;
 use crate::metrics::DeploymentMetrics;
-use crate::runtime::bindings::Input;
 use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawResponse};
 use crate::runtime::models::ModelIndex;
 use crate::runtime::onnx::OnnxModels;
 use crate::runtime::pool::{LeaseError, Pool, QueueLimits, Sizing};
 use crate::runtime::{CallError, Instance, InstanceSpec, Runtime};
+use crate::runtime::{CallInput, Input};
 use crate::schema::{Documents, Invalid, Schema, SwaggerVersion};
 
 /// Budget of the `schema()` call made once at load.
@@ -281,17 +281,14 @@ impl Deployment {
 
     /// Runs `input` on a fresh instance made for this call alone (instantiate + `init` +
     /// `run`), the alternative to the warm pool; used by the benchmarks.
-    pub(crate) async fn score_on_fresh_instance(
-        &self,
-        input: &Input,
-    ) -> Result<String, ScoreError> {
+    pub(crate) async fn score_on_fresh_instance(&self, input: Input) -> Result<String, ScoreError> {
         let mut instance = self
             .pool
             .fresh_instance()
             .await
             .map_err(|_| ScoreError::Call(CallError::Trapped))?;
         Ok(instance
-            .run("bench", input, self.settings.limits.timeout)
+            .run("bench", &input.into_call(), self.settings.limits.timeout)
             .await?)
     }
 
@@ -363,11 +360,11 @@ impl Deployment {
     pub(crate) async fn score(
         &self,
         request_id: &str,
-        input: &Input,
+        input: Input,
         weight: usize,
     ) -> Result<Scored, ScoreError> {
         if let Some(batcher) = &self.batcher
-            && let Some(scored) = batcher.score(self, request_id, input, weight).await
+            && let Some(scored) = batcher.score(self, request_id, &input, weight).await
         {
             return scored;
         }
@@ -378,7 +375,7 @@ impl Deployment {
     pub(crate) async fn score_batch(
         &self,
         request_ids: &str,
-        input: &Input,
+        input: &CallInput,
         weight: usize,
     ) -> Result<Scored, ScoreError> {
         self.on_warm_instance(weight, async |instance, budget| {
@@ -391,12 +388,13 @@ impl Deployment {
     pub(crate) async fn score_alone(
         &self,
         request_id: &str,
-        input: &Input,
+        input: Input,
         weight: usize,
     ) -> Result<Scored, ScoreError> {
+        let input = input.into_call();
         let scored = self
             .on_warm_instance(weight, async |instance, budget| {
-                instance.run(request_id, input, budget).await
+                instance.run(request_id, &input, budget).await
             })
             .await?;
         // The body goes to the client as-is, so it must be JSON (a Rust guest's serde_json

@@ -53,7 +53,7 @@ pub mod __bench {
     /// The engine's naming of unknown ONNX input dimensions (for `examples/cnn_compute.rs`).
     pub use crate::runtime::onnx::name_unknown_dims;
 
-    use crate::runtime::bindings::Input;
+    use crate::runtime::Input;
 
     /// Borrows a warm instance and scores a request with `inputs` (the JSON text of its
     /// `Inputs` object) and `global_parameters`, checked against the schema as a request is.
@@ -96,12 +96,12 @@ pub mod __bench {
         };
         let length = if fresh {
             deployment
-                .score_on_fresh_instance(&input)
+                .score_on_fresh_instance(input)
                 .await
                 .map(|body| body.len())
         } else {
             deployment
-                .score("bench", &input, weight)
+                .score("bench", input, weight)
                 .await
                 .map(|s| s.body.len())
         };

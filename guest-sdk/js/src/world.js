@@ -9,6 +9,7 @@
 // thrown Error into a trap, which costs the host the instance.
 
 import { BadInput, messageOf } from './errors.js';
+import { unpackArguments } from './packed.js';
 import { paramFromWit } from './values.js';
 import { parameterNames, sampleJSON, witSchemaOf } from './samples.js';
 import { AMLRequest, isRawhttp, responseToWit } from './request.js';
@@ -28,10 +29,13 @@ export function scorerExports(script) {
       if (input.tag === 'text') return settle(() => run(input.val), resultToWit, runErrorToWit);
       let args;
       try {
+        // A buffer that does not unpack is the host's fault, not the request's: it throws a
+        // plain Error, so the result is an exception (a 500), and the instance survives.
+        const named = unpackArguments(input.val);
         // The declared parameters, positionally; one the request left out is `undefined`,
         // so the script's default applies.
         args = names.map((name) => {
-          const argument = input.val.find((a) => a.name === name);
+          const argument = named.find((a) => a.name === name);
           if (argument === undefined) return undefined;
           const { tag, val } = argument.value;
           return tag === 'group' ? lazyInputs(val) : paramFromWit(val);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { BadInput } from '../src/errors.js';
+import { unpackArguments } from '../src/packed.js';
 import { AMLResponse, rawhttp } from '../src/request.js';
 import {
   batchable,
@@ -19,6 +20,174 @@ import { DataFrame, float, NDArray, paramFromWit, tensorFromWit } from '../src/v
 import { rawScorerExports, scorerExports } from '../src/world.js';
 
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
+
+// The host's side of `arguments(list<u8>)` (wit/scorehost.wit), written from the grammar
+// there so the tests can hand `run` the buffer it now gets.
+const DTYPES = [
+  'float64', 'float32', 'int64', 'int32', 'int16', 'int8',
+  'uint64', 'uint32', 'uint16', 'uint8', 'bool', 'str',
+];
+function packArguments(args) {
+  const out = [];
+  const u8 = (n) => out.push(n);
+  const u32 = (n) => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, n, true);
+    out.push(...b);
+  };
+  const u64 = (n) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
+    out.push(...b);
+  };
+  const str = (s) => {
+    const b = new TextEncoder().encode(s);
+    u32(b.length);
+    out.push(...b);
+  };
+  const tensor = ({ dtype, shape, elements }) => {
+    u8(DTYPES.indexOf(dtype));
+    u32(shape.length);
+    for (const d of shape) u64(d);
+    if (elements.tag === 'bytes') {
+      u8(0);
+      u32(elements.val.length);
+      out.push(...elements.val);
+    } else {
+      u8(1);
+      u32(elements.val.length);
+      elements.val.forEach(str);
+    }
+  };
+  const param = ({ tag, val }) => {
+    if (tag === 'tensor') {
+      u8(0);
+      tensor(val);
+    } else if (tag === 'frame') {
+      u8(1);
+      u32(val.columns.length);
+      for (const c of val.columns) {
+        str(c.name);
+        tensor(c.values);
+      }
+    } else {
+      u8(2);
+      str(val);
+    }
+  };
+  u32(args.length);
+  for (const { name, value } of args) {
+    str(name);
+    if (value.tag === 'value') {
+      u8(0);
+      param(value.val);
+    } else {
+      u8(1);
+      u32(value.val.length);
+      for (const entry of value.val) {
+        str(entry.name);
+        param(entry.value);
+      }
+    }
+  }
+  return new Uint8Array(out);
+}
+
+/** A little-endian tensor of 8-byte elements, as the host sends float64 and int64 values. */
+function tensorOf(dtype, shape, values) {
+  const bytes = new Uint8Array(values.length * 8);
+  const view = new DataView(bytes.buffer);
+  values.forEach((x, i) =>
+    dtype === 'int64' ? view.setBigInt64(i * 8, BigInt(x), true) : view.setFloat64(i * 8, x, true),
+  );
+  return { dtype, shape: BigUint64Array.from(shape, BigInt), elements: { tag: 'bytes', val: bytes } };
+}
+
+/** A `str` tensor. */
+function stringsOf(shape, values) {
+  return { dtype: 'str', shape: BigUint64Array.from(shape, BigInt), elements: { tag: 'strings', val: values } };
+}
+
+/** The Power BI request: Inputs { input1 [2,10] float64, input2 frame, input3 0.0 }, GlobalParameters 1.0. */
+function powerBiArguments() {
+  const input1 = tensorOf('float64', [2, 10], Array.from({ length: 20 }, (_, i) => i / 2));
+  const input2 = {
+    columns: [
+      { name: 'name', values: stringsOf([2], ['Sarah', 'John']) },
+      { name: 'age', values: tensorOf('int64', [2], [25, 26]) },
+    ],
+  };
+  return [
+    {
+      name: 'Inputs',
+      value: {
+        tag: 'group',
+        val: [
+          { name: 'input1', value: { tag: 'tensor', val: input1 } },
+          { name: 'input2', value: { tag: 'frame', val: input2 } },
+          { name: 'input3', value: { tag: 'json', val: '0.0' } },
+        ],
+      },
+    },
+    { name: 'GlobalParameters', value: { tag: 'value', val: { tag: 'json', val: '1.0' } } },
+  ];
+}
+
+test('packed arguments unpack into the objects the bindings gave for list<named-argument>', () => {
+  const value = (name, tensor) => ({ name, value: { tag: 'value', val: { tag: 'tensor', val: tensor } } });
+  const args = [
+    value('data', tensorOf('float64', [2, 3], [1, 2, 3, 4, 5, 6.5])),
+    // A leading U+FEFF is part of the string, not a byte-order mark to drop.
+    value('words', stringsOf([3], ['a', '', '\ufeffh\u00e9'])),
+    ...powerBiArguments(),
+  ];
+  const unpacked = unpackArguments(packArguments(args));
+  assert.deepEqual(unpacked, args);
+  // Each element buffer is its own copy, so a typed array can view it at offset 0.
+  const bytes = unpacked[0].value.val.val.elements.val;
+  assert.equal(bytes.byteOffset, 0);
+  assert.equal(bytes.buffer.byteLength, 48);
+  assert.ok(unpacked[0].value.val.val.shape instanceof BigUint64Array);
+  assert.deepEqual(paramFromWit(unpacked[0].value.val).tolist(), [[1, 2, 3], [4, 5, 6.5]]);
+  const frame = paramFromWit(unpacked[2].value.val[1].value);
+  assert.deepEqual(frame.records(), [{ name: 'Sarah', age: 25 }, { name: 'John', age: 26 }]);
+
+  assert.deepEqual(unpackArguments(new Uint8Array([0, 0, 0, 0])), []);
+  // A buffer that starts inside a larger one, as a view may.
+  const inner = packArguments(args);
+  const outer = new Uint8Array(inner.length + 3);
+  outer.set(inner, 3);
+  assert.deepEqual(unpackArguments(outer.subarray(3)), args);
+});
+
+test('a malformed packed buffer throws a packed-arguments Error', () => {
+  const packed = packArguments(powerBiArguments());
+  const cases = [
+    [new Uint8Array(), /truncated/],
+    [packed.subarray(0, packed.length - 1), /truncated/],
+    [packed.subarray(0, 40), /truncated/],
+    [new Uint8Array([...packed, 0]), /1 bytes left over/],
+    // One argument named "x" whose argument tag is 7.
+    [new Uint8Array([1, 0, 0, 0, 1, 0, 0, 0, 120, 7]), /unknown argument tag 7 at byte 9/],
+    // ... a value whose param tag is 3.
+    [new Uint8Array([1, 0, 0, 0, 1, 0, 0, 0, 120, 0, 3]), /unknown param tag 3/],
+    // ... a tensor of dtype 12.
+    [new Uint8Array([1, 0, 0, 0, 1, 0, 0, 0, 120, 0, 0, 12]), /unknown dtype 12/],
+    // ... a 0-d float64 tensor whose elements tag is 2.
+    [new Uint8Array([1, 0, 0, 0, 1, 0, 0, 0, 120, 0, 0, 0, 0, 0, 0, 0, 2]), /unknown elements tag 2/],
+    // ... a tensor claiming 2^32 - 1 axes.
+    [new Uint8Array([1, 0, 0, 0, 1, 0, 0, 0, 120, 0, 0, 0, 255, 255, 255, 255]), /truncated/],
+    // A name that is not UTF-8.
+    [new Uint8Array([1, 0, 0, 0, 1, 0, 0, 0, 0xff]), /invalid UTF-8/],
+  ];
+  for (const [bytes, message] of cases) {
+    assert.throws(
+      () => unpackArguments(bytes),
+      (e) => e.constructor === Error && e.message.startsWith('packed arguments: ') && message.test(e.message),
+      message.source,
+    );
+  }
+});
 
 test('floats written with float() or in float arrays keep their .0', () => {
   assert.equal(sampleJSON(StandardPythonParameterType(float(0))), '0.0');
@@ -148,7 +317,7 @@ test('top-level parameters of any name, positional in the decorators order, defa
     tag: 'tensor',
     val: { dtype: 'uint8', shape: [1n, 2n], elements: { tag: 'bytes', val: new Uint8Array([3, 4]) } },
   };
-  const input = { tag: 'arguments', val: [{ name: 'data', value: { tag: 'value', val: tensor } }] };
+  const input = { tag: 'arguments', val: packArguments([{ name: 'data', value: { tag: 'value', val: tensor } }]) };
   assert.deepEqual(exports.run(input), { tag: 'ok', val: '{"rows":[[3,4]],"scale":2}' });
 });
 
@@ -189,7 +358,7 @@ test('run gets decoded values and its errors become run-errors', async () => {
   };
   const inputs = (entries) => ({
     tag: 'arguments',
-    val: [{ name: 'Inputs', value: { tag: 'group', val: entries } }],
+    val: packArguments([{ name: 'Inputs', value: { tag: 'group', val: entries } }]),
   });
   assert.deepEqual(exports.run(inputs([{ name: 'a', value: tensor }])), {
     tag: 'ok',
@@ -206,6 +375,11 @@ test('run gets decoded values and its errors become run-errors', async () => {
   });
   assert.deepEqual(await exports.run(json('async')), { tag: 'ok', val: '{"later":true}' });
   assert.equal(exports.run(json('bigint')).val.tag, 'exception');
+
+  // A buffer the host packed wrong is an exception result, not a trap.
+  const broken = exports.run({ tag: 'arguments', val: new Uint8Array([1, 0, 0]) });
+  assert.equal(broken.val.tag, 'exception');
+  assert.match(broken.val.val, /^Error: packed arguments: truncated/);
 
   const failing = scorerExports({ init: () => { throw new Error('no model'); }, run: () => 0 });
   assert.deepEqual(failing.init(), { tag: 'err', val: 'no model' });

@@ -15,6 +15,7 @@ from wit_world.imports import types as t
 from . import numpy as _np
 from . import pandas as _pd
 from ._common import call_init, failure
+from ._packed import unpack_arguments
 from .schema import (
     BadInput,
     NumpyParameterType,
@@ -168,8 +169,10 @@ def world_for(script):
     def arguments(input):
         if isinstance(input, t.Input_Text):
             return (input.value,), {}
+        # A buffer that does not unpack raises ValueError: a host bug, so `run` reports it as
+        # an exception (logged, generic 500), not as the client's bad input.
         kwargs = {}
-        for argument in input.value:
+        for argument in unpack_arguments(input.value):
             value = argument.value
             if isinstance(value, t.Argument_Group):
                 kwargs[argument.name] = {p.name: value_of(p.value) for p in value.value}

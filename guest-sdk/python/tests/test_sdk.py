@@ -28,6 +28,7 @@ from wit_world.imports import types as t  # noqa: E402
 from scorehost import numpy as np  # noqa: E402
 from scorehost import pandas as pd  # noqa: E402
 from scorehost import _scorer  # noqa: E402
+from scorehost._packed import unpack_arguments  # noqa: E402
 from scorehost.build import world_of  # noqa: E402
 from scorehost.pil import Image, UnidentifiedImageError  # noqa: E402
 from scorehost.rawhttp import AMLRequest, AMLResponse, FileStorage  # noqa: E402
@@ -123,6 +124,162 @@ def _powerbi_run():
     return run
 
 
+def _pack_arguments(arguments):
+    """The `input::arguments` buffer for a list of `t.NamedArgument`, packed as the host does
+    (the grammar in wit/scorehost.wit). Written from the grammar, apart from the SDK's
+    unpacker, so the round trip checks one reading of the grammar against another."""
+    out = bytearray()
+
+    def u32(n):
+        out.extend(struct.pack("<I", n))
+
+    def text(s):
+        data = s.encode("utf-8")
+        u32(len(data))
+        out.extend(data)
+
+    def tensor(x):
+        out.append(list(t.Dtype).index(x.dtype))
+        u32(len(x.shape))
+        out.extend(struct.pack(f"<{len(x.shape)}Q", *x.shape))
+        if isinstance(x.elements, t.Elements_Bytes):
+            out.append(0)
+            u32(len(x.elements.value))
+            out.extend(x.elements.value)
+        else:
+            out.append(1)
+            u32(len(x.elements.value))
+            for s in x.elements.value:
+                text(s)
+
+    def param(p):
+        if isinstance(p, t.Param_Tensor):
+            out.append(0)
+            tensor(p.value)
+        elif isinstance(p, t.Param_Frame):
+            out.append(1)
+            u32(len(p.value.columns))
+            for column in p.value.columns:
+                text(column.name)
+                tensor(column.values)
+        else:
+            out.append(2)
+            text(p.value)
+
+    u32(len(arguments))
+    for argument in arguments:
+        text(argument.name)
+        if isinstance(argument.value, t.Argument_Value):
+            out.append(0)
+            param(argument.value.value)
+        else:
+            out.append(1)
+            u32(len(argument.value.value))
+            for entry in argument.value.value:
+                text(entry.name)
+                param(entry.value)
+    return bytes(out)
+
+
+def _powerbi_arguments():
+    """The Power BI request's arguments: an `Inputs` group (a tensor, a frame, a JSON number)
+    and a `GlobalParameters` value."""
+    matrix = t.Tensor(t.Dtype.FLOAT64, [2, 10], t.Elements_Bytes(struct.pack("<20d", *range(20))))
+    frame = t.Frame([
+        t.Column("name", t.Tensor(t.Dtype.STR, [2], t.Elements_Strings(["Sarah", "John"]))),
+        t.Column("age", t.Tensor(t.Dtype.INT64, [2], t.Elements_Bytes(struct.pack("<2q", 25, 26)))),
+    ])
+    return [
+        t.NamedArgument("Inputs", t.Argument_Group([
+            t.NamedParam("input1", t.Param_Tensor(matrix)),
+            t.NamedParam("input2", t.Param_Frame(frame)),
+            t.NamedParam("input3", t.Param_Json("0.0")),
+        ])),
+        t.NamedArgument("GlobalParameters", t.Argument_Value(t.Param_Json("1.0"))),
+    ]
+
+
+class PackedArgumentsTest(unittest.TestCase):
+    def test_unpacking_gives_back_the_packed_binding_objects(self):
+        matrix = t.Tensor(t.Dtype.FLOAT64, [2, 3], t.Elements_Bytes(struct.pack("<6d", 1, 2, 3, 4, 5, 6.5)))
+        words = t.Tensor(t.Dtype.STR, [3], t.Elements_Strings(["a", "", "é"]))
+        frame = t.Frame([
+            t.Column("name", t.Tensor(t.Dtype.STR, [2], t.Elements_Strings(["Sarah", "John"]))),
+            t.Column("age", t.Tensor(t.Dtype.INT64, [2], t.Elements_Bytes(struct.pack("<2q", 25, 26)))),
+        ])
+        arguments = [
+            t.NamedArgument("data", t.Argument_Value(t.Param_Tensor(matrix))),
+            t.NamedArgument("words", t.Argument_Value(t.Param_Tensor(words))),
+            t.NamedArgument("Inputs", t.Argument_Group([
+                t.NamedParam("frame", t.Param_Frame(frame)),
+                t.NamedParam("scale", t.Param_Json('{"k": [1, null]}')),
+            ])),
+        ]
+        back = unpack_arguments(_pack_arguments(arguments))
+        self.assertEqual(back, arguments)
+        # The types numpy and `value_of` rely on, not only equal values.
+        self.assertIs(type(back[0].value.value.value.elements.value), bytes)
+        self.assertIs(type(back[0].value.value.value.shape), list)
+        self.assertEqual(unpack_arguments(_pack_arguments([])), [])
+        self.assertEqual(unpack_arguments(b"\0\0\0\0"), [])
+
+    def test_the_layout_matches_the_hosts_byte_for_byte(self):
+        # The bytes the host's own test (host/src/runtime/packed.rs) expects from `pack`.
+        data = (
+            b"\x02\0\0\0" b"\x06\0\0\0Inputs" b"\x01\x02\0\0\0"
+            b"\x01\0\0\0a" b"\x00\x03\x01\0\0\0" + struct.pack("<Q", 2) + b"\x00\x08\0\0\0" + struct.pack("<2i", 1, 2)
+            + b"\x01\0\0\0f" b"\x01\x01\0\0\0" b"\x01\0\0\0s" b"\x0b\x01\0\0\0" + struct.pack("<Q", 1)
+            + b"\x01\x01\0\0\0\x02\0\0\0" + "é".encode()
+            + b"\x01\0\0\0g" b"\x00\x02\x01\0\0\0" b"1"
+        )
+        self.assertEqual(unpack_arguments(data), [
+            t.NamedArgument("Inputs", t.Argument_Group([
+                t.NamedParam("a", t.Param_Tensor(t.Tensor(t.Dtype.INT32, [2], t.Elements_Bytes(struct.pack("<2i", 1, 2))))),
+                t.NamedParam("f", t.Param_Frame(t.Frame([
+                    t.Column("s", t.Tensor(t.Dtype.STR, [1], t.Elements_Strings(["é"]))),
+                ]))),
+            ])),
+            t.NamedArgument("g", t.Argument_Value(t.Param_Json("1"))),
+        ])
+
+    def test_a_malformed_buffer_is_a_value_error(self):
+        good = _pack_arguments(_powerbi_arguments())
+        self.assertEqual(len(unpack_arguments(good)), 2)
+        # Cut at every length, so each read (tags, counts, shapes, strings, element bytes)
+        # meets the end of the buffer at least once.
+        for cut in range(len(good)):
+            with self.assertRaisesRegex(ValueError, "^packed arguments: truncated", msg=f"cut at {cut}"):
+                unpack_arguments(good[:cut])
+        with self.assertRaisesRegex(ValueError, "^packed arguments: 1 trailing bytes at offset"):
+            unpack_arguments(good + b"\0")
+        one = _pack_arguments([t.NamedArgument("x", t.Argument_Value(t.Param_Json("1")))])
+        # count, then the name "x" (4 + 1 bytes): the argument tag is at offset 9, the param tag at 10.
+        for offset, byte, message in (
+            (9, 7, "unknown argument tag 7 at offset 9"),
+            (10, 3, "unknown param tag 3 at offset 10"),
+        ):
+            bad = one[:offset] + bytes([byte]) + one[offset + 1:]
+            with self.assertRaisesRegex(ValueError, f"^packed arguments: {message}$"):
+                unpack_arguments(bad)
+        tensor = _pack_arguments([t.NamedArgument("x", t.Argument_Value(t.Param_Tensor(
+            t.Tensor(t.Dtype.UINT8, [1], t.Elements_Bytes(b"\x05"))))),
+        ])
+        # The dtype at 11, ndim at 12..16, the one dim at 16..24, the elements tag at 24.
+        with self.assertRaisesRegex(ValueError, "^packed arguments: unknown dtype 12 at offset 11$"):
+            unpack_arguments(tensor[:11] + b"\x0c" + tensor[12:])
+        with self.assertRaisesRegex(ValueError, "^packed arguments: unknown elements tag 2 at offset 24$"):
+            unpack_arguments(tensor[:24] + b"\x02" + tensor[25:])
+        with self.assertRaisesRegex(ValueError, "^packed arguments: a string that is not UTF-8 at offset 4$"):
+            unpack_arguments(one[:8] + b"\xff" + one[9:])
+
+    def test_a_malformed_buffer_is_an_exception_not_bad_input(self):
+        world = _scorer.world_for(_script(_powerbi_run()))()
+        with self.assertRaises(Err) as failed, contextlib.redirect_stderr(io.StringIO()):
+            world.run(t.Input_Arguments(b"\x01\0\0"))
+        self.assertIsInstance(failed.exception.value, t.RunError_Exception)
+        self.assertIn("ValueError: packed arguments: truncated", failed.exception.value.value)
+
+
 class ScorerWorldTest(unittest.TestCase):
     def test_decorators_become_the_wit_schema(self):
         schema = _scorer.schema_of(_powerbi_run())
@@ -159,10 +316,10 @@ class ScorerWorldTest(unittest.TestCase):
         world = _scorer.world_for(_script(run))()
         matrix = t.Tensor(t.Dtype.FLOAT64, [1, 2], t.Elements_Bytes(struct.pack("<2d", 3, 4)))
         frame = t.Frame([t.Column("a", t.Tensor(t.Dtype.INT64, [1], t.Elements_Bytes(struct.pack("<q", 5))))])
-        out = world.run(t.Input_Arguments([
+        out = world.run(t.Input_Arguments(_pack_arguments([
             t.NamedArgument("data", t.Argument_Value(t.Param_Tensor(matrix))),
             t.NamedArgument("frame", t.Argument_Value(t.Param_Frame(frame))),
-        ]))
+        ])))
         self.assertEqual(json.loads(out), {"rows": [[3.0, 4.0]], "n": 1, "scale": 2.0})
 
     def test_batchable_sets_the_schema_flag_and_is_off_without_it(self):
@@ -192,10 +349,10 @@ class ScorerWorldTest(unittest.TestCase):
         inputs = [t.NamedParam("input1", t.Param_Tensor(matrix)), t.NamedParam("input2", t.Param_Frame(frame))]
 
         def call(global_parameters):
-            return world.run(t.Input_Arguments([
+            return world.run(t.Input_Arguments(_pack_arguments([
                 t.NamedArgument("Inputs", t.Argument_Group(inputs)),
                 t.NamedArgument("GlobalParameters", t.Argument_Value(t.Param_Json(global_parameters))),
-            ]))
+            ])))
 
         self.assertEqual(json.loads(call("2.0")), {"Results": [2.0], "n": 3})
         with self.assertRaises(Err) as bad:

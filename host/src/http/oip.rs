@@ -22,7 +22,7 @@ use crate::metrics::Route;
 use crate::oip::{binary_header_length, encode_response, parse_request};
 use crate::registry::{Registry, Status};
 use crate::runtime::CallError;
-use crate::runtime::bindings::Input;
+use crate::runtime::Input;
 
 /// The binary extension's header: the JSON header's length in a binary body.
 const HEADER_LENGTH: HeaderName = HeaderName::from_static("inference-header-content-length");
@@ -225,7 +225,7 @@ async fn infer(
         None => return Err(ApiError::Score(ScoreError::Call(CallError::WrongWorld))),
     };
     let scored = deployment
-        .score(&ids.request_id, &input, score_body.len())
+        .score(&ids.request_id, input, score_body.len())
         .await
         .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
     if let Some(collect) = collect {

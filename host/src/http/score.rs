@@ -17,7 +17,7 @@ use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
 use super::request_id::RequestIds;
 use crate::collect::Collector;
 use crate::deployment::{Deployment, ScoreError};
-use crate::runtime::bindings::Input;
+use crate::runtime::Input;
 use crate::runtime::bindings::raw::Request as RawRequest;
 use crate::schema::SwaggerVersion;
 
@@ -167,7 +167,7 @@ pub(crate) async fn score(
         None => Input::Text(decode_text(body)?),
     };
     let scored = deployment
-        .score(&ids.request_id, &input, body.len())
+        .score(&ids.request_id, input, body.len())
         .await
         .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
     if let Some(collect) = collect {

@@ -13,6 +13,7 @@ mod cache;
 pub(crate) mod models;
 mod nn;
 pub(crate) mod onnx;
+mod packed;
 pub(crate) mod pool;
 mod state;
 
@@ -27,12 +28,35 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::config::RuntimeSettings;
 use bindings::raw::{RawScorer, RawScorerPre};
-use bindings::{Input, RunError, Schema, Scorer, ScorerPre};
+use bindings::{NamedArgument, RunError, Schema, Scorer, ScorerPre};
 use cache::ComponentCache;
 pub(crate) use cache::digest;
 use models::{GUEST_MODEL_DIR, ModelIndex};
 pub(crate) use state::MemoryBudget;
 use state::{Charge, GuestOutput, HostState, LimitHit, OutputBudget};
+
+/// What `run` is called with, as the host holds it until the call: an undecorated script's
+/// body text, or the typed arguments as a tree (the batcher joins and splits them).
+pub(crate) enum Input {
+    /// The body as the Azure ML server passes it to `run(raw_data)`.
+    Text(String),
+    /// The declared top-level parameters, checked and converted.
+    Arguments(Vec<NamedArgument>),
+}
+
+impl Input {
+    /// The form that crosses into the guest: the text moves, the arguments are packed into
+    /// one buffer (`packed`).
+    pub(crate) fn into_call(self) -> CallInput {
+        CallInput(match self {
+            Input::Text(text) => bindings::Input::Text(text),
+            Input::Arguments(arguments) => bindings::Input::Arguments(packed::pack(&arguments)),
+        })
+    }
+}
+
+/// An [`Input`] ready for [`Instance::run`].
+pub(crate) struct CallInput(bindings::Input);
 
 /// How often the engine's epoch advances: the granularity of timeouts, and how often a running
 /// guest yields its tokio worker to other tasks. Measured with a CPU-bound neighbour on two
@@ -368,7 +392,7 @@ impl Instance {
     pub(crate) async fn run(
         &mut self,
         request_id: &str,
-        input: &Input,
+        input: &CallInput,
         budget: Duration,
     ) -> Result<String, CallError> {
         let World::Scorer(scorer) = &self.world else {
@@ -380,7 +404,7 @@ impl Instance {
             Some(request_id),
             budget,
         );
-        let outcome = guarded(budget, scorer.call_run(&mut self.store, input)).await?;
+        let outcome = guarded(budget, scorer.call_run(&mut self.store, &input.0)).await?;
         self.poisoned = false;
         outcome.map_err(CallError::Guest)
     }
