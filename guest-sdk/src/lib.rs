@@ -40,17 +40,29 @@ mod param;
 pub mod raw;
 pub mod schema;
 
-/// The allocator of every Rust entry script (feature `talc`, on by default): a request's
-/// arguments arrive as a few dozen small allocations (one per name, shape, column and string,
-/// made by the host through `cabi_realloc`) that are freed when `run` returns, and Talc does
-/// those in fewer instructions than dlmalloc, the wasm default (measured in ARCHITECTURE.md).
+#[cfg(any(
+    test,
+    all(
+        feature = "talc",
+        target_family = "wasm",
+        not(target_feature = "atomics")
+    )
+))]
+mod alloc;
+
+/// The allocator of every Rust entry script (feature `talc`, on by default): a request makes
+/// a few dozen small allocations (the unpacked arguments, the result and its JSON text) that
+/// are freed when `run` returns. Talc does those in fewer instructions than dlmalloc, the
+/// wasm default, and a cache of freed small blocks in front of it in fewer still (measured in
+/// ARCHITECTURE.md).
 #[cfg(all(
     feature = "talc",
     target_family = "wasm",
     not(target_feature = "atomics")
 ))]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: alloc::SizeClassCache<talc::wasm::WasmDynamicTalc> =
+    alloc::SizeClassCache::new(talc::wasm::new_wasm_dynamic_allocator());
 
 pub use param::{Argument, Arguments, Inputs, Matrix, Param};
 pub use schema::{Orient, Sample, Schema, column};
