@@ -3,7 +3,11 @@
 //!
 //! `GET /` answers `Healthy` and nothing else: the floor of any server on this machine.
 //!
-//! `cargo run --release -p scorehost --example native_ridge -- ADDR MODEL_DIR`
+//! `cargo run --release -p scorehost --example native_ridge -- ADDR MODEL_DIR [EXTRA_NS]`
+//!
+//! `EXTRA_NS` (default 0) adds that many nanoseconds of busy CPU to every `/score` request:
+//! the calibration in BENCHMARKS.md (what a microsecond of server CPU per request costs in
+//! req/s when the load generator shares the cores).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -48,6 +52,10 @@ async fn main() -> anyhow::Result<()> {
     let model_dir = args
         .next()
         .unwrap_or_else(|| "plugins/ridge/model".to_owned());
+    let extra = std::time::Duration::from_nanos(match args.next() {
+        Some(ns) => ns.parse()?,
+        None => 0,
+    });
     let text = std::fs::read_to_string(format!("{model_dir}/sklearn_regression_model.json"))?;
     let file: Value = serde_json::from_str(&text)?;
     let model = Arc::new(Model {
@@ -68,6 +76,12 @@ async fn main() -> anyhow::Result<()> {
                     return Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
                         b"Healthy",
                     ))));
+                }
+                if !extra.is_zero() {
+                    let started = std::time::Instant::now();
+                    while started.elapsed() < extra {
+                        std::hint::spin_loop();
+                    }
                 }
                 let body = req.into_body().collect().await.map(|b| b.to_bytes());
                 let (status, out) = match body

@@ -124,7 +124,7 @@ impl Batcher {
     }
 
     /// Scores `input` in a batch with others of its shape, or `None` when it cannot join one
-    /// (the caller then scores it alone).
+    /// or ends up alone (the caller then scores it alone).
     pub(crate) async fn score(
         &self,
         deployment: &Deployment,

@@ -11,8 +11,7 @@ use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawRespon
 use crate::runtime::models::ModelIndex;
 use crate::runtime::onnx::OnnxModels;
 use crate::runtime::pool::{LeaseError, Pool, QueueLimits, Sizing};
-use crate::runtime::{CallError, Instance, InstanceSpec, Runtime};
-use crate::runtime::{CallInput, Input};
+use crate::runtime::{CallError, CallInput, Input, Instance, InstanceSpec, Runtime};
 use crate::schema::{Documents, Invalid, Schema, SwaggerVersion};
 
 /// Budget of the `schema()` call made once at load.

@@ -264,17 +264,22 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             ready_200: false,
         }
     };
-    let native = |port: u16| {
+    // `extra_ns` of busy CPU per request: the calibration rows (what a microsecond of server
+    // CPU costs in req/s while wrk shares the cores).
+    let native_with = |port: u16, extra_ns: u32, name: &'static str| {
         let mut cmd = Command::new(release.join("examples/native_ridge"));
-        cmd.arg(format!("127.0.0.1:{port}")).arg(&model_dir);
+        cmd.arg(format!("127.0.0.1:{port}"))
+            .arg(&model_dir)
+            .arg(extra_ns.to_string());
         Target {
-            name: "native hyper handler",
+            name,
             command: cmd,
             port,
             request: None,
             ready_200: false,
         }
     };
+    let native = |port: u16| native_with(port, 0, "native hyper handler");
 
     let mlserver = |port: u16| {
         let venv = peer_venvs
@@ -341,6 +346,12 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
                     ..scorehost("python/powerbi", 5316, &bench_cache)
                 },
                 native(5313),
+                native_with(
+                    5325,
+                    1_500,
+                    "native hyper handler + 1.5 µs busy per request",
+                ),
+                native_with(5326, 3_000, "native hyper handler + 3 µs busy per request"),
             ],
         ),
         (
