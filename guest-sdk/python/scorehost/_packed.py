@@ -66,13 +66,7 @@ def unpack_arguments(data):
                 param, pos = _param(buf, pos + 1)
                 arguments.append(_NamedArgument(name, _Argument_Value(param)))
             elif tag == _GROUP:
-                (entries,) = _U32.unpack_from(buf, pos + 1)
-                pos += 5
-                group = []
-                for _ in range(entries):
-                    entry, pos = _str(buf, pos)
-                    param, pos = _param(buf, pos)
-                    group.append(_NamedParam(entry, param))
+                group, pos = _named(buf, pos + 1, _param, _NamedParam)
                 arguments.append(_NamedArgument(name, _Argument_Group(group)))
             else:
                 raise _malformed(f"unknown argument tag {tag}", pos)
@@ -102,6 +96,19 @@ def _str(buf, pos):
         raise _malformed("a string that is not UTF-8", pos) from None
 
 
+def _named(buf, pos, read, make):
+    """A count and that many (name, value) pairs, each value read by `read` and the pair made
+    into `make(name, value)`: a group's entries and a frame's columns."""
+    (count,) = _U32.unpack_from(buf, pos)
+    pos += 4
+    items = []
+    for _ in range(count):
+        name, pos = _str(buf, pos)
+        value, pos = read(buf, pos)
+        items.append(make(name, value))
+    return items, pos
+
+
 def _param(buf, pos):
     (tag,) = _U8.unpack_from(buf, pos)
     if tag == _JSON:
@@ -111,13 +118,7 @@ def _param(buf, pos):
         tensor, pos = _tensor(buf, pos + 1)
         return _Param_Tensor(tensor), pos
     if tag == _FRAME:
-        (count,) = _U32.unpack_from(buf, pos + 1)
-        pos += 5
-        columns = []
-        for _ in range(count):
-            name, pos = _str(buf, pos)
-            values, pos = _tensor(buf, pos)
-            columns.append(_Column(name, values))
+        columns, pos = _named(buf, pos + 1, _tensor, _Column)
         return _Param_Frame(_Frame(columns)), pos
     raise _malformed(f"unknown param tag {tag}", pos)
 
