@@ -32,13 +32,13 @@ pub mod wit {
         export_macro_name: "__export_raw_scorer_world",
         type_section_suffix: "raw",
         with: {
-            "scorehost:plugin/host@0.1.0": crate::wit::scorehost::plugin::host,
+            "scorehost:plugin/host@0.2.0": crate::wit::scorehost::plugin::host,
             "wasi:nn/tensor@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::tensor,
             "wasi:nn/errors@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::errors,
             "wasi:nn/inference@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::inference,
             "wasi:nn/graph@0.2.0-rc-2024-10-28": crate::wit::wasi::nn::graph,
-            "scorehost:plugin/nn-info@0.1.0": crate::wit::scorehost::plugin::nn_info,
-            "scorehost:plugin/http@0.1.0": generate,
+            "scorehost:plugin/nn-info@0.2.0": crate::wit::scorehost::plugin::nn_info,
+            "scorehost:plugin/http@0.2.0": generate,
         },
     });
 }

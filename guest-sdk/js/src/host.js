@@ -5,7 +5,7 @@
 // at module load: module-level code runs at build time (a snapshot), when neither the model
 // folder nor the environment exist.
 
-import { log as hostLog, getModelPath as hostGetModelPath } from 'scorehost:plugin/host@0.1.0';
+import { log as hostLog, getModelPath as hostGetModelPath } from 'scorehost:plugin/host@0.2.0';
 import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 
