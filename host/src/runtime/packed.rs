@@ -10,17 +10,13 @@ use super::bindings::{Argument, Dtype, Elements, NamedArgument, Param, Tensor};
 
 /// Packs `arguments` as the WIT documents it.
 pub(crate) fn pack(arguments: &[NamedArgument]) -> Vec<u8> {
-    let mut size = Size(4);
-    for argument in arguments {
-        size.named_argument(argument);
-    }
-    let mut out = Out(Vec::with_capacity(size.0));
-    out.len(arguments.len());
-    for argument in arguments {
-        out.named_argument(argument);
-    }
-    debug_assert_eq!(out.0.len(), size.0);
-    out.0
+    // Sized by a first walk that only counts, so that a large tensor is copied once.
+    let mut size = 0usize;
+    Packer(&mut size).arguments(arguments);
+    let mut out = Vec::with_capacity(size);
+    Packer(&mut out).arguments(arguments);
+    debug_assert_eq!(out.len(), size);
+    out
 }
 
 /// The packing's tags, as the WIT lists them.
@@ -52,90 +48,59 @@ fn dtype_byte(dtype: Dtype) -> u8 {
     }
 }
 
-/// Counts the packed size first, so that a large tensor is copied once.
-struct Size(usize);
+/// Where the packed bytes go: the buffer, or a counter of their length.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
 
-impl Size {
-    fn str(&mut self, s: &str) {
-        self.0 += 4 + s.len();
-    }
-
-    fn named_argument(&mut self, argument: &NamedArgument) {
-        self.str(&argument.name);
-        self.0 += 1;
-        match &argument.value {
-            Argument::Value(param) => self.param(param),
-            Argument::Group(entries) => {
-                self.0 += 4;
-                for entry in entries {
-                    self.str(&entry.name);
-                    self.param(&entry.value);
-                }
-            }
-        }
-    }
-
-    fn param(&mut self, param: &Param) {
-        self.0 += 1;
-        match param {
-            Param::Tensor(tensor) => self.tensor(tensor),
-            Param::Frame(frame) => {
-                self.0 += 4;
-                for column in &frame.columns {
-                    self.str(&column.name);
-                    self.tensor(&column.values);
-                }
-            }
-            Param::Json(text) => self.str(text),
-        }
-    }
-
-    fn tensor(&mut self, tensor: &Tensor) {
-        self.0 += 1 + 4 + 8 * tensor.shape.len() + 1 + 4;
-        match &tensor.elements {
-            Elements::Bytes(bytes) => self.0 += bytes.len(),
-            Elements::Strings(strings) => {
-                for s in strings {
-                    self.str(s);
-                }
-            }
-        }
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
     }
 }
 
-/// The buffer being written.
-struct Out(Vec<u8>);
+impl Sink for usize {
+    fn put(&mut self, bytes: &[u8]) {
+        *self += bytes.len();
+    }
+}
 
-impl Out {
+/// Walks the arguments in the WIT's order, writing each field to the sink.
+struct Packer<'s, S: Sink>(&'s mut S);
+
+impl<S: Sink> Packer<'_, S> {
     fn byte(&mut self, b: u8) {
-        self.0.push(b);
+        self.0.put(&[b]);
     }
 
     /// A length or count. The body limit keeps every one far below 4 GiB; a larger one
     /// would be a host bug, so it stops the packing loudly rather than wrapping.
     fn len(&mut self, n: usize) {
         let n = u32::try_from(n).expect("a packed length over 4 GiB");
-        self.0.extend_from_slice(&n.to_le_bytes());
+        self.0.put(&n.to_le_bytes());
     }
 
     fn str(&mut self, s: &str) {
         self.len(s.len());
-        self.0.extend_from_slice(s.as_bytes());
+        self.0.put(s.as_bytes());
     }
 
-    fn named_argument(&mut self, argument: &NamedArgument) {
-        self.str(&argument.name);
-        match &argument.value {
-            Argument::Value(param) => {
-                self.byte(tag::VALUE);
-                self.param(param);
-            }
-            Argument::Group(entries) => {
-                self.byte(tag::GROUP);
-                self.len(entries.len());
-                for entry in entries {
-                    self.str(&entry.name);
-                    self.param(&entry.value);
+    fn arguments(&mut self, arguments: &[NamedArgument]) {
+        self.len(arguments.len());
+        for argument in arguments {
+            self.str(&argument.name);
+            match &argument.value {
+                Argument::Value(param) => {
+                    self.byte(tag::VALUE);
+                    self.param(param);
+                }
+                Argument::Group(entries) => {
+                    self.byte(tag::GROUP);
+                    self.len(entries.len());
+                    for entry in entries {
+                        self.str(&entry.name);
+                        self.param(&entry.value);
+                    }
                 }
             }
         }
@@ -166,13 +131,13 @@ impl Out {
         self.byte(dtype_byte(tensor.dtype));
         self.len(tensor.shape.len());
         for dim in &tensor.shape {
-            self.0.extend_from_slice(&dim.to_le_bytes());
+            self.0.put(&dim.to_le_bytes());
         }
         match &tensor.elements {
             Elements::Bytes(bytes) => {
                 self.byte(tag::BYTES);
                 self.len(bytes.len());
-                self.0.extend_from_slice(bytes);
+                self.0.put(bytes);
             }
             Elements::Strings(strings) => {
                 self.byte(tag::STRINGS);
