@@ -35,10 +35,18 @@ impl CorsRequest {
 
     /// Reads the CORS headers of a request with `method`.
     pub(crate) fn from_request(is_options: bool, headers: &HeaderMap) -> Self {
+        let [origin, requested_method, requested_headers] = super::first_values(
+            headers,
+            [
+                &ORIGIN,
+                &ACCESS_CONTROL_REQUEST_METHOD,
+                &ACCESS_CONTROL_REQUEST_HEADERS,
+            ],
+        );
         CorsRequest {
-            origin: headers.get(ORIGIN).cloned(),
-            preflight: is_options && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD),
-            requested_headers: headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned(),
+            origin: origin.cloned(),
+            preflight: is_options && requested_method.is_some(),
+            requested_headers: requested_headers.cloned(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! deployment's key as `/score` does, metadata and readiness need none (as `/swagger.json`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
@@ -121,12 +122,13 @@ impl Target {
 }
 
 /// Answers an Open Inference Protocol request (the key was checked by the caller for
-/// `infer`).
+/// `infer`, which sets `run_time` to the guest's run time when it called the guest).
 pub(crate) async fn handle(
     target: Target,
     req: Request<Incoming>,
     ids: &RequestIds,
     collect: Option<&Collector>,
+    run_time: &mut Option<Duration>,
 ) -> Result<HttpResponse, ApiError> {
     let get_only = |method: &Method| match *method {
         Method::GET | Method::HEAD => Ok(()),
@@ -190,7 +192,7 @@ pub(crate) async fn handle(
                     if req.method() != Method::POST {
                         return Err(ApiError::MethodNotAllowed { allow: "POST" });
                     }
-                    Box::pin(infer(&deployment, req, ids, collect)).await
+                    Box::pin(infer(&deployment, req, ids, collect, run_time)).await
                 }
             }
         }
@@ -205,6 +207,7 @@ async fn infer(
     req: Request<Incoming>,
     ids: &RequestIds,
     collect: Option<&Collector>,
+    run_time: &mut Option<Duration>,
 ) -> Result<HttpResponse, ApiError> {
     let signature = deployment.signature();
     signature.check_supported()?;
@@ -228,6 +231,7 @@ async fn infer(
         .score(&ids.request_id, input, score_body.len())
         .await
         .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
+    *run_time = Some(scored.run_time);
     if let Some(collect) = collect {
         collect.record(
             &deployment.settings().name,

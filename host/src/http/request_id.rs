@@ -38,14 +38,22 @@ pub(crate) struct RequestIds {
 impl RequestIds {
     /// Reads the ids; `Err` carries the 431 response, with `x-request-id` when it was valid.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Self, (ApiError, Option<String>)> {
-        let text = |name: HeaderName| {
-            headers
-                .get(name)
+        let [request_id, legacy, client, trace_id] = super::first_values(
+            headers,
+            [
+                &X_REQUEST_ID,
+                &X_MS_REQUEST_ID,
+                &X_MS_CLIENT_REQUEST_ID,
+                &TRACE_ID,
+            ],
+        );
+        let text = |value: Option<&HeaderValue>| {
+            value
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        let request_id = match text(X_REQUEST_ID) {
+        let request_id = match text(request_id) {
             Some(id) if id.len() > MAX_ID_LEN => {
                 return Err((
                     ApiError::HeaderTooLong("x-request-id must not exceed 100 characters"),
@@ -55,8 +63,8 @@ impl RequestIds {
             Some(id) => id,
             None => new_id(),
         };
-        let legacy = text(X_MS_REQUEST_ID);
-        let client = text(X_MS_CLIENT_REQUEST_ID);
+        let legacy = text(legacy);
+        let client = text(client);
         if legacy.iter().chain(&client).any(|id| id.len() > MAX_ID_LEN) {
             return Err((
                 ApiError::HeaderTooLong(
@@ -73,7 +81,7 @@ impl RequestIds {
         Ok(RequestIds {
             ms_request_id: legacy.clone().or_else(|| client.clone()),
             client_request_id: client.or(legacy),
-            trace_id: headers.get(TRACE_ID).cloned(),
+            trace_id: trace_id.cloned(),
             request_id,
         })
     }

@@ -1,6 +1,8 @@
 //! The scoring handlers: typed `/score` (JSON payload, GET query), raw `/score` (whole
 //! request to the script) and `/swagger.json`, for one deployment.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -41,11 +43,13 @@ pub(crate) fn swagger(
 
 /// `POST /score`: the body read under the size limit, then scored. A typed script needs a
 /// JSON body (415 otherwise); an undecorated one takes any content type, as Azure ML does.
+/// Each scoring handler sets `run_time` to the guest's run time when it called the guest.
 pub(crate) async fn score_post(
     deployment: &Deployment,
     req: Request<Incoming>,
     ids: &RequestIds,
     collect: Option<&Collector>,
+    run_time: &mut Option<Duration>,
 ) -> Result<HttpResponse, ApiError> {
     let content_type = req
         .headers()
@@ -56,7 +60,7 @@ pub(crate) async fn score_post(
     }
     let limit = deployment.settings().limits.max_body;
     let body = read_limited(req.into_body(), limit).await?;
-    score(deployment, &body, ids, collect).await
+    score(deployment, &body, ids, collect, run_time).await
 }
 
 /// A raw entry script gets the whole request, whatever its method, and makes the response.
@@ -64,6 +68,7 @@ pub(crate) async fn score_raw(
     deployment: &Deployment,
     req: Request<Incoming>,
     ids: &RequestIds,
+    run_time: &mut Option<Duration>,
 ) -> Result<HttpResponse, ApiError> {
     let (parts, body) = req.into_parts();
     let limit = deployment.settings().limits.max_body;
@@ -121,9 +126,7 @@ pub(crate) async fn score_raw(
     }
     headers.insert(RUN_FUNCTION_FAILED, run_flag(status.is_server_error()));
     insert_exec_ms(headers, scored.run_time);
-    response
-        .extensions_mut()
-        .insert(GuestRunTime(scored.run_time));
+    *run_time = Some(scored.run_time);
     Ok(response)
 }
 
@@ -134,12 +137,13 @@ pub(crate) async fn score_get(
     query: &str,
     ids: &RequestIds,
     collect: Option<&Collector>,
+    run_time: &mut Option<Duration>,
 ) -> Result<HttpResponse, ApiError> {
     let body = match deployment.schema() {
         Some(_) => query_to_body(query),
         None => query_to_text(query).into_bytes(),
     };
-    score(deployment, &body, ids, collect).await
+    score(deployment, &body, ids, collect, run_time).await
 }
 
 /// Scores a body (from a POST, or a GET's query): checked against the schema into the
@@ -149,6 +153,7 @@ pub(crate) async fn score(
     body: &[u8],
     ids: &RequestIds,
     collect: Option<&Collector>,
+    run_time: &mut Option<Duration>,
 ) -> Result<HttpResponse, ApiError> {
     let input = match deployment.schema() {
         Some(schema) => match schema.bind_body(body) {
@@ -170,6 +175,7 @@ pub(crate) async fn score(
         .score(&ids.request_id, input, body.len())
         .await
         .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
+    *run_time = Some(scored.run_time);
     if let Some(collect) = collect {
         collect.record(
             &deployment.settings().name,
@@ -186,11 +192,11 @@ pub(crate) async fn score(
 }
 
 /// The 200 of a scored request: `body` as `content_type`, with `x-ms-run-function-failed:
-/// False`, the guest's run time header, and the run time for the request metrics.
+/// False` and the guest's run time header.
 pub(crate) fn scored_response(
     body: Bytes,
     content_type: HeaderValue,
-    run_time: std::time::Duration,
+    run_time: Duration,
 ) -> HttpResponse {
     let mut response = Response::new(Full::new(body));
     // Sized for every header the response gets on its way out (routes add the ids, the
@@ -200,7 +206,6 @@ pub(crate) fn scored_response(
     headers.insert(CONTENT_TYPE, content_type);
     headers.insert(RUN_FUNCTION_FAILED, run_flag(false));
     insert_exec_ms(headers, run_time);
-    response.extensions_mut().insert(GuestRunTime(run_time));
     response
 }
 
@@ -209,21 +214,21 @@ pub(crate) fn scored_response(
 /// ids).
 const SCORED_HEADERS: usize = 16;
 
-/// How long the guest's `run` took, carried on the response to the request metrics (which
-/// count the rest as host overhead).
-#[derive(Clone, Copy)]
-pub(crate) struct GuestRunTime(pub(crate) std::time::Duration);
-
 /// The guest's run time header.
 const EXEC_MS: HeaderName = HeaderName::from_static("x-ms-run-fn-exec-ms");
 
 /// `x-ms-run-fn-exec-ms`: the guest's run time, `%.3f` ms as the Azure ML server writes it.
 /// Integer formatting: this runs on every request, and float formatting costs ~1 % of a
 /// request's CPU time.
-pub(crate) fn insert_exec_ms(headers: &mut hyper::HeaderMap, run_time: std::time::Duration) {
-    let micros = (run_time.as_nanos() + 500) / 1000;
+pub(crate) fn insert_exec_ms(headers: &mut hyper::HeaderMap, run_time: Duration) {
+    // In u64, not the u128 of `as_nanos`: the loop below divides twice per digit, and 128-bit
+    // arithmetic is dearer (measured: 92 of the function's 611 instructions per request).
+    let micros = run_time
+        .as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from((run_time.subsec_nanos() + 500) / 1000));
     // Written right to left into a stack buffer: no `fmt` machinery, no allocation.
-    let mut text = [0u8; 48];
+    let mut text = [0u8; 24];
     let mut at = text.len();
     let mut rest = micros;
     for digit in 0.. {
@@ -263,7 +268,6 @@ fn is_host_owned(name: &HeaderName) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn exec_ms_has_three_decimals_rounded_to_the_microsecond() {

@@ -325,11 +325,12 @@ impl Instance {
         store.set_epoch_deadline(1);
 
         let budget = spec.init_timeout;
+        let deadline = store.data().deadline;
         let world = match &*plugin.pre {
-            WorldPre::Scorer(pre) => guarded(budget, pre.instantiate_async(&mut store))
+            WorldPre::Scorer(pre) => guarded(budget, deadline, pre.instantiate_async(&mut store))
                 .await
                 .map(World::Scorer),
-            WorldPre::Raw(pre) => guarded(budget, pre.instantiate_async(&mut store))
+            WorldPre::Raw(pre) => guarded(budget, deadline, pre.instantiate_async(&mut store))
                 .await
                 .map(World::Raw),
         }
@@ -339,12 +340,13 @@ impl Instance {
             world,
             poisoned: false,
         };
-        instance.store.data_mut().deadline = Instant::now() + budget;
+        let deadline = Instant::now() + budget;
+        instance.store.data_mut().deadline = deadline;
         instance.poisoned = true;
         let store = &mut instance.store;
         let outcome = match &instance.world {
-            World::Scorer(scorer) => guarded(budget, scorer.call_init(store)).await,
-            World::Raw(raw) => guarded(budget, raw.call_init(store)).await,
+            World::Scorer(scorer) => guarded(budget, deadline, scorer.call_init(store)).await,
+            World::Raw(raw) => guarded(budget, deadline, raw.call_init(store)).await,
         };
         match outcome {
             Ok(Ok(())) => {
@@ -361,8 +363,8 @@ impl Instance {
         let World::Scorer(scorer) = &self.world else {
             return Ok(None);
         };
-        begin_call(&mut self.store, &mut self.poisoned, None, budget);
-        let schema = guarded(budget, scorer.call_schema(&mut self.store)).await?;
+        let deadline = begin_call(&mut self.store, &mut self.poisoned, None, budget);
+        let schema = guarded(budget, deadline, scorer.call_schema(&mut self.store)).await?;
         self.poisoned = false;
         Ok(schema)
     }
@@ -377,13 +379,13 @@ impl Instance {
         let World::Raw(raw) = &self.world else {
             return Err(CallError::WrongWorld);
         };
-        begin_call(
+        let deadline = begin_call(
             &mut self.store,
             &mut self.poisoned,
             Some(request_id),
             budget,
         );
-        let outcome = guarded(budget, raw.call_run(&mut self.store, request)).await?;
+        let outcome = guarded(budget, deadline, raw.call_run(&mut self.store, request)).await?;
         self.poisoned = false;
         outcome.map_err(CallError::RawFailed)
     }
@@ -398,13 +400,13 @@ impl Instance {
         let World::Scorer(scorer) = &self.world else {
             return Err(CallError::WrongWorld);
         };
-        begin_call(
+        let deadline = begin_call(
             &mut self.store,
             &mut self.poisoned,
             Some(request_id),
             budget,
         );
-        let outcome = guarded(budget, scorer.call_run(&mut self.store, &input.0)).await?;
+        let outcome = guarded(budget, deadline, scorer.call_run(&mut self.store, &input.0)).await?;
         self.poisoned = false;
         outcome.map_err(CallError::Guest)
     }
@@ -415,35 +417,53 @@ impl Instance {
     }
 }
 
-/// Prepares a call: tags its log lines, sets its deadline, and marks the instance poisoned
-/// until the call returns normally (a trap or a cancelled call leaves the mark). Takes the
-/// fields, not the instance, so the caller can hold its borrow of the exports.
+/// Prepares a call: tags its log lines, sets its deadline (returned), and marks the instance
+/// poisoned until the call returns normally (a trap or a cancelled call leaves the mark).
+/// Takes the fields, not the instance, so the caller can hold its borrow of the exports.
 fn begin_call(
     store: &mut Store<HostState>,
     poisoned: &mut bool,
     request_id: Option<&str>,
     budget: Duration,
-) {
+) -> Instant {
+    let deadline = Instant::now() + budget;
     let state = store.data_mut();
     state.request_id = request_id.map(str::to_owned);
     state.output.reset(request_id);
-    state.deadline = Instant::now() + budget;
+    state.deadline = deadline;
     // The epoch deadline counts from now: left as it was, it would lie in the past for any
     // instance idle for a tick, and the call would stop to yield at its first instruction.
     store.set_epoch_deadline(1);
     *poisoned = true;
+    deadline
 }
 
-/// Awaits a guest call under a time budget and sorts its failure.
+/// Awaits a guest call under a time budget (ending at `deadline`) and sorts its failure.
 ///
 /// The epoch callback stops guest code at the deadline; the outer timer (a little later)
 /// also stops a guest that is parked in a host call such as a WASI sleep, where no epoch
-/// check runs.
+/// check runs. Most calls finish in their first poll, before any timer could fire: the
+/// timer is armed only for a call that does not, which spares a typical request the timer
+/// wheel's insert and removal (two locked operations on a structure both workers share).
 async fn guarded<T>(
     budget: Duration,
+    deadline: Instant,
     call: impl Future<Output = wasmtime::Result<T>>,
 ) -> Result<T, CallError> {
-    match tokio::time::timeout(budget + EPOCH_TICK * 5, call).await {
+    let mut call = std::pin::pin!(call);
+    let first = std::future::poll_fn(|cx| match call.as_mut().poll(cx) {
+        std::task::Poll::Ready(outcome) => std::task::Poll::Ready(Some(outcome)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await;
+    let finished = match first {
+        Some(outcome) => Ok(outcome),
+        None => {
+            let stop = tokio::time::Instant::from_std(deadline + EPOCH_TICK * 5);
+            tokio::time::timeout_at(stop, call).await
+        }
+    };
+    match finished {
         Err(_elapsed) => Err(CallError::Timeout(budget)),
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(match error.downcast_ref::<LimitHit>() {
