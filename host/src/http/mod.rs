@@ -49,9 +49,9 @@ type HttpResponse = hyper::Response<Full<Bytes>>;
 const TEXT_HTML: &str = "text/html; charset=utf-8";
 
 /// The first value of each of `names` in `headers` (what `HeaderMap::get` gives), found in one
-/// pass over the request's few fields. `get` hashes the name it looks up, and the names read
-/// on every request (the `x-ms-…` ids) are not standard ones, whose hash is cheap: one pass
-/// with comparisons costs a fraction of that.
+/// pass over the request's few fields. `get` hashes the name it looks up, and the ids read on
+/// every request (`x-request-id`, `x-ms-…`) are custom names, hashed byte by byte (a standard
+/// name's hash is cheap): one pass of comparisons costs a fraction of that.
 fn first_values<'h, const N: usize>(
     headers: &'h hyper::HeaderMap,
     names: [&hyper::header::HeaderName; N],
