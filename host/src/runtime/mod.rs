@@ -443,30 +443,36 @@ fn begin_call(
 /// The epoch callback stops guest code at the deadline; the outer timer (a little later)
 /// also stops a guest that is parked in a host call such as a WASI sleep, where no epoch
 /// check runs. Most calls finish in their first poll, before any timer could fire: the
-/// timer is armed only for a call that does not, which spares a typical request the timer
+/// timer is armed only when the call first parks, which spares a typical request the timer
 /// wheel's insert and removal (two locked operations on a structure both workers share).
+/// The call is polled once per wake-up, as under `tokio::time::timeout`: polling it again
+/// at once would end a guest's epoch yield (`yield_now`) before other tasks ran.
 async fn guarded<T>(
     budget: Duration,
     deadline: Instant,
     call: impl Future<Output = wasmtime::Result<T>>,
 ) -> Result<T, CallError> {
+    use std::task::Poll;
     let mut call = std::pin::pin!(call);
-    let first = std::future::poll_fn(|cx| match call.as_mut().poll(cx) {
-        std::task::Poll::Ready(outcome) => std::task::Poll::Ready(Some(outcome)),
-        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
+    let finished = std::future::poll_fn(|cx| {
+        if let Poll::Ready(outcome) = call.as_mut().poll(cx) {
+            return Poll::Ready(Some(outcome));
+        }
+        if timer.is_none() {
+            let stop = tokio::time::Instant::from_std(deadline + EPOCH_TICK * 5);
+            timer.set(Some(tokio::time::sleep_until(stop)));
+        }
+        match timer.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
     })
     .await;
-    let finished = match first {
-        Some(outcome) => Ok(outcome),
-        None => {
-            let stop = tokio::time::Instant::from_std(deadline + EPOCH_TICK * 5);
-            tokio::time::timeout_at(stop, call).await
-        }
-    };
     match finished {
-        Err(_elapsed) => Err(CallError::Timeout(budget)),
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(match error.downcast_ref::<LimitHit>() {
+        None => Err(CallError::Timeout(budget)),
+        Some(Ok(value)) => Ok(value),
+        Some(Err(error)) => Err(match error.downcast_ref::<LimitHit>() {
             Some(LimitHit::Timeout) => CallError::Timeout(budget),
             Some(LimitHit::Memory { .. } | LimitHit::HostMemory { .. }) => {
                 tracing::warn!("{error:?}");
