@@ -5,6 +5,7 @@
 fn main() {
     for dir in [
         "../guest-sdk/python/scorehost",
+        "../guest-sdk/python/wasi_site",
         "../guest-sdk/python/pyproject.toml",
         "../guest-sdk/js/src",
         "../guest-sdk/js/build.mjs",

@@ -43,6 +43,9 @@ pub use wasi_python::PythonRuntime;
 /// The Python SDK's package (`scorehost`), as `guest-sdk/python/scorehost/`.
 static PYTHON_PACKAGE: Dir<'static> =
     include_dir!("$CARGO_MANIFEST_DIR/../guest-sdk/python/scorehost");
+/// The modules the wasi-python runtime adds to the guest's path besides `scorehost` (the
+/// `azureml` names entry scripts import), as `guest-sdk/python/wasi_site/`.
+static WASI_SITE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../guest-sdk/python/wasi_site");
 /// The JavaScript SDK's modules, as `guest-sdk/js/src/`.
 static JS_SOURCES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../guest-sdk/js/src");
 /// The WIT contract, as `wit/`.
@@ -352,12 +355,10 @@ impl Builder {
         skip: &[PathBuf],
         runtime: String,
     ) -> Result<Built, BuildError> {
+        // By their paths in the guest's site folder.
         let mut guest = Vec::new();
-        embedded_files(
-            &PYTHON_PACKAGE,
-            Path::new("guest-sdk/python/scorehost"),
-            &mut guest,
-        );
+        embedded_files(&PYTHON_PACKAGE, Path::new("scorehost"), &mut guest);
+        embedded_files(&WASI_SITE, Path::new(""), &mut guest);
         guest.sort();
         let toolchain = wasi_python::Toolchain::install(&self.cache_dir, &guest)?;
         let mut skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();

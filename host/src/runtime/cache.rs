@@ -102,6 +102,17 @@ impl ComponentCache {
         bytes: &[u8],
         digest: &str,
     ) -> anyhow::Result<(T, bool)> {
+        self.load_lazily(engine, digest, || Ok(std::borrow::Cow::Borrowed(bytes)))
+    }
+
+    /// [`ComponentCache::load`] for a module or component whose digest is known without
+    /// reading it: `source` is called (to read and check it) only when it must be compiled.
+    pub(crate) fn load_lazily<'a, T: Compiled>(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        source: impl FnOnce() -> anyhow::Result<std::borrow::Cow<'a, [u8]>>,
+    ) -> anyhow::Result<(T, bool)> {
         let name = format!("{digest}-{}.cwasm", self.engine_key);
         let path = self.dir.join(&name);
         if path.is_file() {
@@ -113,7 +124,17 @@ impl ComponentCache {
                 }
             }
         }
-        let compiled = T::precompile(engine, bytes)
+        // Another process compiling the same thing (two servers started at once on one cache)
+        // holds this lock: wait for it and take its result instead of compiling twice.
+        let _lock = self.lock(&name)?;
+        if path.is_file() {
+            if let Ok(loaded) = verify(&path, &name).and_then(|()| deserialize::<T>(engine, &path))
+            {
+                return Ok((loaded, true));
+            }
+        }
+        let bytes = source()?;
+        let compiled = T::precompile(engine, &bytes)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("compiling the {}", T::WHAT))?;
         if let Err(e) = self.store(&path, &name, &compiled) {
@@ -125,6 +146,26 @@ impl ComponentCache {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("loading the compiled {}", T::WHAT))?;
         Ok((loaded, false))
+    }
+
+    /// An exclusive lock on the entry `name` while it is compiled, held until dropped.
+    /// `None` when the folder cannot be written (the cache is then only skipped).
+    fn lock(&self, name: &str) -> anyhow::Result<Option<std::fs::File>> {
+        if create_private_dir(&self.dir).is_err() {
+            return Ok(None);
+        }
+        let path = self.dir.join(format!("{name}.lock"));
+        let Ok(file) = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        else {
+            return Ok(None);
+        };
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(Some(file))
     }
 
     /// Writes the artifact and then its checksum, each through a temporary file and a rename,

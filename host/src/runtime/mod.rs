@@ -252,7 +252,11 @@ enum WorldPre {
 impl Plugin {
     /// Whether the plugin targets the `raw-scorer` world.
     pub(crate) fn is_raw(&self) -> bool {
-        matches!(*self.pre, WorldPre::Raw(_))
+        match &*self.pre {
+            WorldPre::Raw(_) => true,
+            WorldPre::Scorer(_) => false,
+            WorldPre::Python(python) => python.bundle.raw,
+        }
     }
 }
 
@@ -450,16 +454,24 @@ impl Instance {
         request: &bindings::raw::Request,
         budget: Duration,
     ) -> Result<bindings::raw::Response, CallError> {
-        let World::Raw(raw) = &self.world else {
+        if matches!(self.world, World::Scorer(_)) {
             return Err(CallError::WrongWorld);
-        };
+        }
         let deadline = begin_call(
             &mut self.store,
             &mut self.poisoned,
             Some(request_id),
             budget,
         );
-        let outcome = guarded(budget, deadline, raw.call_run(&mut self.store, request)).await?;
+        let outcome = match &self.world {
+            World::Raw(raw) => {
+                guarded(budget, deadline, raw.call_run(&mut self.store, request)).await?
+            }
+            World::Python(python) => {
+                guarded(budget, deadline, python.run_raw(&mut self.store, request)).await?
+            }
+            World::Scorer(_) => unreachable!("checked above"),
+        };
         self.poisoned = false;
         outcome.map_err(CallError::RawFailed)
     }

