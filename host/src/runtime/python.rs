@@ -667,7 +667,7 @@ fn tensor_of(tensor: TensorJson) -> anyhow::Result<Tensor> {
 }
 
 fn from_hex(hex: &str) -> anyhow::Result<Vec<u8>> {
-    anyhow::ensure!(hex.len() % 2 == 0, "odd-length hex");
+    anyhow::ensure!(hex.len().is_multiple_of(2), "odd-length hex");
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).context("not hex"))
