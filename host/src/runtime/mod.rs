@@ -337,11 +337,15 @@ impl Instance {
         let (wasi, p1) = match &*plugin.pre {
             WorldPre::Python(python) => {
                 let bundle = &python.bundle;
+                let deps = bundle.deps.iter().map(|d| (d, python::GUEST_DEPS_DIR));
                 for (host, guest) in [
                     (&bundle.stdlib, python::GUEST_STDLIB_DIR),
                     (&bundle.app, python::GUEST_APP_DIR),
                     (&bundle.site, python::GUEST_SITE_DIR),
-                ] {
+                ]
+                .into_iter()
+                .chain(deps)
+                {
                     wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
                         .map_err(anyhow::Error::from)
                         .with_context(|| format!("opening {}", host.display()))?;

@@ -49,6 +49,8 @@ pub(crate) const GUEST_STDLIB_DIR: &str = "/usr/local/lib";
 pub(crate) const GUEST_APP_DIR: &str = "/var/azureml-app";
 /// Where the guest sees the pure-Python packages (inference-schema, scorehost's own half).
 pub(crate) const GUEST_SITE_DIR: &str = "/opt/scorehost/site";
+/// Where the guest sees the script's own requirements.
+pub(crate) const GUEST_DEPS_DIR: &str = "/opt/scorehost/deps";
 
 /// Answers of `host.call`, as the package's door defines them.
 const DOOR_OK: i32 = 0;
@@ -79,6 +81,9 @@ pub struct Bundle {
     /// Whether `run` is `@rawhttp` (the raw-scorer world's calls): decided when the script is
     /// built, checked when it boots.
     pub raw: bool,
+    /// The script's own pure-Python requirements (`requirements.txt`), if it has any.
+    #[serde(default)]
+    pub deps: Option<PathBuf>,
 }
 
 impl Bundle {
@@ -240,9 +245,13 @@ fn boot_source(bundle: &Bundle) -> String {
     let quoted = |text: &str| serde_json::Value::from(text).to_string();
     let script = quoted(&format!("{GUEST_APP_DIR}/{}", bundle.script));
     let (app, site) = (quoted(GUEST_APP_DIR), quoted(GUEST_SITE_DIR));
+    let deps = match bundle.deps {
+        Some(_) => format!(", {}", quoted(GUEST_DEPS_DIR)),
+        None => String::new(),
+    };
     let raw = if bundle.raw { "True" } else { "False" };
     format!(
-        "import sys\nsys.path[0:0] = [{app}, {site}]\n\
+        "import sys\nsys.path[0:0] = [{app}, {site}{deps}]\n\
          import scorehost._wasi_python as _scorehost\n_scorehost.boot({script}, raw={raw})\n"
     )
 }
