@@ -134,6 +134,8 @@ async fn an_endless_loop_in_the_real_python_times_out_and_the_instance_is_replac
     let limits = Limits {
         instances: 1,
         timeout: Duration::from_millis(500),
+        // The next request waits for the replacement's imports and `init()`.
+        queue_timeout: Duration::from_secs(120),
         ..Limits::default()
     };
     let server = TestServer::start("wasi-python/probe", &ridge_model_dir(), limits).await;
@@ -163,6 +165,7 @@ async fn a_memory_bomb_in_the_real_python_hits_the_limit_and_the_host_recovers()
     let limits = Limits {
         instances: 1,
         max_memory: 384 << 20,
+        queue_timeout: Duration::from_secs(120),
         ..Limits::default()
     };
     let server = TestServer::start("wasi-python/probe", &ridge_model_dir(), limits).await;
@@ -333,7 +336,7 @@ async fn pure_python_requirements_are_installed_and_compiled_ones_are_refused_by
 async fn the_open_inference_protocol_reaches_the_real_python_through_the_same_mapping() {
     let server = TestServer::with_defaults("wasi-python/ref_schema_numpy").await;
     let metadata = server
-        .request(Method::GET, "/v2/models/default")
+        .request(Method::GET, "/v2/models/wasi-python-ref_schema_numpy")
         .send()
         .await
         .json();
@@ -350,7 +353,10 @@ async fn the_open_inference_protocol_reaches_the_real_python_through_the_same_ma
         {"name": "GlobalParameters", "shape": [1], "datatype": "FP64", "data": [2.0]},
     ]});
     let response = server
-        .request(Method::POST, "/v2/models/default/infer")
+        .request(
+            Method::POST,
+            "/v2/models/wasi-python-ref_schema_numpy/infer",
+        )
         .body(request.to_string())
         .send()
         .await;
