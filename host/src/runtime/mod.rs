@@ -487,6 +487,9 @@ impl Instance {
         input: &CallInput,
         budget: Duration,
     ) -> Result<String, CallError> {
+        if matches!(self.world, World::Raw(_)) {
+            return Err(CallError::WrongWorld);
+        }
         let deadline = begin_call(
             &mut self.store,
             &mut self.poisoned,
@@ -508,10 +511,7 @@ impl Instance {
                 };
                 guarded(budget, deadline, python.run(&mut self.store, input)).await?
             }
-            World::Raw(_) => {
-                self.poisoned = false;
-                return Err(CallError::WrongWorld);
-            }
+            World::Raw(_) => unreachable!("checked above"),
         };
         self.poisoned = false;
         outcome.map_err(CallError::Guest)

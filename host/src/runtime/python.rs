@@ -87,9 +87,16 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Reads a bundle file; `None` when `bytes` are not one (a component, say).
+    /// Reads a bundle file; `None` when `bytes` are not one (a component, or any other file,
+    /// which is then refused as not a component): a bundle is a JSON object whose `kind`
+    /// names scorehost's wasi-python bundles, of any version.
     pub(crate) fn parse(bytes: &[u8]) -> Option<anyhow::Result<Bundle>> {
-        if bytes.first() != Some(&b'{') {
+        #[derive(Deserialize)]
+        struct Kind {
+            kind: String,
+        }
+        let kind: Kind = serde_json::from_slice(bytes).ok()?;
+        if !kind.kind.starts_with("scorehost-wasi-python/") {
             return None;
         }
         Some(
@@ -723,8 +730,11 @@ mod tests {
     }
 
     #[test]
-    fn only_json_starting_with_a_brace_is_a_bundle() {
+    fn only_a_json_object_of_a_bundle_kind_is_a_bundle() {
         assert!(Bundle::parse(b"\0asm\x01\0\0\0").is_none());
-        assert!(Bundle::parse(b"{\"kind\": \"other/1\"}").unwrap().is_err());
+        assert!(Bundle::parse(br#"{"coef": [1.0]}"#).is_none());
+        assert!(Bundle::parse(br#"{"kind": "other/1"}"#).is_none());
+        let newer = Bundle::parse(br#"{"kind": "scorehost-wasi-python/9"}"#);
+        assert!(newer.unwrap().is_err());
     }
 }
