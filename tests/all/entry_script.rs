@@ -34,7 +34,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Starts `command` (a `scorehost serve …` with its stderr going to `log`) and returns it
 /// once it prints its address.
-async fn start(mut command: Command, log: &Path) -> (Running, SocketAddr) {
+pub(crate) async fn start(mut command: Command, log: &Path) -> (Running, SocketAddr) {
     let log_file = std::fs::File::create(log).unwrap();
     let mut child = Running(
         command

@@ -15,8 +15,9 @@ use hyper::{Method, StatusCode};
 use scorehost::Limits;
 use serde_json::{Value, json};
 
-use crate::cli::{Running, listening, scorehost};
+use crate::cli::scorehost;
 use crate::dropin::reference_dir;
+use crate::entry_script::start;
 use crate::support::{
     RequestBuilder, TestResponse, TestServer, default_model_dir, plugin, repo, ridge_model_dir,
     wasi_python_models,
@@ -241,19 +242,9 @@ async fn the_azure_command_serves_the_unmodified_seed_script() {
         .args(["serve", "--port", "0", "--entry_script"])
         .arg(repo().join("plugins/wasi-python/powerbi/score.py"))
         .arg("--model_dir")
-        .arg(&model_dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let mut child = Running(command.spawn().unwrap());
+        .arg(&model_dir);
     // The first start in a clean cache compiles the runtime (or waits for a test that does).
-    let addr = listening(&mut child, Duration::from_secs(900))
-        .await
-        .unwrap_or_else(|line| {
-            panic!(
-                "{line:?}: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
+    let (_server, addr) = start(command, &log).await;
     let response = RequestBuilder::to(addr, Method::POST, "/score")
         .header("content-type", "application/json")
         .body(seed_request().to_string())
@@ -393,18 +384,8 @@ async fn a_deployments_file_takes_a_python_script_and_its_runtime() {
     let mut command = scorehost();
     command
         .args(["serve", "--addr", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let mut child = Running(command.spawn().unwrap());
-    let addr = listening(&mut child, Duration::from_secs(900))
-        .await
-        .unwrap_or_else(|line| {
-            panic!(
-                "{line:?}: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
+        .arg(&config);
+    let (_server, addr) = start(command, &log).await;
     let response = RequestBuilder::to(addr, Method::POST, "/api/v1/service/models/score")
         .body("hello")
         .send()
