@@ -55,7 +55,7 @@ pub(crate) async fn start(mut command: Command, log: &Path) -> (Running, SocketA
 }
 
 /// The seed's Power BI request, which the powerbi examples answer.
-fn seed_request() -> Value {
+pub(crate) fn seed_request() -> Value {
     json!({
         "Inputs": {
             "input1": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]],

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::cli::scorehost;
 use crate::dropin::reference_dir;
-use crate::entry_script::start;
+use crate::entry_script::{seed_request, start};
 use crate::support::{
     RequestBuilder, TestResponse, TestServer, default_model_dir, plugin, repo, ridge_model_dir,
     wasi_python_models,
@@ -30,17 +30,6 @@ const SCRIPT_ERROR: &str =
 fn expected() -> Value {
     let path = wasi_python_models().join("expected.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn seed_request() -> Value {
-    json!({
-        "Inputs": {
-            "input1": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]],
-            "input2": [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}],
-            "input3": 0.0
-        },
-        "GlobalParameters": 1.0
-    })
 }
 
 /// `actual` equals `expected` within `relative` (the sandbox's numpy may round the last bit

@@ -15,6 +15,7 @@ from wit_world.imports import types as t
 from . import numpy as _np
 from . import pandas as _pd
 from ._common import call_init, failure
+from ._output import result_text
 from ._packed import unpack_arguments
 from .schema import (
     BadInput,
@@ -154,10 +155,8 @@ def _to_json(value):
 
 
 def _result(result):
-    """`run`'s result as the JSON text the Azure ML server sends (`None` is `{}`)."""
-    if result is None:
-        return "{}"
-    return json.dumps(result, default=_to_json)
+    """`run`'s result as the JSON text the Azure ML server sends."""
+    return result_text(result, _to_json)
 
 
 def world_for(script):

@@ -40,6 +40,7 @@ import traceback
 
 import _host
 
+from ._output import result_text
 from ._packed import Builders, reader
 from .errors import BadInput
 
@@ -203,10 +204,8 @@ def _to_json(value):
 
 
 def _result(result):
-    """`run`'s result as the JSON text the Azure ML server sends (`None` is `{}`)."""
-    if result is None:
-        return "{}"
-    return json.dumps(result, default=_to_json)
+    """`run`'s result as the JSON text the Azure ML server sends."""
+    return result_text(result, _to_json)
 
 
 class _HostLog(logging.Handler):
