@@ -387,3 +387,50 @@ async fn a_deployments_file_takes_a_python_script_and_its_runtime() {
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("wasi-python (chosen explicitly)"), "{log}");
 }
+
+#[tokio::test]
+async fn print_and_logging_reach_the_hosts_log_with_the_request_id_and_level() {
+    let dir = scratch("wasi-python-logging");
+    std::fs::write(
+        dir.join("score.py"),
+        "import logging\nimport numpy\n\n\ndef init():\n    \
+         logging.getLogger(__name__).warning(\"init says %s\", \"hi\")\n\n\n\
+         def run(raw_data):\n    logging.info(\"run got %s\", raw_data)\n    \
+         print(\"printed\", raw_data)\n    return 1\n",
+    )
+    .unwrap();
+    let log = dir.join("serve.log");
+    let mut command = scorehost();
+    command
+        .args(["serve", "--port", "0", "--instances", "1", "--entry_script"])
+        .arg(dir.join("score.py"))
+        .arg("--model_dir")
+        .arg(ridge_model_dir());
+    let (server, addr) = start(command, &log).await;
+    let response = RequestBuilder::to(addr, Method::POST, "/score")
+        .header("x-request-id", "req-42")
+        .body("payload")
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    drop(server);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let line = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{log}"))
+            .to_owned()
+    };
+    let warned = line("init says hi");
+    assert!(
+        warned.contains("WARN") && warned.contains("request_id=\"-\""),
+        "{warned}"
+    );
+    let logged = line("run got payload");
+    assert!(
+        logged.contains("INFO") && logged.contains("request_id=\"req-42\""),
+        "{logged}"
+    );
+    let printed = line("printed payload");
+    assert!(printed.contains("request_id=\"req-42\""), "{printed}");
+}

@@ -213,7 +213,9 @@ class _HostLog(logging.Handler):
 
     def emit(self, record):
         try:
-            level = min(4, max(0, record.levelno // 10 - 1))
+            # NOTSET 0 → trace, DEBUG 10 → debug, INFO 20 → info, WARNING 30 → warn, ERROR 40
+            # and CRITICAL 50 → error: the host's levels b"0".."4".
+            level = min(4, max(0, record.levelno // 10))
             _host.call(b"L" + str(level).encode() + self.format(record).encode())
         except Exception:
             self.handleError(record)
