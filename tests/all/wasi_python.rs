@@ -434,3 +434,144 @@ async fn print_and_logging_reach_the_hosts_log_with_the_request_id_and_level() {
     let printed = line("printed payload");
     assert!(printed.contains("request_id=\"req-42\""), "{printed}");
 }
+
+/// `GET /api/v1/service/default` with the admin key `key`.
+async fn admin_view(addr: std::net::SocketAddr) -> Value {
+    RequestBuilder::to(addr, Method::GET, "/api/v1/service/default")
+        .header("authorization", "Bearer snapshot-admin")
+        .send()
+        .await
+        .json()
+}
+
+/// Polls the admin view until `done` holds, for at most `limit`.
+async fn wait_for(
+    addr: std::net::SocketAddr,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        let view = admin_view(addr).await;
+        if done(&view) || std::time::Instant::now() > until {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `scorehost serve` of `script` in a fresh folder, scaled to zero after a second idle, with
+/// snapshots on and the admin API; its log is `serve.log` in that folder.
+fn snapshot_command(name: &str, script: &str) -> (std::process::Command, std::path::PathBuf) {
+    let dir = scratch(name);
+    std::fs::write(dir.join("score.py"), script).unwrap();
+    let mut command = scorehost();
+    command
+        .env_remove("SCOREHOST_NO_PYTHON_SNAPSHOTS")
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--instances",
+            "1",
+            "--min-instances",
+            "0",
+        ])
+        .args([
+            "--idle-timeout-s",
+            "1",
+            "--admin-key",
+            "snapshot-admin",
+            "--entry_script",
+        ])
+        .arg(dir.join("score.py"))
+        .arg("--model_dir")
+        .arg(wasi_python_models().join("ridge"));
+    (command, dir.join("serve.log"))
+}
+
+#[tokio::test]
+async fn instances_after_the_first_start_from_its_snapshot_without_running_init_again() {
+    plugin("wasi-python/powerbi");
+    let (command, log) = snapshot_command(
+        "wasi-python-snapshot",
+        "import json\nimport os\nimport random\n\nimport joblib\nimport numpy\n\n\n\
+         def init():\n    global model\n    print(\"init ran\", flush=True)\n    \
+         model = joblib.load(os.path.join(os.getenv(\"AZUREML_MODEL_DIR\"), \
+         \"sklearn_regression_model.pkl\"))\n\n\n\
+         def run(raw_data):\n    data = numpy.array(json.loads(raw_data)[\"data\"])\n    \
+         return {\"prediction\": model.predict(data).tolist(), \
+         \"random\": random.random(), \"numpy\": float(numpy.random.rand())}\n",
+    );
+    let (server, addr) = start(command, &log).await;
+    // The first instance booted (imports, init) for the schema; the snapshot of it compiles
+    // in the background (its functions come from the function cache, filled when the
+    // runtime was compiled) while the deployment scales to zero.
+    let view = wait_for(addr, Duration::from_secs(1200), |v| {
+        v["snapshot"] == "ready" && v["instances"] == 0
+    })
+    .await;
+    assert_eq!(view["snapshot"], "ready", "{view}");
+    assert_eq!(view["instances"], 0, "{view}");
+
+    let body = json!({"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}).to_string();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        // Each request wakes the deployment: a new instance, restored from the snapshot.
+        let response = RequestBuilder::to(addr, Method::POST, "/score")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        let answer = response.json();
+        assert_close(
+            &answer["prediction"],
+            &json!([expected()["ridge"][0].clone()]),
+            1e-9,
+        );
+        answers.push(answer);
+        let view = wait_for(addr, Duration::from_secs(30), |v| v["instances"] == 0).await;
+        assert_eq!(view["instances"], 0, "{view}");
+    }
+    // Restored instances draw their own random numbers, not the snapshot's.
+    assert_ne!(answers[0]["random"], answers[1]["random"], "{answers:?}");
+    assert_ne!(answers[0]["numpy"], answers[1]["numpy"], "{answers:?}");
+    drop(server);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(log.matches("init ran").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("instance restored from the post-init snapshot")
+            .count(),
+        2,
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_script_that_keeps_a_file_open_after_init_is_not_snapshotted_and_still_serves() {
+    plugin("wasi-python/powerbi");
+    let (command, log) = snapshot_command(
+        "wasi-python-snapshot-open-file",
+        "import os\n\nimport numpy\n\n\n\
+         def init():\n    global handle\n    \
+         handle = open(os.path.join(os.getenv(\"AZUREML_MODEL_DIR\"), \
+         \"sklearn_regression_model.pkl\"), \"rb\")\n\n\n\
+         def run(raw_data):\n    return len(handle.read(4))\n",
+    );
+    let (server, addr) = start(command, &log).await;
+    let view = wait_for(addr, Duration::from_secs(60), |v| {
+        v["snapshot"] == "unavailable"
+    })
+    .await;
+    assert_eq!(view["snapshot"], "unavailable", "{view}");
+    let response = RequestBuilder::to(addr, Method::POST, "/score")
+        .body("{}")
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(response.json(), json!(4));
+    drop(server);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("init() left files open"), "{log}");
+}

@@ -10,6 +10,11 @@ The host runs this module in the kept interpreter, one `turn` at a time:
   components return).
 - `serve()` scores one request: it asks the host for the call's input, calls `run` and hands
   back the JSON text or the error.
+- `settle(first_fd)`, after a boot the host will snapshot: flushes the output streams and
+  reports the files still open (fds from `first_fd`, past the host's folders), which the
+  snapshot could not carry over.
+- `resume()`, the first turn of an instance restored from that snapshot: fresh random state
+  (the snapshot holds the booted instance's seeds), then the schema again.
 
 Everything crosses through the package's one host function, `_host.call(frame) -> bytes`,
 with frames of this runtime's own (the host's `runtime::python` is the other half):
@@ -35,6 +40,7 @@ import inspect
 import json
 import logging
 import os
+import random
 import sys
 import traceback
 
@@ -44,10 +50,11 @@ from ._output import result_text
 from ._packed import Builders, reader
 from .errors import BadInput
 
-__all__ = ["boot", "serve"]
+__all__ = ["boot", "serve", "settle", "resume"]
 
-# What `boot` found: the script's `run`.
+# What `boot` found: the script's `run`, and the schema frame it declared.
 _run = None
+_schema_frame = None
 
 # inference-schema's declarations, as its decorators were called: for each decorated
 # function (by the name inference-schema keys its own schemas with, `module.function`) its
@@ -58,7 +65,7 @@ _declared = {}
 def boot(path, raw=False):
     """Imports the entry script at `path`, runs its `init()` and declares its schema. `raw`:
     the host serves it as a `@rawhttp` script (it read the decorator in the source)."""
-    global _run
+    global _run, _schema_frame
     logging.getLogger().addHandler(_HostLog())
     logging.getLogger().setLevel(logging.INFO)
     _record_inference_schema()
@@ -86,7 +93,41 @@ def boot(path, raw=False):
         _host.call(b"E" + b"x" + _describe(error).encode())
         return
     _run = run
-    _host.call(b"S" + json.dumps(schema).encode())
+    _schema_frame = b"S" + json.dumps(schema).encode()
+    _host.call(_schema_frame)
+
+
+# How far past the host's folders `settle` looks for open files: WASI preview 1 reuses freed
+# descriptors, so only files open at the same time push the numbers up.
+_FD_SCAN = 1024
+
+
+def settle(first_fd):
+    """Before the host snapshots the booted interpreter: flushes stdout and stderr (text left
+    in their buffers would be printed again by every restored instance) and reports the
+    descriptors from `first_fd` that are still open, as JSON (a script that keeps a file open
+    across `init()` is not snapshotted)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    open_fds = []
+    for fd in range(first_fd, first_fd + _FD_SCAN):
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        open_fds.append(fd)
+    _host.call(b"O" + json.dumps(open_fds).encode())
+
+
+def resume():
+    """The first turn of an instance restored from the snapshot of a booted one: reseeds
+    `random` and numpy's global generator from the system's entropy (each restored instance
+    would otherwise repeat the same numbers) and declares the schema `boot` found."""
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+    _host.call(_schema_frame)
 
 
 def serve():

@@ -88,6 +88,7 @@ fn describe(d: &Deployment) -> Value {
         "idle_timeout_s": s.limits.idle_timeout.map(|t| t.as_secs_f64()),
         "scaled_to_zero": d.instances() == 0,
         "healthy_instances": d.healthy_instances(),
+        "snapshot": d.snapshot(),
         "status": status_of(d),
         "auth": !s.keys.is_empty(),
         "score_uri": format!("/api/v1/service/{}/score", s.name),

