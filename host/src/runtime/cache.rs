@@ -348,19 +348,33 @@ fn checksum_path(path: &Path) -> PathBuf {
 
 /// SHA-256 over the entry's file name and the artifact, in hex.
 fn checksum(name: &str, compiled: &[u8]) -> String {
+    checksum_of(name, &mut &compiled[..]).expect("reading a slice cannot fail")
+}
+
+/// [`checksum`] of what `artifact` reads, a buffer at a time (an artifact is hundreds of MB:
+/// read whole, it would stay in the allocator's hands after the check).
+fn checksum_of(name: &str, artifact: &mut impl std::io::Read) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
     hasher.update([0]);
-    hasher.update(compiled);
-    hex(&hasher.finalize())
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        match artifact.read(&mut buffer) {
+            Ok(0) => return Ok(hex(&hasher.finalize())),
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Checks the artifact at `path` against its stored checksum.
 fn verify(path: &Path, name: &str) -> anyhow::Result<()> {
     let expected = std::fs::read_to_string(checksum_path(path)).context("no checksum beside it")?;
-    let compiled = std::fs::read(path).context("reading it")?;
+    let mut file = std::fs::File::open(path).context("opening it")?;
+    let actual = checksum_of(name, &mut file).context("reading it")?;
     anyhow::ensure!(
-        expected.trim() == checksum(name, &compiled),
+        expected.trim() == actual,
         "its checksum does not match (truncated, damaged or not ours)"
     );
     Ok(())
