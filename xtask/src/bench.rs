@@ -730,6 +730,19 @@ fn post_ok(addr: SocketAddr, body: &str) -> io::Result<()> {
 struct Guard(Child);
 
 impl Guard {
+    /// Starts the server `command` on `port` (its output discarded) and waits up to
+    /// `limit_s` for it to be ready.
+    fn serve(command: Command, port: u16, limit_s: u64) -> io::Result<Guard> {
+        let mut target = Target {
+            name: "",
+            command,
+            port,
+            request: None,
+            ready_200: false,
+        };
+        Guard::start(&mut target, limit_s)
+    }
+
     /// Starts `target` (its output discarded) and waits up to `limit_s` for it to be ready.
     fn start(target: &mut Target, limit_s: u64) -> io::Result<Guard> {
         let child = Guard(
@@ -1272,14 +1285,7 @@ impl OnnxBench<'_> {
         port: u16,
         requests: impl FnOnce(SocketAddr) -> io::Result<()>,
     ) -> io::Result<f64> {
-        let mut target = Target {
-            name: "",
-            command,
-            port,
-            request: None,
-            ready_200: false,
-        };
-        let child = Guard::start(&mut target, 300)?;
+        let child = Guard::serve(command, port, 300)?;
         requests(([127, 0, 0, 1], port).into())?;
         let rss = tree_usage(child.0.id()).1;
         drop(child);
@@ -1435,14 +1441,7 @@ fn wasi_python_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
     let started = Instant::now();
     let mut command = bench.scorehost("wasi-python/powerbi", 5342, 1);
     command.args(["--admin-key", BENCH_ADMIN_KEY]);
-    let mut target = Target {
-        name: "",
-        command,
-        port: 5342,
-        request: None,
-        ready_200: false,
-    };
-    let child = Guard::start(&mut target, 300)?;
+    let child = Guard::serve(command, 5342, 300)?;
     wait_for_view(
         ([127, 0, 0, 1], 5342).into(),
         Duration::from_secs(900),
@@ -1499,14 +1498,7 @@ fn wake_rows(
         command.args(["--min-instances", "0", "--idle-timeout-s", "1"]);
         command.args(["--admin-key", BENCH_ADMIN_KEY]);
         command.args(flag);
-        let mut target = Target {
-            name: "",
-            command,
-            port,
-            request: None,
-            ready_200: false,
-        };
-        let child = Guard::start(&mut target, 300)?;
+        let child = Guard::serve(command, port, 300)?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut times = Vec::with_capacity(wakes);
         for _ in 0..wakes {
