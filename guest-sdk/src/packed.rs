@@ -164,6 +164,103 @@ const DTYPES: [Dtype; 12] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    /// `wit/packed-vectors.json`: the golden vectors every codec of the layout is tested on.
+    fn vectors() -> Value {
+        serde_json::from_str(include_str!("../../wit/packed-vectors.json")).unwrap()
+    }
+
+    fn from_hex(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The dtypes' names in the vectors, in the WIT enum's order.
+    const DTYPE_NAMES: [&str; 12] = [
+        "float64", "float32", "int64", "int32", "int16", "int8", "uint64", "uint32", "uint16",
+        "uint8", "bool", "str",
+    ];
+
+    /// `arguments` in the vectors' neutral form, with each JSON value parsed (this SDK hands
+    /// scripts the parsed value, not the text).
+    fn neutral(arguments: &Arguments) -> Value {
+        let tensor = |t: &Tensor| {
+            let index = DTYPES.iter().position(|d| *d == t.dtype).unwrap();
+            let mut v = json!({"dtype": DTYPE_NAMES[index], "shape": t.shape});
+            match &t.elements {
+                Elements::Bytes(bytes) => {
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    v["bytes"] = json!(hex);
+                }
+                Elements::Strings(strings) => v["strings"] = json!(strings),
+            }
+            v
+        };
+        let param = |p: &Param| match p {
+            Param::Tensor(t) => json!({"tensor": tensor(t)}),
+            Param::Frame(f) => json!({"frame": f.columns.iter().map(|c| json!({
+                "name": c.name, "tensor": tensor(&c.values)})).collect::<Vec<_>>()}),
+            Param::Json(value) => json!({"json": value}),
+        };
+        Value::Array(
+            arguments
+                .iter()
+                .map(|(name, argument)| match argument {
+                    Argument::Value(p) => json!({"name": name, "value": param(p)}),
+                    Argument::Group(inputs) => json!({"name": name, "group": inputs.iter()
+                        .map(|(n, p)| json!({"name": n, "param": param(p)}))
+                        .collect::<Vec<_>>()}),
+                })
+                .collect(),
+        )
+    }
+
+    /// The vectors' `arguments` with each JSON text parsed, as [`neutral`] gives them.
+    fn parsed(mut v: Value) -> Value {
+        match &mut v {
+            Value::Object(map) => {
+                if let Some(Value::String(text)) = map.get("json") {
+                    // A param: the text is the whole of it.
+                    let value: Value = serde_json::from_str(text).unwrap();
+                    map.insert("json".into(), value);
+                } else {
+                    for item in map.values_mut() {
+                        *item = parsed(item.take());
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items.iter_mut() {
+                    *item = parsed(item.take());
+                }
+            }
+            _ => {}
+        }
+        v
+    }
+
+    #[test]
+    fn unpacks_every_golden_vector_and_refuses_every_malformed_one() {
+        let vectors = vectors();
+        for case in vectors["cases"].as_array().unwrap() {
+            let packed = from_hex(case["packed"].as_str().unwrap());
+            let arguments = unpack(&packed).unwrap();
+            assert_eq!(
+                neutral(&arguments),
+                parsed(case["arguments"].clone()),
+                "{}",
+                case["name"]
+            );
+        }
+        for case in vectors["malformed"].as_array().unwrap() {
+            let error = message(&from_hex(case["packed"].as_str().unwrap()));
+            let word = case["error"].as_str().unwrap();
+            assert!(error.contains(word), "{}: {error}", case["name"]);
+        }
+    }
 
     /// The Power BI request's arguments, packed by hand from the WIT's grammar.
     fn power_bi() -> Vec<u8> {

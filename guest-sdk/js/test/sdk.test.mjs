@@ -2,6 +2,7 @@
 // The examples in plugins/js are tested end to end through the server (tests/all/js.rs).
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { BadInput } from '../src/errors.js';
@@ -158,6 +159,65 @@ test('packed arguments unpack into the objects the bindings gave for list<named-
   const outer = new Uint8Array(inner.length + 3);
   outer.set(inner, 3);
   assert.deepEqual(unpackArguments(outer.subarray(3)), args);
+});
+
+// The golden vectors of the packed layout, shared by the tests of all four codecs.
+const VECTORS = JSON.parse(
+  readFileSync(new URL('../../../wit/packed-vectors.json', import.meta.url), 'utf8'),
+);
+const fromHex = (text) => new Uint8Array(Buffer.from(text, 'hex'));
+
+/** Unpacked arguments in the vectors' neutral form (their `form` says how). */
+function neutral(args) {
+  const tensor = ({ dtype, shape, elements }) => ({
+    dtype,
+    shape: Array.from(shape, Number),
+    ...(elements.tag === 'bytes' ? { bytes: hex(elements.val) } : { strings: elements.val }),
+  });
+  const param = ({ tag, val }) => {
+    if (tag === 'tensor') return { tensor: tensor(val) };
+    if (tag === 'frame') {
+      return { frame: val.columns.map((c) => ({ name: c.name, tensor: tensor(c.values) })) };
+    }
+    return { json: val };
+  };
+  return args.map(({ name, value }) =>
+    value.tag === 'value'
+      ? { name, value: param(value.val) }
+      : { name, group: value.val.map((e) => ({ name: e.name, param: param(e.value) })) },
+  );
+}
+
+/** A vector's neutral arguments in the bindings' shape, which `packArguments` takes. */
+function witArguments(args) {
+  const tensor = ({ dtype, shape, bytes, strings }) => ({
+    dtype,
+    shape,
+    elements: bytes !== undefined ? { tag: 'bytes', val: [...fromHex(bytes)] } : { tag: 'strings', val: strings },
+  });
+  const param = (p) => {
+    if (p.tensor) return { tag: 'tensor', val: tensor(p.tensor) };
+    if (p.frame) {
+      return { tag: 'frame', val: { columns: p.frame.map((c) => ({ name: c.name, values: tensor(c.tensor) })) } };
+    }
+    return { tag: 'json', val: p.json };
+  };
+  return args.map((a) => ({
+    name: a.name,
+    value: a.value
+      ? { tag: 'value', val: param(a.value) }
+      : { tag: 'group', val: a.group.map((e) => ({ name: e.name, value: param(e.param) })) },
+  }));
+}
+
+test('every golden vector unpacks to its arguments, and the test packer writes its bytes', () => {
+  for (const c of VECTORS.cases) {
+    assert.deepEqual(neutral(unpackArguments(fromHex(c.packed))), c.arguments, c.name);
+    assert.equal(hex(packArguments(witArguments(c.arguments))), c.packed, c.name);
+  }
+  for (const c of VECTORS.malformed) {
+    assert.throws(() => unpackArguments(fromHex(c.packed)), (e) => e.message.startsWith('packed arguments:') && e.message.includes(c.error), c.name);
+  }
 });
 
 test('a malformed packed buffer throws a packed-arguments Error', () => {

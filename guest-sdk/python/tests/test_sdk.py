@@ -28,7 +28,7 @@ from wit_world.imports import types as t  # noqa: E402
 from scorehost import numpy as np  # noqa: E402
 from scorehost import pandas as pd  # noqa: E402
 from scorehost import _scorer  # noqa: E402
-from scorehost._packed import unpack_arguments  # noqa: E402
+from scorehost._packed import Builders, reader, unpack_arguments  # noqa: E402
 from scorehost.build import world_of  # noqa: E402
 from scorehost.pil import Image, UnidentifiedImageError  # noqa: E402
 from scorehost.rawhttp import AMLRequest, AMLResponse, FileStorage  # noqa: E402
@@ -199,6 +199,54 @@ def _powerbi_arguments():
     ]
 
 
+# The golden vectors of the packed layout, shared by the tests of all four codecs.
+_VECTORS = json.loads((SDK.parent.parent / "wit" / "packed-vectors.json").read_text("utf-8"))
+_DTYPE_NAMES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint64", "uint32",
+                "uint16", "uint8", "bool", "str")
+
+# An unpacker that builds the vectors' neutral form (their "form" says how).
+_NEUTRAL = Builders(
+    dtypes=_DTYPE_NAMES,
+    named_argument=lambda name, argument: {"name": name, **argument},
+    argument_value=lambda param: {"value": param},
+    argument_group=lambda entries: {"group": entries},
+    named_param=lambda name, param: {"name": name, "param": param},
+    param_tensor=lambda tensor: {"tensor": tensor},
+    param_frame=lambda frame: {"frame": frame},
+    param_json=lambda text: {"json": text},
+    tensor=lambda dtype, shape, elements: {"dtype": dtype, "shape": shape, **elements},
+    frame=lambda columns: columns,
+    column=lambda name, tensor: {"name": name, "tensor": tensor},
+    elements_bytes=lambda data: {"bytes": data.hex()},
+    elements_strings=lambda strings: {"strings": strings},
+)
+
+
+def _wit_tensor(v):
+    dtype = list(t.Dtype)[_DTYPE_NAMES.index(v["dtype"])]
+    if "bytes" in v:
+        elements = t.Elements_Bytes(bytes.fromhex(v["bytes"]))
+    else:
+        elements = t.Elements_Strings(v["strings"])
+    return t.Tensor(dtype, v["shape"], elements)
+
+
+def _wit_param(v):
+    if "tensor" in v:
+        return t.Param_Tensor(_wit_tensor(v["tensor"]))
+    if "frame" in v:
+        return t.Param_Frame(t.Frame([t.Column(c["name"], _wit_tensor(c["tensor"])) for c in v["frame"]]))
+    return t.Param_Json(v["json"])
+
+
+def _wit_argument(v):
+    """A vector's neutral argument as the WIT binding types."""
+    if "value" in v:
+        return t.NamedArgument(v["name"], t.Argument_Value(_wit_param(v["value"])))
+    group = [t.NamedParam(e["name"], _wit_param(e["param"])) for e in v["group"]]
+    return t.NamedArgument(v["name"], t.Argument_Group(group))
+
+
 class PackedArgumentsTest(unittest.TestCase):
     def test_unpacking_gives_back_the_packed_binding_objects(self):
         matrix = t.Tensor(t.Dtype.FLOAT64, [2, 3], t.Elements_Bytes(struct.pack("<6d", 1, 2, 3, 4, 5, 6.5)))
@@ -270,6 +318,22 @@ class PackedArgumentsTest(unittest.TestCase):
         self.assertEqual(back["Inputs"]["scale"], {"k": [1, None]})
         with self.assertRaisesRegex(ValueError, "^packed arguments: truncated"):
             _wasi_python._unpack(_pack_arguments(arguments)[:-1])
+
+    def test_every_golden_vector_unpacks_to_its_arguments(self):
+        unpack = reader(_NEUTRAL)
+        for case in _VECTORS["cases"]:
+            with self.subTest(case["name"]):
+                self.assertEqual(unpack(bytes.fromhex(case["packed"])), case["arguments"])
+        for case in _VECTORS["malformed"]:
+            with self.subTest(case["name"]):
+                with self.assertRaisesRegex(ValueError, "^packed arguments: .*" + case["error"]):
+                    unpack(bytes.fromhex(case["packed"]))
+
+    def test_the_tests_packer_writes_the_golden_bytes(self):
+        for case in _VECTORS["cases"]:
+            with self.subTest(case["name"]):
+                arguments = [_wit_argument(a) for a in case["arguments"]]
+                self.assertEqual(_pack_arguments(arguments).hex(), case["packed"])
 
     def test_a_malformed_buffer_is_a_value_error(self):
         good = _pack_arguments(_powerbi_arguments())

@@ -154,6 +154,114 @@ impl<S: Sink> Packer<'_, S> {
 mod tests {
     use super::*;
     use crate::runtime::bindings::{Column, Frame, NamedParam};
+    use serde_json::Value;
+
+    /// `wit/packed-vectors.json`: the golden vectors every codec of the layout is tested on.
+    fn vectors() -> Value {
+        serde_json::from_str(include_str!("../../../wit/packed-vectors.json")).unwrap()
+    }
+
+    /// The vectors' neutral form of an argument (their `form` says how), as the WIT type.
+    fn argument_of(v: &Value) -> NamedArgument {
+        let name = v["name"].as_str().unwrap().to_owned();
+        let value = match v.get("value") {
+            Some(param) => Argument::Value(param_of(param)),
+            None => Argument::Group(
+                v["group"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|entry| NamedParam {
+                        name: entry["name"].as_str().unwrap().to_owned(),
+                        value: param_of(&entry["param"]),
+                    })
+                    .collect(),
+            ),
+        };
+        NamedArgument { name, value }
+    }
+
+    fn param_of(v: &Value) -> Param {
+        if let Some(tensor) = v.get("tensor") {
+            return Param::Tensor(tensor_of(tensor));
+        }
+        if let Some(columns) = v.get("frame") {
+            let columns = columns.as_array().unwrap().iter();
+            return Param::Frame(Frame {
+                columns: columns
+                    .map(|c| Column {
+                        name: c["name"].as_str().unwrap().to_owned(),
+                        values: tensor_of(&c["tensor"]),
+                    })
+                    .collect(),
+            });
+        }
+        Param::Json(v["json"].as_str().unwrap().to_owned())
+    }
+
+    fn tensor_of(v: &Value) -> Tensor {
+        let dtype = match v["dtype"].as_str().unwrap() {
+            "float64" => Dtype::Float64,
+            "float32" => Dtype::Float32,
+            "int64" => Dtype::Int64,
+            "int32" => Dtype::Int32,
+            "int16" => Dtype::Int16,
+            "int8" => Dtype::Int8,
+            "uint64" => Dtype::Uint64,
+            "uint32" => Dtype::Uint32,
+            "uint16" => Dtype::Uint16,
+            "uint8" => Dtype::Uint8,
+            "bool" => Dtype::Bool,
+            "str" => Dtype::Str,
+            other => panic!("dtype {other}"),
+        };
+        let shape = v["shape"].as_array().unwrap();
+        let elements = match (v.get("bytes"), v.get("strings")) {
+            (Some(hex), None) => Elements::Bytes(from_hex(hex.as_str().unwrap())),
+            (None, Some(strings)) => Elements::Strings(
+                strings
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_owned())
+                    .collect(),
+            ),
+            _ => panic!("a tensor with bytes or strings: {v}"),
+        };
+        Tensor {
+            dtype,
+            shape: shape.iter().map(|d| d.as_u64().unwrap()).collect(),
+            elements,
+        }
+    }
+
+    fn from_hex(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn packs_every_golden_vector_into_its_bytes() {
+        let vectors = vectors();
+        let cases = vectors["cases"].as_array().unwrap();
+        assert!(cases.len() >= 4);
+        for case in cases {
+            let arguments: Vec<NamedArgument> = case["arguments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(argument_of)
+                .collect();
+            assert_eq!(
+                super::super::cache::hex(&pack(&arguments)),
+                case["packed"].as_str().unwrap(),
+                "{}",
+                case["name"]
+            );
+        }
+    }
 
     #[test]
     fn packs_field_by_field_little_endian() {
