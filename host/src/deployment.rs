@@ -61,8 +61,11 @@ pub(crate) enum ScoreError {
     /// A raw entry script returned a status outside 100–999.
     #[error("the entry script returned an invalid HTTP status")]
     InvalidStatus,
-    /// The guest returned text that is not JSON.
-    #[error("the entry script returned invalid JSON: {0}")]
+    /// The guest returned text that is not JSON (a Python result holding NaN or Infinity,
+    /// which `json.dumps` writes as bare tokens).
+    #[error(
+        "the entry script's result is not valid JSON (NaN and Infinity have no JSON form): {0}"
+    )]
     InvalidOutput(serde_json::Error),
 }
 

@@ -259,8 +259,18 @@ async fn requests_that_do_not_fit_the_samples_get_400_naming_the_field(plugin: &
         ),
         (
             Box::new(|r| r["Inputs"]["input2"] = json!({"name": "x"})),
+            "Inputs.input2.name",
+            "expected a list of the column's values",
+        ),
+        (
+            Box::new(|r| r["Inputs"]["input2"] = json!({"name": ["x", "y"], "age": [1]})),
+            "Inputs.input2.age",
+            "has 1 rows, the first column 2",
+        ),
+        (
+            Box::new(|r| r["Inputs"]["input2"] = json!("x")),
             "Inputs.input2",
-            "expected a list of records",
+            "expected a list of records, or an object of column lists",
         ),
         (
             Box::new(|r| r["Inputs"]["input3"] = json!("abc")),
@@ -284,6 +294,15 @@ async fn requests_that_do_not_fit_the_samples_get_400_naming_the_field(plugin: &
     // A missing top-level parameter has the Azure ML server's message and no path.
     let mut request = seed_request();
     request.as_object_mut().unwrap().remove("GlobalParameters");
+    let response = server.score(&request).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.json(),
+        json!({"message": "A value is not provided for the 'GlobalParameters' parameter."})
+    );
+    // Top-level parameters are looked for before their contents, as the Azure ML server
+    // binds `run`'s arguments before converting them.
+    request["Inputs"].as_object_mut().unwrap().remove("input1");
     let response = server.score(&request).await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert_eq!(

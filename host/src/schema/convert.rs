@@ -442,7 +442,10 @@ impl<'de> Visitor<'de> for Level<'_> {
     }
 }
 
-/// Reads a data frame written with `orient`; it must have exactly the sample's columns.
+/// Reads a data frame written with `orient`; it must have exactly the sample's columns, and
+/// its columns are the sample's, in the sample's order and of the sample's dtypes, whatever
+/// order the request writes them in (a script hands the model its features as it declared
+/// them; README's deviations).
 pub(crate) fn frame(
     raw: &RawValue,
     columns: &[(String, Dtype)],
@@ -467,30 +470,64 @@ pub(crate) fn frame(
         None
     };
     match orient {
-        Orient::Records => {
-            let Value::Array(records) = &value else {
-                return Err(Invalid::new(path, "expected a list of records"));
-            };
-            for (i, record) in records.iter().enumerate() {
-                let Value::Object(fields) = record else {
-                    return Err(Invalid::new(
-                        format!("{path}[{i}]"),
-                        "expected a record (object)",
-                    ));
-                };
-                if let Some(e) = unknown(&mut fields.keys(), &|n| format!("{path}[{i}].{n}")) {
+        Orient::Records => match &value {
+            // `pd.DataFrame(value)` also takes an object of equally long column lists, and so
+            // does the Azure ML server for a records sample: the same frame, by columns.
+            Value::Object(by_column) => {
+                if let Some(e) = unknown(&mut by_column.keys(), &|n| format!("{path}.{n}")) {
                     return Err(e);
                 }
                 for (c, (name, _)) in columns.iter().enumerate() {
-                    let at = || format!("{path}[{i}].{name}");
-                    let cell = fields
-                        .get(name)
-                        .ok_or_else(|| Invalid::new(at(), "is missing"))?;
-                    push(c, cell, &at)?;
+                    let cells = match by_column.get(name) {
+                        Some(Value::Array(cells)) => cells,
+                        Some(_) => {
+                            return Err(Invalid::new(
+                                format!("{path}.{name}"),
+                                "expected a list of the column's values",
+                            ));
+                        }
+                        None => return Err(Invalid::new(format!("{path}.{name}"), "is missing")),
+                    };
+                    if c > 0 && cells.len() as u64 != rows {
+                        return Err(Invalid::new(
+                            format!("{path}.{name}"),
+                            format!("has {} rows, the first column {rows}", cells.len()),
+                        ));
+                    }
+                    rows = cells.len() as u64;
+                    for (i, cell) in cells.iter().enumerate() {
+                        push(c, cell, &|| format!("{path}.{name}[{i}]"))?;
+                    }
                 }
             }
-            rows = records.len() as u64;
-        }
+            Value::Array(records) => {
+                for (i, record) in records.iter().enumerate() {
+                    let Value::Object(fields) = record else {
+                        return Err(Invalid::new(
+                            format!("{path}[{i}]"),
+                            "expected a record (object)",
+                        ));
+                    };
+                    if let Some(e) = unknown(&mut fields.keys(), &|n| format!("{path}[{i}].{n}")) {
+                        return Err(e);
+                    }
+                    for (c, (name, _)) in columns.iter().enumerate() {
+                        let at = || format!("{path}[{i}].{name}");
+                        let cell = fields
+                            .get(name)
+                            .ok_or_else(|| Invalid::new(at(), "is missing"))?;
+                        push(c, cell, &at)?;
+                    }
+                }
+                rows = records.len() as u64;
+            }
+            _ => {
+                return Err(Invalid::new(
+                    path,
+                    "expected a list of records, or an object of column lists",
+                ));
+            }
+        },
         Orient::Split => {
             let Value::Object(parts) = &value else {
                 return Err(Invalid::new(

@@ -214,13 +214,21 @@ impl Schema {
     /// `run` takes, in the schema's order. Keys the schema does not name are ignored, as the
     /// Azure ML server ignores them; a missing required parameter is Azure's 400.
     pub(crate) fn bind(&self, top: &[(String, &RawValue)]) -> Result<Vec<NamedArgument>, Invalid> {
+        let value_of = |name: &str| top.iter().find(|(n, _)| n == name).map(|(_, raw)| *raw);
+        // Every top-level parameter is looked for before any value is read, as the Azure ML
+        // server binds `run`'s arguments before inference-schema converts them: a body that
+        // lacks `GlobalParameters` and an `Inputs` entry hears of `GlobalParameters`.
+        if let Some(missing) = self
+            .parameters
+            .iter()
+            .find(|p| p.required && value_of(&p.name).is_none())
+        {
+            return Err(Invalid::missing(&missing.name));
+        }
         let mut arguments = Vec::with_capacity(self.parameters.len());
         for parameter in &self.parameters {
             let name = &parameter.name;
-            let Some(raw) = top.iter().find(|(n, _)| n == name).map(|(_, raw)| *raw) else {
-                if parameter.required {
-                    return Err(Invalid::missing(name));
-                }
+            let Some(raw) = value_of(name) else {
                 continue;
             };
             let group = || {
@@ -852,6 +860,78 @@ mod tests {
         assert!(fast_taken >= 5, "only {fast_taken} bodies read in one pass");
         for body in &bodies[..3] {
             assert!(schema.bind_body(body.as_bytes()).is_some(), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_missing_top_level_parameter_is_reported_before_a_missing_entry_of_a_group() {
+        let mut schema = schema();
+        for parameter in &mut schema.parameters {
+            parameter.required |= parameter.name == "GlobalParameters";
+        }
+        let body = r#"{"Inputs": {"input1": [[1, 2]], "input3": 1}}"#;
+        assert!(schema.bind_body(body.as_bytes()).is_none());
+        assert_eq!(
+            slow(&schema, body).unwrap_err(),
+            Invalid::missing("GlobalParameters")
+        );
+        // With every top-level parameter there, the group's missing entry is next.
+        let body = r#"{"Inputs": {"input1": [[1, 2]], "input3": 1}, "GlobalParameters": 1}"#;
+        assert_eq!(
+            slow(&schema, body).unwrap_err(),
+            Invalid::new("Inputs.input2", "is missing")
+        );
+    }
+
+    #[test]
+    fn a_records_frame_may_come_as_an_object_of_column_lists() {
+        let schema = schema();
+        let by_records = r#"{"Inputs": {"input1": [[1, 2]], "input2": [{"name": "Sarah", "age": 25}, {"age": 26, "name": "John"}], "input3": 1}}"#;
+        let by_columns = r#"{"Inputs": {"input1": [[1, 2]], "input2": {"age": [25, 26], "name": ["Sarah", "John"]}, "input3": 1}}"#;
+        let expected = slow(&schema, by_records).unwrap();
+        assert_eq!(
+            format!("{:?}", slow(&schema, by_columns).unwrap()),
+            format!("{expected:?}")
+        );
+        // Columns in the sample's order, whatever the request's order.
+        let Argument::Group(inputs) = &expected[0].value else {
+            panic!("{expected:?}")
+        };
+        let Param::Frame(frame) = &inputs[1].value else {
+            panic!("{inputs:?}")
+        };
+        let names: Vec<&str> = frame.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["name", "age"]);
+        for (body, path, message) in [
+            (
+                r#"{"name": ["a"], "age": [1, 2]}"#,
+                "Inputs.input2.age",
+                "has 2 rows, the first column 1",
+            ),
+            (r#"{"name": ["a"]}"#, "Inputs.input2.age", "is missing"),
+            (
+                r#"{"name": ["a"], "age": [1], "x": [0]}"#,
+                "Inputs.input2.x",
+                "is not a column of the sample",
+            ),
+            (
+                r#"{"name": "a", "age": 1}"#,
+                "Inputs.input2.name",
+                "expected a list of the column's values",
+            ),
+            (
+                r#"{"name": ["a"], "age": [1.5]}"#,
+                "Inputs.input2.age[0]",
+                "expected an integer, got 1.5",
+            ),
+        ] {
+            let request =
+                format!(r#"{{"Inputs": {{"input1": [[1, 2]], "input2": {body}, "input3": 1}}}}"#);
+            assert_eq!(
+                slow(&schema, &request).unwrap_err(),
+                Invalid::new(path, message),
+                "{body}"
+            );
         }
     }
 }

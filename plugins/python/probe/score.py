@@ -2,6 +2,7 @@
 # tests show that a Python guest sees its model folder read-only and nothing else.
 import os
 
+from scorehost import numpy as np
 from scorehost.model import Model
 from scorehost.schema import BadInput, StandardPythonParameterType, input_schema
 
@@ -41,6 +42,10 @@ def run(Inputs):
         if action == "loop":
             while True:
                 pass
+        if action == "nan":
+            return {"v": float("nan")}
+        if action == "ndarray":
+            return np.array([[1.5, 2.0], [3.0, 4.0]])
         if action == "alloc":
             blocks = [bytearray(b"\x01" * (1 << 20)) for _ in range(int(Inputs["mib"]))]
             return {"allocated_mib": len(blocks)}

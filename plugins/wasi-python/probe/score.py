@@ -48,6 +48,12 @@ def run(Inputs):
         if action == "loop":
             while True:
                 pass
+        if action == "nan":
+            return {"v": float("nan")}
+        if action == "ndarray":
+            import numpy as np  # here, so the other actions' instances need not import it
+
+            return np.array([[1.5, 2.0], [3.0, 4.0]])
         if action == "alloc":
             blocks = [bytearray(b"\x01" * (1 << 20)) for _ in range(int(Inputs["mib"]))]
             return {"allocated_mib": len(blocks)}
