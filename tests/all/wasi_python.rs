@@ -493,16 +493,20 @@ fn snapshot_command(name: &str, script: &str) -> (std::process::Command, std::pa
 #[tokio::test]
 async fn instances_after_the_first_start_from_its_snapshot_without_running_init_again() {
     plugin("wasi-python/powerbi");
-    let (command, log) = snapshot_command(
-        "wasi-python-snapshot",
+    // A comment no earlier run wrote: the script's folder is part of the snapshot's key, so
+    // this run takes a snapshot of its own (a cached one would leave `init()` unrun here).
+    let nonce = uuid::Uuid::new_v4();
+    let script = format!(
+        "# run {nonce}\n{}",
         "import json\nimport os\nimport random\n\nimport joblib\nimport numpy\n\n\n\
          def init():\n    global model\n    print(\"init ran\", flush=True)\n    \
          model = joblib.load(os.path.join(os.getenv(\"AZUREML_MODEL_DIR\"), \
          \"sklearn_regression_model.pkl\"))\n\n\n\
          def run(raw_data):\n    data = numpy.array(json.loads(raw_data)[\"data\"])\n    \
          return {\"prediction\": model.predict(data).tolist(), \
-         \"random\": random.random(), \"numpy\": float(numpy.random.rand())}\n",
+         \"random\": random.random(), \"numpy\": float(numpy.random.rand())}\n"
     );
+    let (command, log) = snapshot_command("wasi-python-snapshot", &script);
     let (server, addr) = start(command, &log).await;
     // The first instance booted (imports, init) for the schema; the snapshot of it compiles
     // in the background (its functions come from the function cache, filled when the
