@@ -87,11 +87,9 @@ pub mod __bench {
         };
         let weight = body.len();
         let input = match deployment.schema() {
-            Some(schema) => {
-                let top: crate::schema::Entries =
-                    serde_json::from_str(&body).map_err(|e| e.to_string())?;
-                Input::Arguments(schema.bind(&top.0).map_err(|e| e.to_string())?)
-            }
+            Some(schema) => Input::Arguments(
+                crate::http::bind_arguments(schema, body.as_bytes()).map_err(|e| e.to_string())?,
+            ),
             None => Input::Text(body),
         };
         let length = if fresh {

@@ -987,3 +987,46 @@ fn a_model_name_that_is_not_a_route_segment_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--model-name"), "{stderr}");
 }
+
+#[tokio::test]
+async fn infer_refuses_the_json_text_score_refuses_with_the_same_message() {
+    // `GlobalParameters` of the multi-model classifier is a JSON sample: over the protocol it
+    // travels as one BYTES element of JSON text, which the host checks as it checks `/score`.
+    let rows = crate::onnx::expected("tabular")["inputs"].clone();
+    let n = rows.as_array().unwrap().len();
+    let server = TestServer::start_with(settings(
+        "onnx_tabular",
+        &crate::onnx::models().join("tabular/multi"),
+    ))
+    .await;
+    // 110 levels: past the host's limit of 100, within serde_json's own of 128.
+    let deep = format!("{}1{}", "[".repeat(110), "]".repeat(110));
+    let cases = [
+        (deep.as_str(), "nested deeper than 100 levels"),
+        ("1e400", "a number must be finite as a float64"),
+    ];
+    for (text, expected) in cases {
+        let score = server
+            .request(Method::POST, "/score")
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"Inputs": {{"data": {rows}}}, "GlobalParameters": {text}}}"#
+            ))
+            .send()
+            .await;
+        assert_eq!(score.status, StatusCode::BAD_REQUEST, "{}", score.text());
+        let message = score.message();
+        assert!(message.contains(expected), "{message}");
+        let answer = infer(
+            &server,
+            "onnx_tabular",
+            &json!({"inputs": [
+                {"name": "data", "datatype": "FP32", "shape": [n, 4], "data": rows},
+                {"name": "GlobalParameters", "datatype": "BYTES", "shape": [1], "data": [text]},
+            ]}),
+        )
+        .await;
+        assert_eq!(error(&answer, StatusCode::BAD_REQUEST), message);
+    }
+    server.stop().await;
+}

@@ -156,6 +156,26 @@ pub(crate) fn parse_payload(body: &[u8]) -> Result<Entries<'_>, ApiError> {
     })
 }
 
+/// The typed arguments of a request body for `schema`: the one-pass reader's, or, for what
+/// it declines, the body parsed, checked ([`crate::schema::check_json_text`]: depth, finite
+/// numbers, Unicode) and bound with the path of what is wrong. The one way a body becomes
+/// arguments: `/score`, the Open Inference Protocol's `infer` (on the body its tensors
+/// assemble into) and the benches' entry all bind through here, so they accept and refuse
+/// alike.
+pub(crate) fn bind_arguments(
+    schema: &crate::schema::Schema,
+    body: &[u8],
+) -> Result<Vec<crate::runtime::bindings::NamedArgument>, ApiError> {
+    if let Some(arguments) = schema.bind_body(body) {
+        return Ok(arguments);
+    }
+    let top = parse_payload(body)?;
+    // What the guest SDKs will parse must be JSON every one of them accepts.
+    crate::schema::check_json_text(body)
+        .map_err(|invalid| ApiError::Score(crate::deployment::ScoreError::Invalid(invalid)))?;
+    schema.bind(&top.0).map_err(|e| ApiError::Score(e.into()))
+}
+
 /// An undecorated script's body as the `str` the Azure ML server hands `run(raw_data)`:
 /// UTF-8, or 400 with Python's description of the first bad byte.
 pub(crate) fn decode_text(body: &[u8]) -> Result<String, ApiError> {

@@ -13,6 +13,8 @@
 
 mod admin;
 mod body;
+
+pub(crate) use body::bind_arguments;
 mod cors;
 mod error;
 mod oip;

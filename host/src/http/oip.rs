@@ -13,7 +13,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
 use super::HttpResponse;
-use super::body::{parse_payload, read_limited};
+use super::body::{bind_arguments, read_limited};
 use super::error::{ApiError, json_response};
 use super::request_id::RequestIds;
 use super::score::scored_response;
@@ -217,13 +217,8 @@ async fn infer(
     let selection = signature.select_outputs(request.outputs.as_deref(), request.binary_output)?;
     let score_body = signature.assemble(&request)?;
     let input = match deployment.schema() {
-        // The one-pass reader first; what it declines, the slow path answers.
-        Some(schema) => Input::Arguments(match schema.bind_body(&score_body) {
-            Some(arguments) => arguments,
-            None => schema
-                .bind(&parse_payload(&score_body)?.0)
-                .map_err(|e| ApiError::Score(e.into()))?,
-        }),
+        // Bound as `/score` binds its body: the same checks, the same 400s.
+        Some(schema) => Input::Arguments(bind_arguments(schema, &score_body)?),
         // `check_supported` refuses a script without a schema before this.
         None => return Err(ApiError::Score(ScoreError::Call(CallError::WrongWorld))),
     };

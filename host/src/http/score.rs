@@ -12,7 +12,7 @@ use hyper::{Request, Response, StatusCode};
 use super::HttpResponse;
 use super::TEXT_HTML;
 use super::body::{
-    decode_text, is_json, parse_multipart, parse_payload, query_to_body, query_to_text,
+    bind_arguments, decode_text, is_json, parse_multipart, query_to_body, query_to_text,
     read_limited,
 };
 use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
@@ -156,19 +156,7 @@ pub(crate) async fn score(
     run_time: &mut Option<Duration>,
 ) -> Result<HttpResponse, ApiError> {
     let input = match deployment.schema() {
-        Some(schema) => match schema.bind_body(body) {
-            Some(arguments) => Input::Arguments(arguments),
-            // Not a valid request, or one the one-pass reader leaves to this path, which
-            // names what is wrong.
-            None => {
-                let top = parse_payload(body)?;
-                // What the guest SDKs will parse must be JSON every one of them accepts;
-                // checked once here.
-                crate::schema::check_json_text(body)
-                    .map_err(|invalid| ApiError::Score(ScoreError::Invalid(invalid)))?;
-                Input::Arguments(schema.bind(&top.0).map_err(|e| ApiError::Score(e.into()))?)
-            }
-        },
+        Some(schema) => Input::Arguments(bind_arguments(schema, body)?),
         None => Input::Text(decode_text(body)?),
     };
     let scored = deployment
