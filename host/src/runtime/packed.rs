@@ -200,21 +200,7 @@ mod tests {
     }
 
     fn tensor_of(v: &Value) -> Tensor {
-        let dtype = match v["dtype"].as_str().unwrap() {
-            "float64" => Dtype::Float64,
-            "float32" => Dtype::Float32,
-            "int64" => Dtype::Int64,
-            "int32" => Dtype::Int32,
-            "int16" => Dtype::Int16,
-            "int8" => Dtype::Int8,
-            "uint64" => Dtype::Uint64,
-            "uint32" => Dtype::Uint32,
-            "uint16" => Dtype::Uint16,
-            "uint8" => Dtype::Uint8,
-            "bool" => Dtype::Bool,
-            "str" => Dtype::Str,
-            other => panic!("dtype {other}"),
-        };
+        let dtype = crate::schema::dtype_named(v["dtype"].as_str().unwrap()).unwrap();
         let shape = v["shape"].as_array().unwrap();
         let elements = match (v.get("bytes"), v.get("strings")) {
             (Some(hex), None) => Elements::Bytes(from_hex(hex.as_str().unwrap())),

@@ -33,8 +33,8 @@ use wasmtime::{Caller, Engine, InstancePre, Linker, Memory, Module, Store, Typed
 
 use super::bindings::raw::{Request as RawRequest, Response as RawResponse};
 use super::bindings::scorehost::plugin::types::{
-    Column, Dtype, Elements, Frame, FrameSample, InputSpec, Orient, Parameter, ParameterKind,
-    Sample, Tensor,
+    Column, Elements, Frame, FrameSample, InputSpec, Orient, Parameter, ParameterKind, Sample,
+    Tensor,
 };
 use super::bindings::{Level, RunError, Schema};
 use super::cache::ComponentCache;
@@ -759,21 +759,8 @@ fn sample_of(sample: SampleJson) -> anyhow::Result<Sample> {
 }
 
 fn tensor_of(tensor: TensorJson) -> anyhow::Result<Tensor> {
-    let dtype = match tensor.dtype.as_str() {
-        "float64" => Dtype::Float64,
-        "float32" => Dtype::Float32,
-        "int64" => Dtype::Int64,
-        "int32" => Dtype::Int32,
-        "int16" => Dtype::Int16,
-        "int8" => Dtype::Int8,
-        "uint64" => Dtype::Uint64,
-        "uint32" => Dtype::Uint32,
-        "uint16" => Dtype::Uint16,
-        "uint8" => Dtype::Uint8,
-        "bool" => Dtype::Bool,
-        "str" => Dtype::Str,
-        other => anyhow::bail!("a sample of dtype {other:?}"),
-    };
+    let dtype = crate::schema::dtype_named(&tensor.dtype)
+        .with_context(|| format!("a sample of dtype {:?}", tensor.dtype))?;
     let elements = match (tensor.bytes, tensor.strings) {
         (Some(hex), None) => Elements::Bytes(from_hex(&hex)?),
         (None, Some(strings)) => Elements::Strings(strings),

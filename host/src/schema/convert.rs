@@ -192,6 +192,27 @@ fn width(dtype: Dtype) -> usize {
     }
 }
 
+/// Every dtype, in the WIT enum's order.
+const DTYPES: [Dtype; 12] = [
+    Dtype::Float64,
+    Dtype::Float32,
+    Dtype::Int64,
+    Dtype::Int32,
+    Dtype::Int16,
+    Dtype::Int8,
+    Dtype::Uint64,
+    Dtype::Uint32,
+    Dtype::Uint16,
+    Dtype::Uint8,
+    Dtype::Bool,
+    Dtype::Str,
+];
+
+/// The dtype numpy calls `numpy` ([`name`]'s inverse).
+pub(crate) fn dtype_named(numpy: &str) -> Option<Dtype> {
+    DTYPES.into_iter().find(|dtype| name(*dtype) == numpy)
+}
+
 /// numpy's name of a dtype.
 pub(crate) fn name(dtype: Dtype) -> &'static str {
     match dtype {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 pub(crate) use check::check_json_text;
-pub(crate) use convert::Invalid;
+pub(crate) use convert::{Invalid, dtype_named};
 pub(crate) use docs::{Documents, SwaggerVersion, redacted};
 
 use crate::runtime::bindings::{
