@@ -140,17 +140,12 @@ impl ComponentCache {
         digest: &str,
         source: impl FnOnce() -> anyhow::Result<std::borrow::Cow<'a, [u8]>>,
     ) -> anyhow::Result<(T, bool)> {
+        // A stale, damaged or foreign entry is not fatal: compile again and overwrite it.
+        if let Some(loaded) = self.get(engine, digest) {
+            return Ok((loaded, true));
+        }
         let name = format!("{digest}-{}.cwasm", self.engine_key);
         let path = self.dir.join(&name);
-        if path.is_file() {
-            match verify(&path, &name).and_then(|()| deserialize::<T>(engine, &path)) {
-                Ok(component) => return Ok((component, true)),
-                // A stale, damaged or foreign entry is not fatal: compile again and overwrite it.
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "ignoring cache entry, recompiling: {e:#}")
-                }
-            }
-        }
         // Another process compiling the same thing (two servers started at once on one cache)
         // holds this lock: wait for it and take its result instead of compiling twice.
         let _lock = self.lock(&name)?;
@@ -348,33 +343,28 @@ fn checksum_path(path: &Path) -> PathBuf {
 
 /// SHA-256 over the entry's file name and the artifact, in hex.
 fn checksum(name: &str, compiled: &[u8]) -> String {
-    checksum_of(name, &mut &compiled[..]).expect("reading a slice cannot fail")
+    let mut hasher = named_hasher(name);
+    hasher.update(compiled);
+    hex(&hasher.finalize())
 }
 
-/// [`checksum`] of what `artifact` reads, a buffer at a time (an artifact is hundreds of MB:
-/// read whole, it would stay in the allocator's hands after the check).
-fn checksum_of(name: &str, artifact: &mut impl std::io::Read) -> std::io::Result<String> {
+/// A SHA-256 that has hashed the entry's file name, for [`checksum`] and [`verify`].
+fn named_hasher(name: &str) -> Sha256 {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
     hasher.update([0]);
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        match artifact.read(&mut buffer) {
-            Ok(0) => return Ok(hex(&hasher.finalize())),
-            Ok(n) => hasher.update(&buffer[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    hasher
 }
 
-/// Checks the artifact at `path` against its stored checksum.
+/// Checks the artifact at `path` against its stored checksum, hashing the file as it is read
+/// (an artifact is hundreds of MB: read whole, it would stay in the allocator's hands).
 fn verify(path: &Path, name: &str) -> anyhow::Result<()> {
     let expected = std::fs::read_to_string(checksum_path(path)).context("no checksum beside it")?;
     let mut file = std::fs::File::open(path).context("opening it")?;
-    let actual = checksum_of(name, &mut file).context("reading it")?;
+    let mut hasher = named_hasher(name);
+    std::io::copy(&mut file, &mut hasher).context("reading it")?;
     anyhow::ensure!(
-        expected.trim() == actual,
+        expected.trim() == hex(&hasher.finalize()),
         "its checksum does not match (truncated, damaged or not ours)"
     );
     Ok(())

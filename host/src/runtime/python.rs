@@ -113,9 +113,7 @@ impl Bundle {
                 }),
         )
     }
-}
 
-impl Bundle {
     /// The folders the guest sees besides the model folder, as (host, guest) paths, in the
     /// order they are opened (a snapshot's descriptors depend on it).
     pub(crate) fn folders(&self) -> impl Iterator<Item = (&PathBuf, &'static str)> {
