@@ -490,6 +490,24 @@ pub(crate) fn frame(
         }
         None
     };
+    // One row given as a record (the records and index orients): an object with every
+    // column's cell and no other key. `at` is the record's path, built only for an error.
+    let mut read_record = |record: &Value, at: &dyn Fn() -> String| {
+        let Value::Object(fields) = record else {
+            return Err(Invalid::new(at(), "expected a record (object)"));
+        };
+        if let Some(e) = unknown(&mut fields.keys(), &|n| format!("{}.{n}", at())) {
+            return Err(e);
+        }
+        for (c, (name, _)) in columns.iter().enumerate() {
+            let cell_at = || format!("{}.{name}", at());
+            let cell = fields
+                .get(name)
+                .ok_or_else(|| Invalid::new(cell_at(), "is missing"))?;
+            push(c, cell, &cell_at)?;
+        }
+        Ok(())
+    };
     match orient {
         Orient::Records => match &value {
             // `pd.DataFrame(value)` also takes an object of equally long column lists, and so
@@ -523,22 +541,7 @@ pub(crate) fn frame(
             }
             Value::Array(records) => {
                 for (i, record) in records.iter().enumerate() {
-                    let Value::Object(fields) = record else {
-                        return Err(Invalid::new(
-                            format!("{path}[{i}]"),
-                            "expected a record (object)",
-                        ));
-                    };
-                    if let Some(e) = unknown(&mut fields.keys(), &|n| format!("{path}[{i}].{n}")) {
-                        return Err(e);
-                    }
-                    for (c, (name, _)) in columns.iter().enumerate() {
-                        let at = || format!("{path}[{i}].{name}");
-                        let cell = fields
-                            .get(name)
-                            .ok_or_else(|| Invalid::new(at(), "is missing"))?;
-                        push(c, cell, &at)?;
-                    }
+                    read_record(record, &|| format!("{path}[{i}]"))?;
                 }
                 rows = records.len() as u64;
             }
@@ -634,22 +637,7 @@ pub(crate) fn frame(
             let mut records: Vec<(&String, &Value)> = by_row.iter().collect();
             records.sort_by_key(|(label, _)| (label.parse::<u64>().ok(), label.as_str()));
             for (label, record) in &records {
-                let Value::Object(fields) = record else {
-                    return Err(Invalid::new(
-                        format!("{path}.{label}"),
-                        "expected a record (object)",
-                    ));
-                };
-                if let Some(e) = unknown(&mut fields.keys(), &|n| format!("{path}.{label}.{n}")) {
-                    return Err(e);
-                }
-                for (c, (name, _)) in columns.iter().enumerate() {
-                    let at = || format!("{path}.{label}.{name}");
-                    let cell = fields
-                        .get(name)
-                        .ok_or_else(|| Invalid::new(at(), "is missing"))?;
-                    push(c, cell, &at)?;
-                }
+                read_record(record, &|| format!("{path}.{label}"))?;
             }
             rows = records.len() as u64;
         }
