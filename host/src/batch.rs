@@ -24,7 +24,7 @@
 //! members then score alone too.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -32,15 +32,17 @@ use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
 use crate::config::{BatchSettings, DeploymentSettings};
-use crate::deployment::{Deployment, ScoreError, Scored};
-use crate::runtime::CallError;
-use crate::runtime::Input;
+use crate::metrics::DeploymentMetrics;
+use crate::runtime::{CallInput, RunInput};
+use crate::scoring::{Failure, Scored};
 use crate::runtime::bindings::{Argument, Elements, NamedArgument, Param, Tensor};
 use crate::schema::Schema;
 
 /// The batcher of one deployment: the batches waiting to be scored, by shape key.
 pub(crate) struct Batcher {
     settings: BatchSettings,
+    /// Where the batches' sizes are counted.
+    metrics: Arc<DeploymentMetrics>,
     open: Mutex<HashMap<Key, Open>>,
     /// Tells a batch apart from a later one with the same key.
     next_id: AtomicU64,
@@ -85,58 +87,66 @@ struct Member {
 
 /// What a member gets back.
 enum Outcome {
-    Done(Result<Scored, ScoreError>),
+    Done(Result<Scored<String>, Failure>),
     /// Score the request alone (the batch failed with the script's own error, or its output
     /// could not be split).
     Alone,
 }
 
-/// The batcher a deployment with `settings` gets: `None` when batching is off; an error when
-/// it is on for a script that does not declare itself batchable.
-pub(crate) fn for_deployment(
+/// The batcher a typed deployment with `settings` gets: `None` when batching is off; an error
+/// when it is on for a script that does not declare itself batchable.
+pub(crate) fn for_schema(
     settings: &DeploymentSettings,
-    schema: Option<&Schema>,
-    raw: bool,
+    schema: &Schema,
+    metrics: &Arc<DeploymentMetrics>,
 ) -> anyhow::Result<Option<Batcher>> {
     if !settings.batch.enabled() {
         return Ok(None);
     }
-    match schema {
-        Some(schema) if schema.batchable && !raw => Ok(Some(Batcher::new(settings.batch))),
-        _ => anyhow::bail!(
+    if !schema.batchable {
+        refuse(settings)?;
+    }
+    Ok(Some(Batcher::new(settings.batch, metrics.clone())))
+}
+
+/// The error for `max_batch_size` set on a script that cannot be batched (one without a
+/// schema, a raw one, or one that does not declare itself batchable).
+pub(crate) fn refuse(settings: &DeploymentSettings) -> anyhow::Result<()> {
+    anyhow::bail!(
             "deployment '{}': max_batch_size is set, but the entry script does not declare \
              itself batchable (output rows following the first dimension of its tensor \
              inputs): declare it with Schema::batchable() in Rust, @batchable in Python or \
              batchable(run) in JavaScript, or leave max_batch_size unset",
-            settings.name
-        ),
-    }
+        settings.name
+    )
 }
 
 impl Batcher {
     /// A batcher with `settings` (batching enabled).
-    pub(crate) fn new(settings: BatchSettings) -> Batcher {
+    pub(crate) fn new(settings: BatchSettings, metrics: Arc<DeploymentMetrics>) -> Batcher {
         Batcher {
             settings,
+            metrics,
             open: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
         }
     }
 
     /// Scores `input` in a batch with others of its shape, or `None` when it cannot join one
-    /// or ends up alone (the caller then scores it alone).
+    /// or ends up alone (the caller then scores it alone). `run` makes a batch's one guest
+    /// call (with its requests' ids and bytes).
     pub(crate) async fn score(
         &self,
-        deployment: &Deployment,
         request_id: &str,
-        input: &Input,
+        input: &RunInput,
         weight: usize,
-    ) -> Option<Result<Scored, ScoreError>> {
+        run: impl AsyncFnOnce(&str, &CallInput, usize) -> Result<Scored<String>, Failure>,
+    ) -> Option<Result<Scored<String>, Failure>> {
         let (key, rows) = shape_key(input)?;
         if rows >= self.settings.max_batch_size {
             return None;
         }
-        let Input::Arguments(arguments) = input else {
+        let RunInput::Arguments(arguments) = input else {
             return None;
         };
         let role = {
@@ -199,7 +209,7 @@ impl Batcher {
                 let batch = self.wait(taken, &mut guard).await;
                 drop(guard);
                 match batch {
-                    Some(batch) => self.run(deployment, batch, rows).await,
+                    Some(batch) => self.run(batch, rows, run).await,
                     None => Outcome::Alone,
                 }
             }
@@ -234,8 +244,13 @@ impl Batcher {
 
     /// Makes the batch's one guest call and hands each member its part; returns the
     /// leader's (whose rows are `leader_rows`).
-    async fn run(&self, deployment: &Deployment, batch: Open, leader_rows: usize) -> Outcome {
-        let metrics = deployment.metrics();
+    async fn run(
+        &self,
+        batch: Open,
+        leader_rows: usize,
+        run: impl AsyncFnOnce(&str, &CallInput, usize) -> Result<Scored<String>, Failure>,
+    ) -> Outcome {
+        let metrics = &self.metrics;
         metrics
             .batch_requests
             .observe(batch.members.len() as f64 + 1.0);
@@ -243,22 +258,20 @@ impl Batcher {
         if batch.members.is_empty() {
             return Outcome::Alone;
         }
-        let input = Input::Arguments(batch.joined);
+        let input = RunInput::Arguments(batch.joined);
         let ids = batch.request_ids.join(",");
         tracing::debug!(requests = %ids, rows = batch.rows, "scoring a batch");
-        let result = deployment
-            .score_batch(&ids, &input.into_call(), batch.weight)
-            .await;
+        let result = run(&ids, &input.into_call(), batch.weight).await;
         let mut rows = Vec::with_capacity(batch.members.len() + 1);
         rows.push(leader_rows);
         rows.extend(batch.members.iter().map(|m| m.rows));
         let mut outcomes: Vec<Outcome> = match result {
-            Ok(scored) => match split(&scored.body, &rows) {
+            Ok(scored) => match split(&scored.output, &rows) {
                 Some(parts) => parts
                     .into_iter()
-                    .map(|body| {
+                    .map(|output| {
                         Outcome::Done(Ok(Scored {
-                            body,
+                            output,
                             run_time: scored.run_time,
                         }))
                     })
@@ -318,22 +331,19 @@ impl Drop for Abandon<'_> {
 
 /// The same failure for another member of a failed batch; `None` for the script's own
 /// errors and unusable output, which each member finds out alone.
-fn shared(error: &ScoreError) -> Option<ScoreError> {
-    Some(match error {
-        ScoreError::Overloaded => ScoreError::Overloaded,
-        ScoreError::Call(CallError::Trapped) => ScoreError::Call(CallError::Trapped),
-        ScoreError::Call(CallError::Timeout(budget)) => {
-            ScoreError::Call(CallError::Timeout(*budget))
-        }
-        ScoreError::Call(CallError::MemoryLimit) => ScoreError::Call(CallError::MemoryLimit),
-        ScoreError::Call(CallError::WrongWorld) => ScoreError::Call(CallError::WrongWorld),
-        _ => return None,
-    })
+fn shared(error: &Failure) -> Option<Failure> {
+    match error {
+        Failure::Overloaded
+        | Failure::Crashed
+        | Failure::TimedOut(_)
+        | Failure::MemoryLimit => Some(error.clone()),
+        _ => None,
+    }
 }
 
 /// The request's shape key and rows, or `None` when it cannot join a batch.
-fn shape_key(input: &Input) -> Option<(Key, usize)> {
-    let Input::Arguments(arguments) = input else {
+fn shape_key(input: &RunInput) -> Option<(Key, usize)> {
+    let RunInput::Arguments(arguments) = input else {
         return None;
     };
     let mut key = Vec::with_capacity(arguments.len());

@@ -1,72 +1,85 @@
 //! A deployment: one entry script with its model folder, warm instances and limits.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use crate::batch::Batcher;
+use crate::collect::Collector;
 use crate::config::DeploymentSettings;
 use crate::metrics::DeploymentMetrics;
-use crate::runtime::bindings::raw::{Request as RawRequest, Response as RawResponse};
+use crate::runtime::bindings::RunError;
 use crate::runtime::models::ModelIndex;
 use crate::runtime::onnx::OnnxModels;
 use crate::runtime::pool::{LeaseError, Pool, QueueLimits, Sizing};
-use crate::runtime::{CallError, CallInput, Input, Instance, InstanceSpec, Runtime};
-use crate::schema::{Documents, Invalid, Schema, SwaggerVersion};
+use crate::runtime::{CallError, CallInput, Instance, InstanceSpec, RunInput, Runtime};
+use crate::schema::{Documents, Schema, SwaggerVersion};
+use crate::scoring::{
+    Failure, HttpRequest, Input, Output, Scored, bind_arguments, decode_text, query_to_body,
+    query_to_text,
+};
 
 /// Budget of the `schema()` call made once at load.
 const SCHEMA_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A loaded entry script, ready to score.
+/// A loaded entry script, ready to score: the one way in for every protocol
+/// ([`Deployment::score`]).
 pub struct Deployment {
     settings: DeploymentSettings,
     pool: Pool,
     digest: String,
     /// `digest` as a header value, made once.
     digest_header: hyper::header::HeaderValue,
-    /// Whether the entry script targets the `raw-scorer` world.
-    raw: bool,
-    /// `None` when the entry script describes no schema.
-    schema: Option<Schema>,
+    form: Form,
     documents: Documents,
     /// The script as the Open Inference Protocol sees it (its tensors), made once at load.
     signature: crate::oip::Signature,
     metrics: Arc<DeploymentMetrics>,
-    /// Joins concurrent typed requests into one `run` (`max_batch_size`); `None`: off.
-    batcher: Option<crate::batch::Batcher>,
+    /// Where scored requests are collected, once a server turns collection on.
+    collector: Arc<OnceLock<Collector>>,
 }
 
-/// A successful `run`: what the guest returned and how long it took.
-pub(crate) struct Scored<T = String> {
-    pub(crate) body: T,
-    pub(crate) run_time: Duration,
+/// What an entry script takes and answers, decided once at load.
+pub enum Form {
+    /// A raw (`@rawhttp`) script: the whole request in, its own response out.
+    Raw,
+    /// An undecorated `run(raw_data)`: the body's text in, JSON text out.
+    Undecorated,
+    /// A script with a schema: its parameters bound and checked by the host.
+    Typed(Typed),
 }
 
-/// Why scoring produced no result.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ScoreError {
-    /// Every instance stayed busy for the whole queue timeout.
-    #[error("every instance stayed busy")]
-    Overloaded,
-    /// No instance was idle and starting one failed (its `init`, or the host's memory
-    /// budget); the reason is in the log.
-    #[error("no instance could be started")]
-    NotStarted,
-    /// The guest call failed.
-    #[error(transparent)]
-    Call(#[from] CallError),
-    /// The request does not fit the schema.
-    #[error(transparent)]
-    Invalid(#[from] Invalid),
-    /// A raw entry script returned a status outside 100–999.
-    #[error("the entry script returned an invalid HTTP status")]
-    InvalidStatus,
-    /// The guest returned text that is not JSON (a Python result holding NaN or Infinity,
-    /// which `json.dumps` writes as bare tokens).
-    #[error(
-        "the entry script's result is not valid JSON (NaN and Infinity have no JSON form): {0}"
-    )]
-    InvalidOutput(serde_json::Error),
+/// A typed script's schema and batcher.
+pub struct Typed {
+    schema: Schema,
+    /// Joins concurrent requests into one `run` (`max_batch_size`); `None`: off.
+    batcher: Option<Batcher>,
+}
+
+impl Form {
+    /// `raw`, `undecorated` or `typed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Form::Raw => "raw",
+            Form::Undecorated => "undecorated",
+            Form::Typed(_) => "typed",
+        }
+    }
+
+    /// The WIT world the script targets: `raw-scorer` or `scorer`.
+    pub fn world(&self) -> &'static str {
+        match self {
+            Form::Raw => "raw-scorer",
+            Form::Undecorated | Form::Typed(_) => "scorer",
+        }
+    }
+}
+
+/// What a call on an instance is given: typed arguments or text, or a whole request.
+enum Prepared {
+    Run(RunInput),
+    Http(HttpRequest),
 }
 
 /// Parses and optimises the model folder's ONNX files on a blocking thread (seconds for a big
@@ -99,14 +112,16 @@ impl Deployment {
         settings: DeploymentSettings,
     ) -> anyhow::Result<Self> {
         let metrics = DeploymentMetrics::detached(&settings.name);
-        Self::load_observed(runtime, settings, metrics).await
+        Self::load_observed(runtime, settings, metrics, Arc::default()).await
     }
 
-    /// [`Deployment::load`], counting into a host's metrics.
+    /// [`Deployment::load`], counting into a host's metrics and collecting into its
+    /// collector (once one is set).
     pub(crate) async fn load_observed(
         runtime: &Arc<Runtime>,
         settings: DeploymentSettings,
         metrics: Arc<DeploymentMetrics>,
+        collector: Arc<OnceLock<Collector>>,
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
         let model_dir = &settings.model_dir;
@@ -198,7 +213,17 @@ impl Deployment {
             ms = started.elapsed().as_millis() as u64,
             "deployment ready"
         );
-        let batcher = crate::batch::for_deployment(&settings, schema.as_ref(), raw)?;
+        let form = match (raw, schema) {
+            (true, _) => Form::Raw,
+            (false, None) => Form::Undecorated,
+            (false, Some(schema)) => {
+                let batcher = crate::batch::for_schema(&settings, &schema, &metrics)?;
+                Form::Typed(Typed { schema, batcher })
+            }
+        };
+        if settings.batch.enabled() && !matches!(form, Form::Typed(_)) {
+            crate::batch::refuse(&settings)?;
+        }
         let digest_header = hyper::header::HeaderValue::from_str(&digest)
             .context("the plugin digest is not a header value")?;
         Ok(Deployment {
@@ -206,12 +231,11 @@ impl Deployment {
             pool,
             digest,
             digest_header,
-            raw,
-            schema,
+            form,
             documents,
             signature,
             metrics,
-            batcher,
+            collector,
         })
     }
 
@@ -263,14 +287,9 @@ impl Deployment {
         &self.digest_header
     }
 
-    /// Whether the entry script targets the `raw-scorer` world (whole requests in and out).
-    pub fn is_raw(&self) -> bool {
-        self.raw
-    }
-
-    /// Whether the entry script describes its inputs (and so gets typed, validated values).
-    pub fn is_typed(&self) -> bool {
-        self.schema.is_some()
+    /// What the script takes and answers.
+    pub fn form(&self) -> &Form {
+        &self.form
     }
 
     /// The script as the Open Inference Protocol sees it.
@@ -283,22 +302,105 @@ impl Deployment {
         self.documents.get(version)
     }
 
-    /// The entry script's schema; `None` for an undecorated script (`run(raw_data)`).
-    pub(crate) fn schema(&self) -> Option<&Schema> {
-        self.schema.as_ref()
+    /// Scores one request: `input` made into what the script takes (bound to its schema with
+    /// the host's JSON checks, or its text, or the whole request), run on a warm instance
+    /// (in a batch with others when the deployment batches), the answer checked (JSON for a
+    /// typed or undecorated script) and collected when collection is on. Waits at most the
+    /// queue timeout for an instance; the request's bytes count against the queue's memory
+    /// cap.
+    pub async fn score(&self, request_id: &str, input: Input<'_>) -> Result<Scored, Failure> {
+        let weight = input.weight();
+        let query_body;
+        let body = match &input {
+            Input::Body(body) => *body,
+            Input::Query(query) => {
+                query_body = match &self.form {
+                    Form::Typed(_) => query_to_body(query),
+                    _ => query_to_text(query).into_bytes(),
+                };
+                &query_body
+            }
+            Input::Http(_) => &[],
+        };
+        let scored = match self.prepare(input, body)? {
+            Prepared::Http(request) => {
+                let scored = self
+                    .on_warm_instance(weight, async |instance, budget| {
+                        instance.run_raw(request_id, &request, budget).await
+                    })
+                    .await?;
+                return Ok(Scored {
+                    output: Output::Http(scored.output),
+                    run_time: scored.run_time,
+                });
+            }
+            Prepared::Run(input) => match &self.form {
+                Form::Typed(Typed {
+                    batcher: Some(batcher),
+                    ..
+                }) => match batcher
+                    .score(request_id, &input, weight, async |ids, call, weight| {
+                        self.run(ids, call, weight).await
+                    })
+                    .await
+                {
+                    Some(scored) => scored?,
+                    None => self.run(request_id, &input.into_call(), weight).await?,
+                },
+                _ => self.run(request_id, &input.into_call(), weight).await?,
+            },
+        };
+        if let Some(collector) = self.collector.get() {
+            collector.record(&self.settings.name, request_id, body, &scored.output);
+        }
+        Ok(Scored {
+            output: Output::Json(scored.output),
+            run_time: scored.run_time,
+        })
+    }
+
+    /// What the script's instance is called with: `input` bound to the schema (typed), its
+    /// text (undecorated), or the request itself (raw); `body` is the body or the query's.
+    fn prepare(&self, input: Input<'_>, body: &[u8]) -> Result<Prepared, Failure> {
+        Ok(match (&self.form, input) {
+            (Form::Raw, Input::Http(request)) => Prepared::Http(request),
+            (Form::Undecorated, Input::Body(_) | Input::Query(_)) => {
+                Prepared::Run(RunInput::Text(decode_text(body)?))
+            }
+            (Form::Typed(typed), Input::Body(_) | Input::Query(_)) => {
+                Prepared::Run(RunInput::Arguments(bind_arguments(&typed.schema, body)?))
+            }
+            (form, _) => {
+                tracing::error!(
+                    form = form.name(),
+                    "a request of the wrong kind for the script's form reached it (a host bug)"
+                );
+                return Err(Failure::Internal);
+            }
+        })
     }
 
     /// Runs `input` on a fresh instance made for this call alone (instantiate + `init` +
     /// `run`), the alternative to the warm pool; used by the benchmarks.
-    pub(crate) async fn score_on_fresh_instance(&self, input: Input) -> Result<String, ScoreError> {
-        let mut instance = self
-            .pool
-            .fresh_instance()
-            .await
-            .map_err(|_| ScoreError::Call(CallError::Trapped))?;
-        Ok(instance
+    pub(crate) async fn score_on_fresh_instance(
+        &self,
+        input: Input<'_>,
+    ) -> Result<String, Failure> {
+        let body = match &input {
+            Input::Body(body) => *body,
+            _ => &[],
+        };
+        let Prepared::Run(input) = self.prepare(input, body)? else {
+            return Err(Failure::Internal);
+        };
+        let mut instance = self.pool.fresh_instance().await.map_err(|e| {
+            tracing::warn!("a fresh instance could not start: {e:#}");
+            Failure::NotStarted
+        })?;
+        instance
             .run("bench", &input.into_call(), self.settings.limits.timeout)
-            .await?)
+            .await
+            .map_err(failure)
     }
 
     /// Borrows a warm instance (waiting at most the queue timeout; `weight` is the request's
@@ -308,7 +410,7 @@ impl Deployment {
         &self,
         weight: usize,
         call: impl AsyncFnOnce(&mut Instance, Duration) -> Result<T, CallError>,
-    ) -> Result<Scored<T>, ScoreError> {
+    ) -> Result<Scored<T>, Failure> {
         let limits = &self.settings.limits;
         let metrics = &self.metrics;
         let mut lease = self
@@ -318,9 +420,13 @@ impl Deployment {
             .map_err(|e| match e {
                 LeaseError::Busy(_) => {
                     metrics.overloaded.inc();
-                    ScoreError::Overloaded
+                    tracing::warn!("every instance stayed busy for the queue timeout");
+                    Failure::Overloaded
                 }
-                LeaseError::Start(_) => ScoreError::NotStarted,
+                LeaseError::Start(_) => {
+                    tracing::warn!("no instance could be started");
+                    Failure::NotStarted
+                }
             })?;
         let started = Instant::now();
         let outcome = call(lease.instance(), limits.timeout).await;
@@ -328,88 +434,60 @@ impl Deployment {
         metrics.run_seconds.observe(run_time);
         self.pool.observe_run(run_time);
         match &outcome {
-            Ok(_) => {}
-            Err(CallError::Trapped) => {
-                metrics.traps.inc();
-            }
-            Err(CallError::Timeout(_)) => {
-                metrics.timeouts.inc();
-            }
-            Err(CallError::MemoryLimit) => {
-                metrics.memory_limit_hits.inc();
-            }
-            Err(CallError::Guest(_) | CallError::RawFailed(_)) => {
-                metrics.run_errors.inc();
-            }
-            Err(CallError::WrongWorld) => {}
-        };
+            Ok(_) | Err(CallError::WrongWorld) => None,
+            Err(CallError::Trapped) => Some(&metrics.traps),
+            Err(CallError::Timeout(_)) => Some(&metrics.timeouts),
+            Err(CallError::MemoryLimit) => Some(&metrics.memory_limit_hits),
+            Err(CallError::Guest(_) | CallError::RawFailed(_)) => Some(&metrics.run_errors),
+        }
+        .map(|counter| counter.inc());
         Ok(Scored {
-            body: outcome?,
+            output: outcome.map_err(failure)?,
             run_time,
         })
     }
 
-    /// Hands a whole request to a raw entry script on a warm instance.
-    pub(crate) async fn score_raw(
-        &self,
-        request_id: &str,
-        request: &RawRequest,
-    ) -> Result<Scored<RawResponse>, ScoreError> {
-        let weight = request.body.len();
-        self.on_warm_instance(weight, async |instance, budget| {
-            instance.run_raw(request_id, request, budget).await
-        })
-        .await
-    }
-
-    /// Runs the entry script on a warm instance with an input already checked against the
-    /// schema (see [`Schema::bind`]), in a batch with other requests when the deployment
-    /// batches (see `crate::batch`).
-    /// `weight` is the request's size in bytes, for the queue's memory admission.
-    pub(crate) async fn score(
-        &self,
-        request_id: &str,
-        input: Input,
-        weight: usize,
-    ) -> Result<Scored, ScoreError> {
-        if let Some(batcher) = &self.batcher
-            && let Some(scored) = batcher.score(self, request_id, &input, weight).await
-        {
-            return scored;
-        }
-        self.score_alone(request_id, input, weight).await
-    }
-
-    /// One batch's guest call (the batcher checks and splits the output).
-    pub(crate) async fn score_batch(
+    /// One `run` on a warm instance (a request alone, or a batch's joined call, with the ids
+    /// of its requests); the answer must be JSON, since it goes to the client as it is (a
+    /// Rust guest's serde_json cannot write NaN, but another language's guest could).
+    async fn run(
         &self,
         request_ids: &str,
         input: &CallInput,
         weight: usize,
-    ) -> Result<Scored, ScoreError> {
-        self.on_warm_instance(weight, async |instance, budget| {
-            instance.run(request_ids, input, budget).await
-        })
-        .await
-    }
-
-    /// [`Deployment::score`] without batching.
-    pub(crate) async fn score_alone(
-        &self,
-        request_id: &str,
-        input: Input,
-        weight: usize,
-    ) -> Result<Scored, ScoreError> {
-        let input = input.into_call();
+    ) -> Result<Scored<String>, Failure> {
         let scored = self
             .on_warm_instance(weight, async |instance, budget| {
-                instance.run(request_id, &input, budget).await
+                instance.run(request_ids, input, budget).await
             })
             .await?;
-        // The body goes to the client as-is, so it must be JSON (a Rust guest's serde_json
-        // cannot write NaN, but another language's guest could).
-        serde_json::from_str::<serde::de::IgnoredAny>(&scored.body)
-            .map_err(ScoreError::InvalidOutput)?;
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&scored.output) {
+            tracing::warn!(
+                "the entry script's result is not valid JSON (NaN and Infinity have no JSON \
+                 form): {e}"
+            );
+            return Err(Failure::Internal);
+        }
         Ok(scored)
+    }
+}
+
+/// The failure a client is told about for a failed guest call; what it must not see (an
+/// exception's text, a trap's backtrace) goes to the log here, with the request's id.
+fn failure(error: CallError) -> Failure {
+    tracing::warn!("scoring failed: {error}");
+    match error {
+        CallError::Guest(RunError::BadInput(message)) => Failure::Refused(message),
+        CallError::Guest(RunError::Failed(message)) => Failure::ScriptFailed(Some(message)),
+        CallError::Guest(RunError::Exception(_)) | CallError::RawFailed(_) => {
+            Failure::ScriptFailed(None)
+        }
+        CallError::Trapped => Failure::Crashed,
+        CallError::Timeout(budget) => Failure::TimedOut(budget),
+        CallError::MemoryLimit => Failure::MemoryLimit,
+        CallError::WrongWorld => {
+            tracing::error!("the host called an export the script's world lacks (a host bug)");
+            Failure::Internal
+        }
     }
 }

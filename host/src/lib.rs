@@ -13,6 +13,8 @@
 //! - [`config`]: settings of a deployment and of the runtime, with their defaults.
 //! - [`runtime`]: the wasmtime engine, compile cache, host imports, warm instance pool, limits.
 //! - [`deployment`]: one loaded entry script with its model folder and instances.
+//! - [`Host`]: scorehost as a library: a host made from settings, its deployments loaded or
+//!   swapped, served on listeners the application binds, or scored directly.
 //! - [`http`]: the HTTP server, routes, request ids and the error-to-response mapping.
 //! - [`manifest`]: the deployments file (many tenants on one host).
 //! - [`metrics`]: Prometheus metrics of requests, latencies, pools and guest failures.
@@ -21,12 +23,14 @@
 //! - [`registry`]: the deployments being served, and hot swap.
 //! - `recent`: the last minute of traffic per deployment and the last swaps (the console's feed).
 //! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
+//! - [`scoring`]: the one way into scoring: a request's input, the scored output, the failures.
 
 mod batch;
 pub mod builder;
 pub mod collect;
 pub mod config;
 pub mod deployment;
+mod host;
 pub mod http;
 pub mod manifest;
 pub mod metrics;
@@ -35,12 +39,14 @@ mod recent;
 pub mod registry;
 pub mod runtime;
 mod schema;
+pub mod scoring;
 
 pub use collect::{CollectMode, CollectSettings};
 pub use config::{
     BatchSettings, DeploymentSettings, Limits, RuntimeSettings, SampleVisibility, SwaggerSettings,
 };
-pub use deployment::Deployment;
+pub use deployment::{Deployment, Form};
+pub use host::{Host, RunError, Service};
 pub use http::{Server, ServerOptions, Tls};
 pub use registry::Registry;
 pub use runtime::Runtime;
@@ -53,7 +59,7 @@ pub mod __bench {
     /// The engine's naming of unknown ONNX input dimensions (for `examples/cnn_compute.rs`).
     pub use crate::runtime::onnx::name_unknown_dims;
 
-    use crate::runtime::Input;
+    use crate::scoring::{Input, Output};
 
     /// Borrows a warm instance and scores a request with `inputs` (the JSON text of its
     /// `Inputs` object) and `global_parameters`, checked against the schema as a request is.
@@ -63,7 +69,14 @@ pub mod __bench {
         inputs: &str,
         global_parameters: Option<&str>,
     ) -> Result<usize, String> {
-        call(deployment, inputs, global_parameters, false).await
+        let body = body(inputs, global_parameters);
+        match deployment.score("bench", Input::Body(body.as_bytes())).await {
+            Ok(scored) => match scored.output {
+                Output::Json(text) => Ok(text.len()),
+                Output::Http(response) => Ok(response.body.len()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// The same on a fresh instance made for the call (instantiate + `init` + `run`).
@@ -72,38 +85,19 @@ pub mod __bench {
         inputs: &str,
         global_parameters: Option<&str>,
     ) -> Result<usize, String> {
-        call(deployment, inputs, global_parameters, true).await
+        let body = body(inputs, global_parameters);
+        deployment
+            .score_on_fresh_instance(Input::Body(body.as_bytes()))
+            .await
+            .map(|text| text.len())
+            .map_err(|e| e.to_string())
     }
 
-    async fn call(
-        deployment: &crate::Deployment,
-        inputs: &str,
-        global_parameters: Option<&str>,
-        fresh: bool,
-    ) -> Result<usize, String> {
-        let body = match global_parameters {
+    fn body(inputs: &str, global_parameters: Option<&str>) -> String {
+        match global_parameters {
             Some(global) => format!(r#"{{"Inputs": {inputs}, "GlobalParameters": {global}}}"#),
             None => format!(r#"{{"Inputs": {inputs}}}"#),
-        };
-        let weight = body.len();
-        let input = match deployment.schema() {
-            Some(schema) => Input::Arguments(
-                crate::http::bind_arguments(schema, body.as_bytes()).map_err(|e| e.to_string())?,
-            ),
-            None => Input::Text(body),
-        };
-        let length = if fresh {
-            deployment
-                .score_on_fresh_instance(input)
-                .await
-                .map(|body| body.len())
-        } else {
-            deployment
-                .score("bench", input, weight)
-                .await
-                .map(|s| s.body.len())
-        };
-        length.map_err(|e| e.to_string())
+        }
     }
 
     /// Validates and converts a JSON float64 matrix with `cols` columns into tensor bytes, as

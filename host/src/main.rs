@@ -10,9 +10,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use scorehost::builder::{Builder, Language, PythonRuntime};
 use scorehost::manifest::Manifest;
 use scorehost::{
-    BatchSettings, CollectMode, CollectSettings, DeploymentSettings, Limits, Registry, Runtime,
-    RuntimeSettings, SampleVisibility, Server, ServerOptions, SwaggerSettings, Tls,
+    BatchSettings, CollectMode, CollectSettings, DeploymentSettings, Host, Limits, RunError,
+    RuntimeSettings, SampleVisibility, ServerOptions, Service, SwaggerSettings, Tls,
 };
+use tokio::net::TcpListener;
 
 /// mimalloc, not glibc malloc: 20–30 % more requests per second on the scoring path, for
 /// some memory kept for reuse (both measured in BENCHMARKS.md).
@@ -403,70 +404,61 @@ fn serve(mut args: ServeArgs) -> ExitCode {
                 return ExitCode::from(EXIT_NOT_READY);
             }
         };
-        let wasm = match Runtime::new(&RuntimeSettings {
+        let host = match Host::new(&RuntimeSettings {
             cache_dir: plan.cache_dir,
             max_host_memory: plan.max_host_memory,
             no_python_snapshots: plan.no_python_snapshots,
         }) {
-            Ok(wasm) => wasm,
+            Ok(host) => host,
             Err(e) => {
                 tracing::error!("cannot start the Wasm runtime: {e:#}");
                 return ExitCode::from(EXIT_NOT_READY);
             }
         };
-        // Listen before loading, so probes see a live process whose readiness is false while
-        // `init` runs (a large model can take minutes); "Listening on" is printed once ready.
-        let registry = Registry::new(wasm);
-        let tls_on = plan.options.tls.is_some();
-        let server = match Server::start(plan.addr, registry.clone(), plan.options).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("cannot listen on {}: {e}", plan.addr);
-                return ExitCode::FAILURE;
-            }
+        let bind = async |addr: SocketAddr| {
+            TcpListener::bind(addr)
+                .await
+                .inspect_err(|e| tracing::error!("cannot listen on {addr}: {e}"))
         };
-        let metrics_server = match plan.metrics_addr {
+        let Ok(listener) = bind(plan.addr).await else {
+            return ExitCode::FAILURE;
+        };
+        let metrics_listener = match plan.metrics_addr {
+            Some(addr) => match bind(addr).await {
+                Ok(listener) => {
+                    tracing::info!(%addr, "metrics listener");
+                    Some(listener)
+                }
+                Err(_) => return ExitCode::FAILURE,
+            },
             None => None,
-            Some(addr) => match Server::start_metrics(addr, registry.clone()).await {
-                Ok(s) => {
-                    tracing::info!(addr = %s.local_addr(), "metrics listener");
-                    Some(s)
-                }
-                Err(e) => {
-                    tracing::error!("cannot listen on {addr}: {e}");
-                    return ExitCode::FAILURE;
-                }
-            },
         };
-        tracing::info!(addr = %server.local_addr(), "listening; loading the deployments");
+        let scheme = if plan.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let service = Service {
+            listener,
+            metrics_listener,
+            options: plan.options,
+            deployments: plan.deployments,
+            watch: plan.watch.then_some(WATCH_INTERVAL),
+        };
         // One signal listener for the whole life of the process: a SIGTERM that arrives just
-        // after loading (between two listeners) would otherwise be swallowed.
-        let shutdown = shutdown_signal();
-        tokio::pin!(shutdown);
-        tokio::select! {
-            loaded = registry.load_all(plan.deployments) => if let Err(e) = loaded {
-                tracing::error!("cannot serve: {e:#}");
-                return ExitCode::from(EXIT_NOT_READY);
-            },
-            _ = &mut shutdown => {
-                tracing::info!("stopped while loading");
-                return ExitCode::SUCCESS;
+        // after loading would otherwise be swallowed.
+        let ready = |addr| println!("Listening on {scheme}://{addr}");
+        match host.run(service, shutdown_signal(), ready).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e @ RunError::Load(_)) => {
+                tracing::error!("{e}");
+                ExitCode::from(EXIT_NOT_READY)
+            }
+            Err(e @ RunError::Listen(_)) => {
+                tracing::error!("{e}");
+                ExitCode::FAILURE
             }
         }
-        if plan.watch {
-            registry.watch(WATCH_INTERVAL);
-        }
-        let scheme = if tls_on { "https" } else { "http" };
-        println!("Listening on {scheme}://{}", server.local_addr());
-        tracing::info!(addr = %server.local_addr(), "ready");
-        shutdown.await;
-        tracing::info!("shutting down: no new connections; finishing requests under way");
-        server.shutdown().await;
-        if let Some(m) = metrics_server {
-            m.shutdown().await;
-        }
-        tracing::info!("stopped");
-        ExitCode::SUCCESS
     })
 }
 

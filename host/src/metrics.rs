@@ -89,6 +89,15 @@ struct SwapLabels {
     outcome: &'static str,
 }
 
+/// Reads the host-wide memory budget: bytes used, the limit, growths refused so far.
+struct MemoryReading(Box<dyn Fn() -> (usize, usize, u64) + Send + Sync>);
+
+impl std::fmt::Debug for MemoryReading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryReading")
+    }
+}
+
 /// Every metric family of one host (one per [`crate::Registry`], so two servers in one process
 /// count apart).
 #[derive(Debug)]
@@ -120,8 +129,8 @@ pub struct Metrics {
     host_memory_limit_bytes: Gauge,
     /// Growths refused because the host-wide budget was full (brought up to date at scrape).
     host_memory_refusals: Counter,
-    /// The budget those three series read at scrape time.
-    budget: OnceLock<Arc<crate::runtime::MemoryBudget>>,
+    /// Reads those three series at scrape time: bytes used, the limit, refusals so far.
+    memory: OnceLock<MemoryReading>,
     /// Collected records dropped because the writer fell behind.
     pub(crate) collect_dropped: Counter,
     /// Requests that belong to no deployment (`/`, `/metrics`, admin, 404s).
@@ -162,7 +171,7 @@ impl Metrics {
             host_memory_bytes: Gauge::default(),
             host_memory_limit_bytes: Gauge::default(),
             host_memory_refusals: Counter::default(),
-            budget: OnceLock::new(),
+            memory: OnceLock::new(),
             collect_dropped: Counter::default(),
             host_requests: OnceLock::new(),
             registry: Default::default(),
@@ -338,9 +347,10 @@ impl Metrics {
         })
     }
 
-    /// Reports `budget` (the runtime's host-wide memory budget) at every scrape.
-    pub(crate) fn watch_memory(&self, budget: Arc<crate::runtime::MemoryBudget>) {
-        let _ = self.budget.set(budget);
+    /// Reports the host-wide memory budget at every scrape, as `read` gives it (bytes used,
+    /// the limit, refusals so far).
+    pub(crate) fn watch_memory(&self, read: impl Fn() -> (usize, usize, u64) + Send + Sync + 'static) {
+        let _ = self.memory.set(MemoryReading(Box::new(read)));
     }
 
     /// Brings the host-wide memory budget's series up to date (called before a scrape).
@@ -372,8 +382,9 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub(crate) fn encode(&self) -> String {
-        if let Some(budget) = self.budget.get() {
-            self.observe_memory(budget.used(), budget.limit(), budget.refused());
+        if let Some(read) = self.memory.get() {
+            let (used, limit, refused) = (read.0)();
+            self.observe_memory(used, limit, refused);
         }
         let mut text = String::with_capacity(8 << 10);
         // Writing into a String cannot fail.

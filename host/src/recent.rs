@@ -8,13 +8,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, Weak};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::metrics::{BUCKET_BOUNDS, DeploymentMetrics, Route};
-use crate::registry::Registry;
 
 /// One point per this long.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
@@ -133,29 +132,22 @@ pub(crate) struct SeriesView {
 }
 
 impl Recent {
-    /// Starts the once-a-second sampler of `registry` (once; later calls do nothing). It ends
-    /// when the registry is dropped.
-    pub(crate) fn start_sampling(&self, registry: Weak<Registry>) {
-        if self.sampling.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(registry) = registry.upgrade() else {
-                    return;
-                };
-                let now = Instant::now();
-                let samples: Vec<(String, Counts)> = registry
-                    .list()
-                    .iter()
-                    .map(|d| (d.settings().name.clone(), counts(d.metrics())))
-                    .collect();
-                registry.recent().add(now, unix_ms(), samples);
-            }
-        });
+    /// Whether the sampler is to be started: true the first time only.
+    pub(crate) fn claim_sampler(&self) -> bool {
+        !self.sampling.swap(true, Ordering::AcqRel)
+    }
+
+    /// Adds one sample, taken now, of each deployment's counters (the registry's sampler
+    /// calls this once every [`INTERVAL`]).
+    pub(crate) fn sample<'m>(
+        &self,
+        deployments: impl IntoIterator<Item = (String, &'m DeploymentMetrics)>,
+    ) {
+        let samples = deployments
+            .into_iter()
+            .map(|(name, metrics)| (name, counts(metrics)))
+            .collect();
+        self.add(Instant::now(), unix_ms(), samples);
     }
 
     /// Adds one sample per deployment; a deployment no longer listed is forgotten.

@@ -9,11 +9,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 
+use crate::collect::Collector;
 use crate::config::DeploymentSettings;
 use crate::deployment::Deployment;
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ pub struct Registry {
     metrics: Arc<Metrics>,
     /// The last minute of traffic and the last swaps, for the console.
     recent: Recent,
+    /// Where the deployments collect scored requests, once a server turns collection on.
+    collector: Arc<OnceLock<Collector>>,
 }
 
 /// Whether a deployment can take traffic, as the admin list and readiness report it.
@@ -134,7 +137,8 @@ impl Registry {
     /// An empty registry: not ready until [`Registry::load_all`] has loaded the configuration.
     pub fn new(runtime: Arc<Runtime>) -> Arc<Registry> {
         let metrics = Metrics::new();
-        metrics.watch_memory(runtime.memory_budget());
+        let budget = runtime.memory_budget();
+        metrics.watch_memory(move || (budget.used(), budget.limit(), budget.refused()));
         Arc::new(Registry {
             runtime,
             deployments: RwLock::new(BTreeMap::new()),
@@ -143,7 +147,39 @@ impl Registry {
             loaded: AtomicBool::new(false),
             metrics: Arc::new(metrics),
             recent: Recent::default(),
+            collector: Arc::default(),
         })
+    }
+
+    /// Turns data collection on for the deployments that opted in (the first collector
+    /// set stays).
+    pub(crate) fn collect_with(&self, collector: Collector) {
+        let _ = self.collector.set(collector);
+    }
+
+    /// Starts the console's once-a-second sampler of every deployment's counters (once;
+    /// later calls do nothing). It ends when the registry is dropped.
+    pub(crate) fn start_sampling(self: &Arc<Self>) {
+        if !self.recent.claim_sampler() {
+            return;
+        }
+        let registry = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::recent::INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(registry) = registry.upgrade() else {
+                    return;
+                };
+                let deployments = registry.list();
+                registry.recent.sample(
+                    deployments
+                        .iter()
+                        .map(|d| (d.settings().name.clone(), d.metrics())),
+                );
+            }
+        });
     }
 
     /// Loads every deployment; any failure fails the whole host (it cannot become ready).
@@ -167,7 +203,8 @@ impl Registry {
             let name = s.name.clone();
             let plugin_mtime = mtime(&s.plugin);
             let metrics = self.metrics.deployment(&name);
-            let deployment = Deployment::load_observed(&self.runtime, s, metrics)
+            let collector = self.collector.clone();
+            let deployment = Deployment::load_observed(&self.runtime, s, metrics, collector)
                 .await
                 .with_context(|| format!("deployment '{name}'"))?;
             self.write().insert(
@@ -252,7 +289,8 @@ impl Registry {
         }
         let plugin_mtime = mtime(&settings.plugin);
         let metrics = self.metrics.deployment(name);
-        let next = Deployment::load_observed(&self.runtime, settings, metrics)
+        let collector = self.collector.clone();
+        let next = Deployment::load_observed(&self.runtime, settings, metrics, collector)
             .await
             .inspect_err(|e| {
                 current.metrics().swaps_refused.inc();

@@ -32,7 +32,7 @@ pub(crate) fn list(registry: &Registry) -> HttpResponse {
 
 /// `GET /api/v1/service/NAME`.
 pub(crate) fn show(registry: &Registry, name: &str) -> Result<HttpResponse, ApiError> {
-    let d = registry.get(name).ok_or(ApiError::NotFound)?;
+    let d = registry.get(name).ok_or(ApiError::NotFound(None))?;
     Ok(json_response(StatusCode::OK, &describe(&d)))
 }
 
@@ -53,7 +53,7 @@ pub(crate) async fn swap(
         })?
     };
     if registry.get(name).is_none() {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::NotFound(None));
     }
     let derived;
     let roots = match roots {
@@ -67,7 +67,7 @@ pub(crate) async fn swap(
     roots.confine(&change).map_err(ApiError::Forbidden)?;
     match registry.swap(name, change).await {
         Ok(d) => Ok(json_response(StatusCode::OK, &describe(&d))),
-        Err(SwapError::NotFound(_)) => Err(ApiError::NotFound),
+        Err(SwapError::NotFound(_)) => Err(ApiError::NotFound(None)),
         // The operator needs the reason; the old version keeps serving.
         Err(e @ SwapError::Refused(_)) => Err(ApiError::Unprocessable(e.to_string())),
     }
@@ -80,8 +80,8 @@ fn describe(d: &Deployment) -> Value {
         "version": d.digest(),
         "plugin": s.plugin,
         "model_dir": s.model_dir,
-        "world": if d.is_raw() { "raw-scorer" } else { "scorer" },
-        "typed": d.is_typed(),
+        "world": d.form().world(),
+        "typed": matches!(d.form(), crate::deployment::Form::Typed(_)),
         "instances": d.instances(),
         "min_instances": d.min_instances(),
         "max_instances": d.max_instances(),

@@ -7,10 +7,8 @@ use http_body_util::Full;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
-use crate::deployment::ScoreError;
 use crate::oip::OipError;
-use crate::runtime::CallError;
-use crate::runtime::bindings::RunError;
+use crate::scoring::Failure;
 
 /// Header that tells a client whether the entry script's `run` failed.
 pub(crate) const RUN_FUNCTION_FAILED: HeaderName =
@@ -23,16 +21,16 @@ const SCRIPT_ERROR: &str =
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
+    /// No such route or thing: `None` is the Azure ML server's own 404 (its generic
+    /// message, no server version header), `Some` says what was not found.
     #[error("not found")]
-    NotFound,
+    NotFound(Option<String>),
     #[error("unauthorized")]
     Unauthorized { invalid_key: bool },
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0}")]
     Unprocessable(String),
-    #[error("{0}")]
-    NotFoundWith(String),
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
     #[error("unsupported media type")]
@@ -43,12 +41,12 @@ pub(crate) enum ApiError {
     BodyTimeout,
     #[error("{0}")]
     BadRequest(String),
+    /// A header, or the request's line and headers together, over a limit (431).
     #[error("{0}")]
-    HeaderTooLong(&'static str),
-    #[error("request headers over {limit} bytes")]
-    HeadersTooLarge { limit: usize },
+    HeadersTooLarge(String),
+    /// Scoring found no result.
     #[error("{0}")]
-    Score(#[from] ScoreError),
+    Score(#[from] Failure),
     /// An Open Inference Protocol request that cannot be answered.
     #[error("{0}")]
     Oip(#[from] OipError),
@@ -74,14 +72,13 @@ impl ApiError {
     /// The response for this failure with a body of `style`; status and headers are the same
     /// whichever protocol asked.
     pub(crate) fn respond(self, style: ErrorBody) -> Response<Full<Bytes>> {
-        let mut run_failed = false;
+        let run_failed = matches!(&self, ApiError::Score(failure) if failure.run_failed());
         let mut extra: Option<(HeaderName, HeaderValue)> = None;
         let (status, message) = match self {
-            ApiError::NotFound => (
+            ApiError::NotFound(message) => (
                 StatusCode::NOT_FOUND,
-                "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.".to_owned(),
+                message.unwrap_or_else(|| "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.".to_owned()),
             ),
-            ApiError::NotFoundWith(message) => (StatusCode::NOT_FOUND, message),
             ApiError::Unauthorized { invalid_key } => {
                 let challenge = if invalid_key {
                     r#"Bearer realm="scorehost", error="invalid_token""#
@@ -121,22 +118,17 @@ impl ApiError {
                 "Timed out reading the request body.".to_owned(),
             ),
             ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
-            ApiError::HeaderTooLong(message) => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                message.to_owned(),
-            ),
-            ApiError::HeadersTooLarge { limit } => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                format!("The request line and headers are larger than the limit of {limit} bytes."),
-            ),
-            ApiError::Score(ScoreError::Overloaded) => {
+            ApiError::HeadersTooLarge(message) => {
+                (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message)
+            }
+            ApiError::Score(Failure::Overloaded) => {
                 extra = Some((RETRY_AFTER, HeaderValue::from_static("1")));
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Every instance of the scoring script is busy. Try again later.".to_owned(),
                 )
             }
-            ApiError::Score(ScoreError::NotStarted) => {
+            ApiError::Score(Failure::NotStarted) => {
                 extra = Some((RETRY_AFTER, HeaderValue::from_static("1")));
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -145,17 +137,17 @@ impl ApiError {
                         .to_owned(),
                 )
             }
-            ApiError::Score(ScoreError::Invalid(invalid)) => {
+            ApiError::Score(Failure::BadInput { message, path }) => {
                 let body = match style {
-                    // A missing top-level parameter has Azure's message alone; a nested
-                    // field also names its path.
-                    ErrorBody::AzureMl if invalid.path.is_empty() => {
-                        serde_json::json!({ "message": invalid.text() })
+                    // A body that is not one, or a missing top-level parameter, has Azure's
+                    // message alone; a nested field also names its path.
+                    ErrorBody::AzureMl if path.is_empty() => {
+                        serde_json::json!({ "message": message })
                     }
                     ErrorBody::AzureMl => {
-                        serde_json::json!({ "message": invalid.text(), "path": invalid.path })
+                        serde_json::json!({ "message": message, "path": path })
                     }
-                    ErrorBody::Oip => serde_json::json!({ "error": invalid.text() }),
+                    ErrorBody::Oip => serde_json::json!({ "error": message }),
                 };
                 let mut response = json_response(StatusCode::BAD_REQUEST, &body);
                 response
@@ -169,44 +161,27 @@ impl ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, message)
             }
             ApiError::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
-            ApiError::Score(ScoreError::InvalidOutput(_) | ScoreError::InvalidStatus) => (
+            ApiError::Score(Failure::Internal) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "An unexpected internal error occurred. Check the logs for more info.".to_owned(),
             ),
-            ApiError::Score(ScoreError::Call(call)) => {
-                run_failed = true;
-                match call {
-                    CallError::Guest(RunError::BadInput(message)) => {
-                        (StatusCode::BAD_REQUEST, message)
-                    }
-                    CallError::Guest(RunError::Failed(message)) => {
-                        (StatusCode::INTERNAL_SERVER_ERROR, message)
-                    }
-                    // The exception's text was logged with the request id by the handler.
-                    CallError::Guest(RunError::Exception(_))
-                    | CallError::RawFailed(_)
-                    | CallError::Trapped => {
-                        (StatusCode::INTERNAL_SERVER_ERROR, SCRIPT_ERROR.to_owned())
-                    }
-                    CallError::WrongWorld => {
-                        run_failed = false;
-                        (
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "An unexpected internal error occurred. Check the logs for more info."
-                                .to_owned(),
-                        )
-                    }
-                    CallError::MemoryLimit => (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "The scoring script exceeded its memory limit. Check the logs for more info."
-                            .to_owned(),
-                    ),
-                    CallError::Timeout(budget) => (
-                        StatusCode::GATEWAY_TIMEOUT,
-                        format!("Scoring timeout after {} ms", budget.as_millis()),
-                    ),
-                }
+            ApiError::Score(Failure::Refused(message)) => (StatusCode::BAD_REQUEST, message),
+            ApiError::Score(Failure::ScriptFailed(Some(message))) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, message)
             }
+            // The exception's text was logged with the request id by the deployment.
+            ApiError::Score(Failure::ScriptFailed(None) | Failure::Crashed) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, SCRIPT_ERROR.to_owned())
+            }
+            ApiError::Score(Failure::MemoryLimit) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The scoring script exceeded its memory limit. Check the logs for more info."
+                    .to_owned(),
+            ),
+            ApiError::Score(Failure::TimedOut(budget)) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("Scoring timeout after {} ms", budget.as_millis()),
+            ),
         };
         let body = match style {
             ErrorBody::AzureMl => serde_json::json!({ "message": message }),

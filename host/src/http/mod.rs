@@ -13,8 +13,6 @@
 
 mod admin;
 mod body;
-
-pub(crate) use body::bind_arguments;
 mod cors;
 mod error;
 mod oip;
@@ -46,6 +44,22 @@ use crate::registry::Registry;
 use routes::{App, Role};
 
 type HttpResponse = hyper::Response<Full<Bytes>>;
+
+/// A scoring route's answer: the response, and the guest's run time when the route called
+/// the guest (the rest of the request's time is the host's, in the metrics).
+struct Routed {
+    response: HttpResponse,
+    run_time: Option<Duration>,
+}
+
+impl From<HttpResponse> for Routed {
+    fn from(response: HttpResponse) -> Routed {
+        Routed {
+            response,
+            run_time: None,
+        }
+    }
+}
 
 /// Content type of plain answers, as the Azure ML server sends them.
 const TEXT_HTML: &str = "text/html; charset=utf-8";
@@ -124,21 +138,28 @@ impl Server {
         registry: Arc<Registry>,
         options: ServerOptions,
     ) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
-        let collector = match options.collect.clone() {
-            Some(settings) => Some(crate::collect::Collector::start(
+        Server::on(TcpListener::bind(addr).await?, registry, options)
+    }
+
+    /// Serves the registry's deployments on `listener` (bound by the caller) on a task of the
+    /// current tokio runtime.
+    pub fn on(
+        listener: TcpListener,
+        registry: Arc<Registry>,
+        options: ServerOptions,
+    ) -> std::io::Result<Server> {
+        if let Some(settings) = options.collect.clone() {
+            registry.collect_with(crate::collect::Collector::start(
                 settings,
                 registry.metrics().collect_dropped.clone(),
-            )?),
-            None => None,
-        };
+            )?);
+        }
         // The console's last minute of traffic.
-        registry.recent().start_sampling(Arc::downgrade(&registry));
+        registry.start_sampling();
         let app = App {
             registry,
             options,
             role: Role::Main,
-            collector,
         };
         Self::serve(listener, app)
     }
@@ -149,12 +170,15 @@ impl Server {
         addr: SocketAddr,
         registry: Arc<Registry>,
     ) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
+        Server::metrics_on(TcpListener::bind(addr).await?, registry)
+    }
+
+    /// [`Server::start_metrics`] on a listener bound by the caller.
+    pub fn metrics_on(listener: TcpListener, registry: Arc<Registry>) -> std::io::Result<Server> {
         let app = App {
             registry,
             options: ServerOptions::default(),
             role: Role::Metrics,
-            collector: None,
         };
         Self::serve(listener, app)
     }

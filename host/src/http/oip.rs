@@ -6,24 +6,21 @@
 //! deployment's key as `/score` does, metadata and readiness need none (as `/swagger.json`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
-use super::HttpResponse;
-use super::body::{bind_arguments, read_limited};
+use super::Routed;
+use super::body::read_limited;
 use super::error::{ApiError, json_response};
 use super::request_id::RequestIds;
 use super::score::scored_response;
-use crate::collect::Collector;
-use crate::deployment::{Deployment, ScoreError};
+use crate::deployment::Deployment;
 use crate::metrics::Route;
 use crate::oip::{binary_header_length, encode_response, parse_request};
 use crate::registry::{Registry, Status};
-use crate::runtime::CallError;
-use crate::runtime::Input;
+use crate::scoring::{Failure, Input, Output};
 
 /// The binary extension's header: the JSON header's length in a binary body.
 const HEADER_LENGTH: HeaderName = HeaderName::from_static("inference-header-content-length");
@@ -122,14 +119,12 @@ impl Target {
 }
 
 /// Answers an Open Inference Protocol request (the key was checked by the caller for
-/// `infer`, which sets `run_time` to the guest's run time when it called the guest).
+/// `infer`).
 pub(crate) async fn handle(
     target: Target,
     req: Request<Incoming>,
     ids: &RequestIds,
-    collect: Option<&Collector>,
-    run_time: &mut Option<Duration>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Routed, ApiError> {
     let get_only = |method: &Method| match *method {
         Method::GET | Method::HEAD => Ok(()),
         _ => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
@@ -144,17 +139,15 @@ pub(crate) async fn handle(
                     "version": env!("CARGO_PKG_VERSION"),
                     "extensions": ["binary_tensor_data"],
                 }),
-            ))
+            )
+            .into())
         }
         Target::Live => {
             get_only(req.method())?;
-            Ok(json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "live": true }),
-            ))
+            Ok(json_response(StatusCode::OK, &serde_json::json!({ "live": true })).into())
         }
         Target::Loading(name) => Err(ApiError::Unavailable(format!("model '{name}' is loading"))),
-        Target::NotFound(message) => Err(ApiError::NotFoundWith(message)),
+        Target::NotFound(message) => Err(ApiError::NotFound(Some(message))),
         Target::Model {
             deployment,
             version,
@@ -163,9 +156,9 @@ pub(crate) async fn handle(
             let name = deployment.settings().name.as_str();
             let active = deployment.digest();
             if let Some(version) = version.filter(|v| v != active) {
-                return Err(ApiError::NotFoundWith(format!(
+                return Err(ApiError::NotFound(Some(format!(
                     "model '{name}' has no version '{version}' (it serves version {active})"
-                )));
+                ))));
             }
             match action {
                 Action::Metadata => {
@@ -173,7 +166,8 @@ pub(crate) async fn handle(
                     Ok(json_response(
                         StatusCode::OK,
                         &deployment.signature().metadata(name, active),
-                    ))
+                    )
+                    .into())
                 }
                 Action::Ready => {
                     get_only(req.method())?;
@@ -186,13 +180,14 @@ pub(crate) async fn handle(
                     Ok(json_response(
                         status,
                         &serde_json::json!({ "name": name, "ready": ready }),
-                    ))
+                    )
+                    .into())
                 }
                 Action::Infer => {
                     if req.method() != Method::POST {
                         return Err(ApiError::MethodNotAllowed { allow: "POST" });
                     }
-                    Box::pin(infer(&deployment, req, ids, collect, run_time)).await
+                    Box::pin(infer(&deployment, req, ids)).await
                 }
             }
         }
@@ -206,9 +201,7 @@ async fn infer(
     deployment: &Deployment,
     req: Request<Incoming>,
     ids: &RequestIds,
-    collect: Option<&Collector>,
-    run_time: &mut Option<Duration>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Routed, ApiError> {
     let signature = deployment.signature();
     signature.check_supported()?;
     let header_length = binary_header_length(req.headers())?;
@@ -216,27 +209,16 @@ async fn infer(
     let request = parse_request(&body, header_length)?;
     let selection = signature.select_outputs(request.outputs.as_deref(), request.binary_output)?;
     let score_body = signature.assemble(&request)?;
-    let input = match deployment.schema() {
-        // Bound as `/score` binds its body: the same checks, the same 400s.
-        Some(schema) => Input::Arguments(bind_arguments(schema, &score_body)?),
-        // `check_supported` refuses a script without a schema before this.
-        None => return Err(ApiError::Score(ScoreError::Call(CallError::WrongWorld))),
-    };
+    // Scored as `/score` scores its body: the same checks, the same 400s.
     let scored = deployment
-        .score(&ids.request_id, input, score_body.len())
-        .await
-        .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
-    *run_time = Some(scored.run_time);
-    if let Some(collect) = collect {
-        collect.record(
-            &deployment.settings().name,
-            &ids.request_id,
-            &score_body,
-            &scored.body,
-        );
-    }
+        .score(&ids.request_id, Input::Body(&score_body))
+        .await?;
+    // `check_supported` let only a typed script through, whose answer is JSON.
+    let Output::Json(text) = scored.output else {
+        return Err(ApiError::Score(Failure::Internal));
+    };
     let outputs = signature
-        .outputs(&scored.body, &selection)
+        .outputs(&text, &selection)
         .inspect_err(|e| tracing::warn!("{e}"))?;
     let id = request.id.as_deref().unwrap_or(&ids.request_id);
     let (body, json_length) = encode_response(
@@ -255,5 +237,8 @@ async fn infer(
             .headers_mut()
             .insert(HEADER_LENGTH, HeaderValue::from(n));
     }
-    Ok(response)
+    Ok(Routed {
+        response,
+        run_time: Some(scored.run_time),
+    })
 }

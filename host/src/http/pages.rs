@@ -141,11 +141,7 @@ pub(crate) fn docs(deployment: &Deployment, method: &Method) -> Result<HttpRespo
     if !matches!(*method, Method::GET | Method::HEAD) {
         return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" });
     }
-    let world = if deployment.is_raw() {
-        "raw-scorer"
-    } else {
-        "scorer"
-    };
+    let world = deployment.form().world();
     let auth = if deployment.settings().keys.is_empty() {
         "false"
     } else {

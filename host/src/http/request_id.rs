@@ -56,7 +56,7 @@ impl RequestIds {
         let request_id = match text(request_id) {
             Some(id) if id.len() > MAX_ID_LEN => {
                 return Err((
-                    ApiError::HeaderTooLong("x-request-id must not exceed 100 characters"),
+                    ApiError::HeadersTooLarge("x-request-id must not exceed 100 characters".to_owned()),
                     None,
                 ));
             }
@@ -67,8 +67,9 @@ impl RequestIds {
         let client = text(client);
         if legacy.iter().chain(&client).any(|id| id.len() > MAX_ID_LEN) {
             return Err((
-                ApiError::HeaderTooLong(
-                    "x-ms-request-id and x-ms-client-request-id must not exceed 100 characters",
+                ApiError::HeadersTooLarge(
+                    "x-ms-request-id and x-ms-client-request-id must not exceed 100 characters"
+                        .to_owned(),
                 ),
                 Some(request_id),
             ));

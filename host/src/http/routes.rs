@@ -4,7 +4,7 @@
 //! `/api/v1/service/NAME/docs`, `/console` and their feeds, in `pages`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -21,9 +21,8 @@ use super::cors::{self, CorsRequest};
 use super::error::{ApiError, ErrorBody, RUN_FUNCTION_FAILED, json_response, run_flag};
 use super::pages::{self, Page};
 use super::request_id::{RequestIds, X_REQUEST_ID, insert_id};
-use super::{HttpResponse, ServerOptions, TEXT_HTML, admin, oip, score};
-use crate::collect::Collector;
-use crate::deployment::Deployment;
+use super::{HttpResponse, Routed, ServerOptions, TEXT_HTML, admin, oip, score};
+use crate::deployment::{Deployment, Form};
 use crate::metrics::Route;
 use crate::registry::Registry;
 
@@ -43,8 +42,6 @@ pub(crate) struct App {
     pub(crate) registry: Arc<Registry>,
     pub(crate) options: ServerOptions,
     pub(crate) role: Role,
-    /// Data collection, when on.
-    pub(crate) collector: Option<Collector>,
 }
 
 /// Which listener a request came in on.
@@ -112,23 +109,24 @@ impl App {
             request_id = %ids.request_id,
             deployment = deployment.as_ref().map(|d| d.settings().name.as_str()).unwrap_or("-"),
         );
-        // Set by a route that called the guest: the rest of the request's time is the host's.
-        let mut run_time = None;
         let result = if too_large {
-            Err(ApiError::HeadersTooLarge {
-                limit: header_limit,
-            })
+            Err(ApiError::HeadersTooLarge(format!(
+                "The request line and headers are larger than the limit of {header_limit} bytes."
+            )))
         } else {
-            self.route(target, req, &ids, &mut run_time)
+            self.route(target, req, &ids)
                 .instrument(span.clone())
                 .await
         };
         // The Azure ML server's own 404/405 (no such route or method) carry no server version.
         let routed = !matches!(
             result,
-            Err(ApiError::NotFound | ApiError::MethodNotAllowed { .. })
+            Err(ApiError::NotFound(None) | ApiError::MethodNotAllowed { .. })
         );
-        let mut response = result.unwrap_or_else(|e| e.respond(style));
+        let (mut response, run_time) = match result {
+            Ok(routed) => (routed.response, routed.run_time),
+            Err(e) => (e.respond(style), None),
+        };
         let headers = response.headers_mut();
         if let Some(d) = &deployment {
             headers.insert(VERSION_HEADER, d.digest_header().clone());
@@ -235,12 +233,68 @@ impl App {
         }
     }
 
+    /// The answer to a request for `target`: the scoring routes' with the guest's run time,
+    /// the others' as they are.
     async fn route(
         &self,
         target: Target,
         req: Request<Incoming>,
         ids: &RequestIds,
-        run_time: &mut Option<Duration>,
+    ) -> Result<Routed, ApiError> {
+        match target {
+            Target::Score(d) => self.score(&d, req, ids).await,
+            Target::Oip(target) => {
+                if let oip::Target::Model {
+                    deployment,
+                    action: oip::Action::Infer,
+                    ..
+                } = &target
+                {
+                    authorize(req.headers(), deployment.settings().keys.as_slice())?;
+                }
+                Box::pin(oip::handle(target, req, ids)).await
+            }
+            other => self.route_other(other, req).await.map(Routed::from),
+        }
+    }
+
+    /// `/score` of deployment `d`, raw, typed or undecorated.
+    async fn score(
+        &self,
+        d: &Deployment,
+        req: Request<Incoming>,
+        ids: &RequestIds,
+    ) -> Result<Routed, ApiError> {
+        // A browser preflight carries no credentials; everything else needs a key.
+        let preflight = *req.method() == Method::OPTIONS
+            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+        if !preflight {
+            authorize(req.headers(), d.settings().keys.as_slice())?;
+        }
+        // The scoring futures are boxed: kept inline they would make every request's
+        // future several KiB, which hyper moves around (measured: 6.3 KiB, ~3 % of a
+        // liveness request's CPU time in memmove).
+        if matches!(d.form(), Form::Raw) {
+            return Box::pin(score::score_raw(d, req, ids)).await;
+        }
+        match *req.method() {
+            Method::POST => Box::pin(score::score_post(d, req, ids)).await,
+            Method::GET => {
+                let query = req.uri().query().unwrap_or("");
+                Box::pin(score::score_get(d, query, ids)).await
+            }
+            Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true).into()),
+            _ => Err(ApiError::MethodNotAllowed {
+                allow: "GET, POST, OPTIONS",
+            }),
+        }
+    }
+
+    /// The routes that do not score.
+    async fn route_other(
+        &self,
+        target: Target,
+        req: Request<Incoming>,
     ) -> Result<HttpResponse, ApiError> {
         match target {
             Target::Liveness => match *req.method() {
@@ -261,35 +315,6 @@ impl App {
                 match *req.method() {
                     Method::GET | Method::HEAD => Ok(metrics(&self.registry)),
                     _ => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
-                }
-            }
-            Target::Score(d) => {
-                // A browser preflight carries no credentials; everything else needs a key.
-                let preflight = *req.method() == Method::OPTIONS
-                    && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
-                if !preflight {
-                    authorize(req.headers(), d.settings().keys.as_slice())?;
-                }
-                // The scoring futures are boxed: kept inline they would make every request's
-                // future several KiB, which hyper moves around (measured: 6.3 KiB, ~3 % of a
-                // liveness request's CPU time in memmove).
-                if d.is_raw() {
-                    return Box::pin(score::score_raw(&d, req, ids, run_time)).await;
-                }
-                match *req.method() {
-                    Method::POST => {
-                        let collect = self.collector.as_ref();
-                        Box::pin(score::score_post(&d, req, ids, collect, run_time)).await
-                    }
-                    Method::GET => {
-                        let query = req.uri().query().unwrap_or("");
-                        let collect = self.collector.as_ref();
-                        Box::pin(score::score_get(&d, query, ids, collect, run_time)).await
-                    }
-                    Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true)),
-                    _ => Err(ApiError::MethodNotAllowed {
-                        allow: "GET, POST, OPTIONS",
-                    }),
                 }
             }
             Target::Swagger(d) => match *req.method() {
@@ -321,19 +346,8 @@ impl App {
                 }
                 page.serve(req.method(), &self.registry)
             }
-            Target::Oip(target) => {
-                if let oip::Target::Model {
-                    deployment,
-                    action: oip::Action::Infer,
-                    ..
-                } = &target
-                {
-                    authorize(req.headers(), deployment.settings().keys.as_slice())?;
-                }
-                let collect = self.collector.as_ref();
-                Box::pin(oip::handle(target, req, ids, collect, run_time)).await
-            }
-            Target::NotFound => Err(ApiError::NotFound),
+            Target::Score(_) | Target::Oip(_) => unreachable!("routed in `route`"),
+            Target::NotFound => Err(ApiError::NotFound(None)),
         }
     }
 

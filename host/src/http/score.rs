@@ -9,19 +9,13 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::HttpResponse;
-use super::TEXT_HTML;
-use super::body::{
-    bind_arguments, decode_text, is_json, parse_multipart, query_to_body, query_to_text,
-    read_limited,
-};
+use super::body::{is_json, parse_multipart, read_limited};
 use super::error::{ApiError, RUN_FUNCTION_FAILED, run_flag};
 use super::request_id::RequestIds;
-use crate::collect::Collector;
-use crate::deployment::{Deployment, ScoreError};
-use crate::runtime::Input;
-use crate::runtime::bindings::raw::Request as RawRequest;
+use super::{HttpResponse, Routed, TEXT_HTML};
+use crate::deployment::{Deployment, Form};
 use crate::schema::SwaggerVersion;
+use crate::scoring::{HttpRequest, Input, Output, Scored};
 
 /// Answers `/swagger.json[?version=]` from the documents rendered at load.
 pub(crate) fn swagger(
@@ -33,7 +27,8 @@ pub(crate) fn swagger(
             .find(|(k, _)| k == "version")
             .map(|(_, v)| v.into_owned())
     });
-    let version = SwaggerVersion::parse(version.as_deref()).map_err(ApiError::NotFoundWith)?;
+    let version =
+        SwaggerVersion::parse(version.as_deref()).map_err(|e| ApiError::NotFound(Some(e)))?;
     let mut response = Response::new(Full::new(deployment.swagger(version)));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -43,24 +38,37 @@ pub(crate) fn swagger(
 
 /// `POST /score`: the body read under the size limit, then scored. A typed script needs a
 /// JSON body (415 otherwise); an undecorated one takes any content type, as Azure ML does.
-/// Each scoring handler sets `run_time` to the guest's run time when it called the guest.
 pub(crate) async fn score_post(
     deployment: &Deployment,
     req: Request<Incoming>,
     ids: &RequestIds,
-    collect: Option<&Collector>,
-    run_time: &mut Option<Duration>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Routed, ApiError> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    if deployment.schema().is_some() && !is_json(content_type) {
+    if matches!(deployment.form(), Form::Typed(_)) && !is_json(content_type) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let limit = deployment.settings().limits.max_body;
     let body = read_limited(req.into_body(), limit).await?;
-    score(deployment, &body, ids, collect, run_time).await
+    let scored = deployment
+        .score(&ids.request_id, Input::Body(&body))
+        .await?;
+    answer(scored)
+}
+
+/// `GET /score`: a typed script gets the query arguments as the JSON object a POST would
+/// carry; an undecorated one gets Azure ML's `json.dumps` of them as its text.
+pub(crate) async fn score_get(
+    deployment: &Deployment,
+    query: &str,
+    ids: &RequestIds,
+) -> Result<Routed, ApiError> {
+    let scored = deployment
+        .score(&ids.request_id, Input::Query(query))
+        .await?;
+    answer(scored)
 }
 
 /// A raw entry script gets the whole request, whatever its method, and makes the response.
@@ -68,8 +76,7 @@ pub(crate) async fn score_raw(
     deployment: &Deployment,
     req: Request<Incoming>,
     ids: &RequestIds,
-    run_time: &mut Option<Duration>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Routed, ApiError> {
     let (parts, body) = req.into_parts();
     let limit = deployment.settings().limits.max_body;
     let body = read_limited(body, limit).await?;
@@ -78,7 +85,7 @@ pub(crate) async fn score_raw(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let (files, form) = parse_multipart(content_type, &body).await?;
-    let request = RawRequest {
+    let request = HttpRequest {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or("").to_owned(),
@@ -95,88 +102,56 @@ pub(crate) async fn score_raw(
         form,
     };
     let scored = deployment
-        .score_raw(&ids.request_id, &request)
-        .await
-        .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
-    let raw = scored.body;
-    let Ok(status) = StatusCode::from_u16(raw.status) else {
-        tracing::warn!(
-            status = raw.status,
-            "the entry script returned an invalid status"
-        );
-        return Err(ApiError::Score(ScoreError::InvalidStatus));
-    };
-    let mut response = Response::new(Full::new(Bytes::from(raw.body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    for (name, value) in raw.headers {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            (Ok(name), Ok(value)) if !is_host_owned(&name) => {
-                headers.append(name, value);
+        .score(&ids.request_id, Input::Http(request))
+        .await?;
+    answer(scored)
+}
+
+/// The response of a scored request: the script's JSON with the run headers, or the
+/// response a raw script made.
+fn answer(scored: Scored) -> Result<Routed, ApiError> {
+    let run_time = scored.run_time;
+    let response = match scored.output {
+        Output::Json(text) => scored_response(
+            text.into(),
+            HeaderValue::from_static("application/json"),
+            run_time,
+        ),
+        Output::Http(raw) => {
+            let Ok(status) = StatusCode::from_u16(raw.status) else {
+                tracing::warn!(
+                    status = raw.status,
+                    "the entry script returned an invalid status"
+                );
+                return Err(ApiError::Score(crate::scoring::Failure::Internal));
+            };
+            let mut response = Response::new(Full::new(Bytes::from(raw.body)));
+            *response.status_mut() = status;
+            let headers = response.headers_mut();
+            for (name, value) in raw.headers {
+                match (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    (Ok(name), Ok(value)) if !is_host_owned(&name) => {
+                        headers.append(name, value);
+                    }
+                    (Ok(name), Ok(_)) => tracing::debug!(%name, "dropping a host-owned header"),
+                    _ => tracing::warn!(name, "dropping an invalid response header"),
+                }
             }
-            (Ok(name), Ok(_)) => tracing::debug!(%name, "dropping a host-owned header"),
-            _ => tracing::warn!(name, "dropping an invalid response header"),
+            if !headers.contains_key(CONTENT_TYPE) {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_HTML));
+            }
+            headers.insert(RUN_FUNCTION_FAILED, run_flag(status.is_server_error()));
+            insert_exec_ms(headers, run_time);
+            response
         }
-    }
-    if !headers.contains_key(CONTENT_TYPE) {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_HTML));
-    }
-    headers.insert(RUN_FUNCTION_FAILED, run_flag(status.is_server_error()));
-    insert_exec_ms(headers, scored.run_time);
-    *run_time = Some(scored.run_time);
-    Ok(response)
-}
-
-/// `GET /score`: a typed script gets the query arguments as the JSON object a POST would
-/// carry; an undecorated one gets Azure ML's `json.dumps` of them as its text.
-pub(crate) async fn score_get(
-    deployment: &Deployment,
-    query: &str,
-    ids: &RequestIds,
-    collect: Option<&Collector>,
-    run_time: &mut Option<Duration>,
-) -> Result<HttpResponse, ApiError> {
-    let body = match deployment.schema() {
-        Some(_) => query_to_body(query),
-        None => query_to_text(query).into_bytes(),
     };
-    score(deployment, &body, ids, collect, run_time).await
-}
-
-/// Scores a body (from a POST, or a GET's query): checked against the schema into the
-/// declared top-level parameters, or for an undecorated script decoded as its text.
-pub(crate) async fn score(
-    deployment: &Deployment,
-    body: &[u8],
-    ids: &RequestIds,
-    collect: Option<&Collector>,
-    run_time: &mut Option<Duration>,
-) -> Result<HttpResponse, ApiError> {
-    let input = match deployment.schema() {
-        Some(schema) => Input::Arguments(bind_arguments(schema, body)?),
-        None => Input::Text(decode_text(body)?),
-    };
-    let scored = deployment
-        .score(&ids.request_id, input, body.len())
-        .await
-        .inspect_err(|e| tracing::warn!("scoring failed: {e}"))?;
-    *run_time = Some(scored.run_time);
-    if let Some(collect) = collect {
-        collect.record(
-            &deployment.settings().name,
-            &ids.request_id,
-            body,
-            &scored.body,
-        );
-    }
-    Ok(scored_response(
-        scored.body.into(),
-        HeaderValue::from_static("application/json"),
-        scored.run_time,
-    ))
+    Ok(Routed {
+        response,
+        run_time: Some(run_time),
+    })
 }
 
 /// The 200 of a scored request: `body` as `content_type`, with `x-ms-run-function-failed:

@@ -23,6 +23,7 @@ wasmtime::component::bindgen!({
 });
 
 /// The `raw-scorer` world (`@rawhttp` style entry scripts).
+#[allow(missing_docs)]
 pub(crate) mod raw {
     wasmtime::component::bindgen!({
         path: "../wit",
@@ -35,7 +36,7 @@ pub(crate) mod raw {
         },
     });
 
-    pub(crate) use self::scorehost::plugin::http::FormFile;
+    pub use self::scorehost::plugin::http::FormFile;
 }
 
 pub(crate) use self::scorehost::plugin::host::Level;

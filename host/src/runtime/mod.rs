@@ -43,25 +43,25 @@ use state::{Charge, GuestOutput, HostState, LimitHit, OutputBudget};
 
 /// What `run` is called with, as the host holds it until the call: an undecorated script's
 /// body text, or the typed arguments as a tree (the batcher joins and splits them).
-pub(crate) enum Input {
+pub(crate) enum RunInput {
     /// The body as the Azure ML server passes it to `run(raw_data)`.
     Text(String),
     /// The declared top-level parameters, checked and converted.
     Arguments(Vec<NamedArgument>),
 }
 
-impl Input {
+impl RunInput {
     /// The form that crosses into the guest: the text moves, the arguments are packed into
     /// one buffer (`packed`).
     pub(crate) fn into_call(self) -> CallInput {
         CallInput(match self {
-            Input::Text(text) => bindings::Input::Text(text),
-            Input::Arguments(arguments) => bindings::Input::Arguments(packed::pack(&arguments)),
+            RunInput::Text(text) => bindings::Input::Text(text),
+            RunInput::Arguments(arguments) => bindings::Input::Arguments(packed::pack(&arguments)),
         })
     }
 }
 
-/// An [`Input`] ready for [`Instance::run`].
+/// A [`RunInput`] ready for [`Instance::run`].
 pub(crate) struct CallInput(bindings::Input);
 
 /// How often the engine's epoch advances: the granularity of timeouts, and how often a running
