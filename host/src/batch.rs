@@ -24,8 +24,8 @@
 //! members then score alone too.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -33,10 +33,10 @@ use tokio::sync::oneshot;
 
 use crate::config::{BatchSettings, DeploymentSettings};
 use crate::metrics::DeploymentMetrics;
-use crate::runtime::{CallInput, RunInput};
-use crate::scoring::{Failure, Scored};
 use crate::runtime::bindings::{Argument, Elements, NamedArgument, Param, Tensor};
+use crate::runtime::{CallInput, RunInput};
 use crate::schema::Schema;
+use crate::scoring::{Failure, Scored};
 
 /// The batcher of one deployment: the batches waiting to be scored, by shape key.
 pub(crate) struct Batcher {
@@ -113,7 +113,7 @@ pub(crate) fn for_schema(
 /// schema, a raw one, or one that does not declare itself batchable).
 pub(crate) fn refuse(settings: &DeploymentSettings) -> anyhow::Result<()> {
     anyhow::bail!(
-            "deployment '{}': max_batch_size is set, but the entry script does not declare \
+        "deployment '{}': max_batch_size is set, but the entry script does not declare \
              itself batchable (output rows following the first dimension of its tensor \
              inputs): declare it with Schema::batchable() in Rust, @batchable in Python or \
              batchable(run) in JavaScript, or leave max_batch_size unset",
@@ -333,10 +333,9 @@ impl Drop for Abandon<'_> {
 /// errors and unusable output, which each member finds out alone.
 fn shared(error: &Failure) -> Option<Failure> {
     match error {
-        Failure::Overloaded
-        | Failure::Crashed
-        | Failure::TimedOut(_)
-        | Failure::MemoryLimit => Some(error.clone()),
+        Failure::Overloaded | Failure::Crashed | Failure::TimedOut(_) | Failure::MemoryLimit => {
+            Some(error.clone())
+        }
         _ => None,
     }
 }

@@ -2,39 +2,6 @@
 //! swapped, served on listeners the embedding application binds, inside its own tokio
 //! runtime, or scored directly without HTTP. The `scorehost` binary is this API behind a
 //! command line.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//!
-//! use scorehost::scoring::{Input, Output};
-//! use scorehost::{DeploymentSettings, Host, RuntimeSettings, ServerOptions};
-//!
-//! # async fn example() -> anyhow::Result<()> {
-//! let host = Host::new(&RuntimeSettings::default())?;
-//! host.load(vec![DeploymentSettings::new(
-//!     "ridge",
-//!     "plugins/ridge.wasm".into(),
-//!     "plugins/ridge/model".into(),
-//! )])
-//! .await?;
-//!
-//! // Directly, without HTTP: the same checks and answers as `/score`.
-//! let ridge = host.deployment("ridge").expect("loaded above");
-//! let body = br#"{"Inputs": {"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}}"#;
-//! let scored = ridge.score("request-1", Input::Body(body)).await?;
-//! if let Output::Json(text) = scored.output {
-//!     println!("{text} in {:?}", scored.run_time);
-//! }
-//!
-//! // Over HTTP, on a listener the application bound.
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let server = host.serve(listener, ServerOptions::default())?;
-//! println!("serving on http://{}", server.local_addr());
-//! tokio::time::sleep(Duration::from_secs(1)).await;
-//! server.shutdown().await;
-//! # Ok(())
-//! # }
-//! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +17,39 @@ use crate::runtime::Runtime;
 
 /// One host: the Wasm runtime (engine, compile cache, host-wide memory budget) and the
 /// deployments it serves. Cheap to clone; clones share everything.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use scorehost::scoring::{Input, Output};
+/// use scorehost::{DeploymentSettings, Host, RuntimeSettings, ServerOptions};
+///
+/// # async fn example() -> anyhow::Result<()> {
+/// let host = Host::new(&RuntimeSettings::default())?;
+/// host.load(vec![DeploymentSettings::new(
+///     "ridge",
+///     "target/plugins/wasm32-wasip2/release/ridge.wasm".into(),
+///     "plugins/ridge/model".into(),
+/// )])
+/// .await?;
+///
+/// // Directly, without HTTP: the same checks and answers as `/score`.
+/// let ridge = host.deployment("ridge").expect("loaded above");
+/// let body = br#"{"Inputs": {"input1": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}}"#;
+/// let scored = ridge.score("request-1", Input::Body(body)).await?;
+/// if let Output::Json(text) = scored.output {
+///     println!("{text} in {:?}", scored.run_time);
+/// }
+///
+/// // Over HTTP, on a listener the application bound.
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let server = host.serve(listener, ServerOptions::default())?;
+/// println!("serving on http://{}", server.local_addr());
+/// tokio::time::sleep(Duration::from_secs(1)).await;
+/// server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Host {
     registry: Arc<Registry>,

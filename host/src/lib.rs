@@ -70,7 +70,10 @@ pub mod __bench {
         global_parameters: Option<&str>,
     ) -> Result<usize, String> {
         let body = body(inputs, global_parameters);
-        match deployment.score("bench", Input::Body(body.as_bytes())).await {
+        match deployment
+            .score("bench", Input::Body(body.as_bytes()))
+            .await
+        {
             Ok(scored) => match scored.output {
                 Output::Json(text) => Ok(text.len()),
                 Output::Http(response) => Ok(response.body.len()),

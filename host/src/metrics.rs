@@ -349,7 +349,10 @@ impl Metrics {
 
     /// Reports the host-wide memory budget at every scrape, as `read` gives it (bytes used,
     /// the limit, refusals so far).
-    pub(crate) fn watch_memory(&self, read: impl Fn() -> (usize, usize, u64) + Send + Sync + 'static) {
+    pub(crate) fn watch_memory(
+        &self,
+        read: impl Fn() -> (usize, usize, u64) + Send + Sync + 'static,
+    ) {
         let _ = self.memory.set(MemoryReading(Box::new(read)));
     }
 

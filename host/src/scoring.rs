@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::runtime::bindings::NamedArgument;
 /// A raw script's request and response, and an uploaded file: the records of the WIT
 /// contract's `http` interface (`wit/scorehost.wit`), which a raw script gets as they are.
 pub use crate::runtime::bindings::raw::{
     FormFile, Request as HttpRequest, Response as HttpResponse,
 };
-use crate::runtime::bindings::NamedArgument;
 use crate::schema::{Entries, Invalid, Schema};
 
 /// What a request gives the entry script.
@@ -157,10 +157,7 @@ pub(crate) fn parse_payload(body: &[u8]) -> Result<Entries<'_>, Failure> {
 /// arguments: `/score`, the Open Inference Protocol's `infer` (on the body its tensors
 /// assemble into) and the benches' entry all bind through here, so they accept and refuse
 /// alike.
-pub(crate) fn bind_arguments(
-    schema: &Schema,
-    body: &[u8],
-) -> Result<Vec<NamedArgument>, Failure> {
+pub(crate) fn bind_arguments(schema: &Schema, body: &[u8]) -> Result<Vec<NamedArgument>, Failure> {
     if let Some(arguments) = schema.bind_body(body) {
         return Ok(arguments);
     }

@@ -11,6 +11,7 @@ mod batch;
 mod browser;
 mod cli;
 mod dropin;
+mod embed;
 mod entry_script;
 mod js;
 mod load;

@@ -177,11 +177,10 @@ pub(crate) async fn handle(
                     } else {
                         StatusCode::SERVICE_UNAVAILABLE
                     };
-                    Ok(json_response(
-                        status,
-                        &serde_json::json!({ "name": name, "ready": ready }),
+                    Ok(
+                        json_response(status, &serde_json::json!({ "name": name, "ready": ready }))
+                            .into(),
                     )
-                    .into())
                 }
                 Action::Infer => {
                     if req.method() != Method::POST {

@@ -56,7 +56,9 @@ impl RequestIds {
         let request_id = match text(request_id) {
             Some(id) if id.len() > MAX_ID_LEN => {
                 return Err((
-                    ApiError::HeadersTooLarge("x-request-id must not exceed 100 characters".to_owned()),
+                    ApiError::HeadersTooLarge(
+                        "x-request-id must not exceed 100 characters".to_owned(),
+                    ),
                     None,
                 ));
             }

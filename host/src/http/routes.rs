@@ -114,9 +114,7 @@ impl App {
                 "The request line and headers are larger than the limit of {header_limit} bytes."
             )))
         } else {
-            self.route(target, req, &ids)
-                .instrument(span.clone())
-                .await
+            self.route(target, req, &ids).instrument(span.clone()).await
         };
         // The Azure ML server's own 404/405 (no such route or method) carry no server version.
         let routed = !matches!(
