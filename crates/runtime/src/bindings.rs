@@ -1,0 +1,47 @@
+//! The worlds of `wit/scorehost.wit` on the host side: the `scorer` world generates the
+//! imports both worlds share (`host`, `nn-info`, `wasi:nn`); the `raw-scorer` world reuses
+//! them. The contract's types come from `scorehost-wit`.
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "scorer",
+    exports: { default: async },
+    imports: {
+        // Inference runs on the host's blocking pool; the guest's call awaits it, so the
+        // deployment's timeout still applies (`runtime::guarded`).
+        "wasi:nn/inference.[method]graph-execution-context.compute": async | trappable,
+        "wasi:nn/graph.load": async | trappable,
+        // A resource-table failure (a handle the guest forged) traps the call.
+        "wasi:nn": trappable,
+    },
+    with: {
+        "scorehost:plugin/types": scorehost_wit::types,
+        "wasi:nn/graph.graph": super::nn::Graph,
+        "wasi:nn/tensor.tensor": super::nn::Tensor,
+        "wasi:nn/inference.graph-execution-context": super::nn::ExecutionContext,
+        "wasi:nn/errors.error": super::nn::Error,
+    },
+});
+
+/// The `raw-scorer` world (`@rawhttp` style entry scripts).
+#[allow(missing_docs)]
+pub mod raw {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "raw-scorer",
+        exports: { default: async },
+        with: {
+            "scorehost:plugin/http": scorehost_wit::http,
+            "scorehost:plugin/host": super::scorehost::plugin::host,
+            "scorehost:plugin/nn-info": super::scorehost::plugin::nn_info,
+            "wasi:nn": super::wasi::nn,
+        },
+    });
+}
+
+pub use self::scorehost::plugin::host::Level;
+pub use scorehost_wit::types::Host as TypesHost;
+pub use scorehost_wit::{
+    Argument, Column, Dtype, Elements, FormFile, Frame, NamedArgument, NamedParam, Orient, Param,
+    ParameterKind, Sample, Tensor, http,
+};
