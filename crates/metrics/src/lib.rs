@@ -512,7 +512,7 @@ impl DeploymentMetrics {
     }
 }
 
-/// A latency histogram with fixed buckets ([`BUCKETS`]) whose observations are lock-free.
+/// A latency histogram with fixed buckets ([`BUCKET_BOUNDS`]) whose observations are lock-free.
 ///
 /// The count is the sum of the buckets at scrape time, so `+Inf` always equals `_count` even
 /// while requests are being recorded.
