@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--quick]`: the same requests, on loopback, against the Azure ML scoring
-//! server (Python, in a venv made here from PyPI), scorehost, and a native hyper handler, with
-//! `wrk` at 1, 8 and 64 connections. Prints a Markdown table; the full run also writes it into
+//! server (Python, in a venv made here from PyPI), scorehost, and a native hyper handler (bare,
+//! and its twin carrying scorehost's per-request envelope), with `wrk` at 1, 8 and 64
+//! connections. Prints a Markdown table; the full run also writes it into
 //! BENCHMARKS.md between the `bench:start`/`bench:end` markers. `--quick` (a second per case)
 //! only checks the whole pipeline still works, and is part of `cargo xtask test`. `--only WORD`
 //! runs the suites whose title contains WORD (and writes nothing into BENCHMARKS.md).
@@ -36,6 +37,9 @@ const KSERVE_PACKAGES: &[&str] = &["kserve==0.21.0", "scikit-learn==1.7.2", "job
 /// The peers' model name, and their infer path.
 const PEER_MODEL: &str = "ridge";
 const PEER_INFER_PATH: &str = "/v2/models/ridge/infer";
+/// The native handler's twin that carries scorehost's per-request envelope (request ids,
+/// `x-ms-*` headers, request metrics, the log line): `native_ridge --envelope`.
+const NATIVE_ENVELOPE: &str = "native hyper handler + scorehost's envelope";
 /// The seed's Power BI request, the body of the typed benchmarks.
 const POWERBI_BODY: &str = r#"{"Inputs": {"input1": [[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]], "input2": [{"name": "Sarah", "age": 25}, {"name": "John", "age": 26}], "input3": 0.0}, "GlobalParameters": 1.0}"#;
 const MARK_START: &str = "<!-- bench:start -->";
@@ -280,6 +284,15 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
         }
     };
     let native = |port: u16| native_with(port, 0, "native hyper handler");
+    // Logs filtered as scorehost's are in this run, so both pay the same for the log line.
+    let native_envelope = |port: u16| {
+        let mut target = native_with(port, 0, NATIVE_ENVELOPE);
+        target
+            .command
+            .arg("--envelope")
+            .env("SCOREHOST_LOG", "warn");
+        target
+    };
 
     let mlserver = |port: u16| {
         let venv = peer_venvs
@@ -346,6 +359,7 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
                     ..scorehost("python/powerbi", 5316, &bench_cache)
                 },
                 native(5313),
+                native_envelope(5327),
                 native_with(
                     5325,
                     1_500,
@@ -551,8 +565,9 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
             per_server.push((target.name.to_owned(), throughput));
             drop(child);
         }
-        // The first server is the baseline (the Azure ML server; the native handler for the
-        // floor); every scorehost row is compared with it and with the native handler.
+        // Every scorehost row is compared with every other row: on Power BI, the Azure ML
+        // server, the bare native handler and its twin with scorehost's envelope (the ratio to
+        // the twin is the sandbox's own cost), and the calibration rows.
         let ratio = |a: &[f64], b: &[f64]| {
             a.iter()
                 .zip(b)
@@ -1651,11 +1666,12 @@ pub(crate) fn post_path_ok(addr: SocketAddr, path: &str, body: &str) -> io::Resu
 }
 
 /// `cargo xtask bench --instructions`: user-space instructions per request, counted by
-/// valgrind's callgrind, for scorehost and the native handler on the Power BI body and on the
-/// liveness route. Unlike req/s and CPU time, the count does not move with the other load on
-/// the machine (the figure of a fix on a shared 2-core box). Each server runs under callgrind
-/// with instrumentation off; after a warm-up, instrumentation is turned on for a bounded wrk
-/// run (2 connections, `seconds`), and the dump's total is divided by wrk's request count.
+/// valgrind's callgrind, for scorehost and the native handler (bare, and its twin with
+/// scorehost's envelope) on the Power BI body and on the liveness route. Unlike req/s and CPU
+/// time, the count does not move with the other load on the machine (the figure of a fix on a
+/// shared 2-core box). Each server runs under callgrind with instrumentation off; after a
+/// warm-up, instrumentation is turned on for a bounded wrk run (2 connections, `seconds`), and
+/// the dump's total is divided by wrk's request count.
 /// Needs `valgrind` (Debian/Ubuntu: `apt install valgrind`). Prints a Markdown table.
 pub fn instructions(seconds: u32) -> io::Result<()> {
     for tool in ["valgrind", "callgrind_control", "callgrind_annotate"] {
@@ -1699,9 +1715,10 @@ pub fn instructions(seconds: u32) -> io::Result<()> {
         "127.0.0.1:5431".into(),
         model_dir.clone().into_os_string(),
     ];
+    let native_envelope = [native.as_slice(), &["--envelope".into()]].concat();
     let rust = scorehost(plugins.join("powerbi.wasm"));
     let python = scorehost(python_plugins.join("powerbi.wasm"));
-    let cases: [(&str, &[std::ffi::OsString], &str, &Path); 5] = [
+    let cases: [(&str, &[std::ffi::OsString], &str, &Path); 7] = [
         ("scorehost (Rust powerbi plugin)", &rust, "/score", &post),
         (
             "scorehost (Python powerbi plugin)",
@@ -1710,8 +1727,15 @@ pub fn instructions(seconds: u32) -> io::Result<()> {
             &post,
         ),
         ("native hyper handler", &native, "/score", &post),
+        (NATIVE_ENVELOPE, &native_envelope, "/score", &post),
         ("scorehost liveness (GET /)", &rust, "/", &get),
         ("native hyper handler (GET /)", &native, "/", &get),
+        (
+            "native hyper handler + scorehost's envelope (GET /)",
+            &native_envelope,
+            "/",
+            &get,
+        ),
     ];
     let addr: SocketAddr = ([127, 0, 0, 1], 5431).into();
     let mut table = format!(

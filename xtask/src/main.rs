@@ -7,7 +7,8 @@
 //! - `bench [--quick] [--only WORD]`: scorehost vs the Azure ML server vs a native handler (see
 //!   `bench.rs`); `--only` runs the suites whose title contains WORD.
 //! - `bench --instructions [--seconds S]`: instructions per request under callgrind, scorehost vs
-//!   the native handler (a figure the machine's other load does not move; needs valgrind).
+//!   the native handler, bare and with scorehost's envelope (a figure the machine's other load
+//!   does not move; needs valgrind).
 //! - `bench --density [--n N] [--seconds S]`: N deployments per guest on one server: RSS,
 //!   time to ready, first request after idle, Zipf traffic (see `density.rs`).
 //! - `screenshots`: PNGs of the `/docs` and `/console` pages (laptop and phone size) into
