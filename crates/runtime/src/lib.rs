@@ -16,6 +16,8 @@
 #[allow(missing_docs)]
 pub mod bindings;
 mod cache;
+mod door;
+mod limit;
 mod models;
 mod nn;
 mod onnx;
@@ -38,13 +40,14 @@ use bindings::raw::{RawScorer, RawScorerPre};
 use bindings::{NamedArgument, RunError, Schema, Scorer, ScorerPre};
 use cache::ComponentCache;
 pub use cache::digest;
+use limit::LimitHit;
 use models::GUEST_MODEL_DIR;
 pub use models::ModelIndex;
 pub use onnx::{OnnxModels, name_unknown_dims};
 pub use pool::{LeaseError, Pool, QueueLimits, Sizing};
 pub use settings::{RuntimeSettings, default_host_memory};
 pub use state::MemoryBudget;
-use state::{Charge, GuestOutput, HostState, LimitHit, OutputBudget};
+use state::{Charge, GuestOutput, HostState, OutputBudget};
 
 /// What `run` is called with, as the host holds it until the call: an undecorated script's
 /// body text, or the typed arguments as a tree (the batcher joins and splits them).
@@ -70,6 +73,24 @@ impl RunInput {
 
 /// A [`RunInput`] ready for [`Instance::run`].
 pub struct CallInput(bindings::Input);
+
+/// Links the imports both worlds share: the contract's types and `host` on the store's
+/// [`HostState`], `wasi:nn` and `nn-info` on its [`nn::NnView`].
+fn link_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use bindings::scorehost::plugin::{host, nn_info};
+    use bindings::wasi::nn::{errors, graph, inference, tensor};
+    fn nn_view(state: &mut HostState) -> nn::NnView<'_> {
+        nn::NnView::new(&mut state.nn, &mut state.table)
+    }
+    scorehost_wit::types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)?;
+    host::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)?;
+    nn_info::add_to_linker::<HostState, nn::Nn>(linker, nn_view)?;
+    errors::add_to_linker::<HostState, nn::Nn>(linker, nn_view)?;
+    tensor::add_to_linker::<HostState, nn::Nn>(linker, nn_view)?;
+    graph::add_to_linker::<HostState, nn::Nn>(linker, nn_view)?;
+    inference::add_to_linker::<HostState, nn::Nn>(linker, nn_view)?;
+    Ok(())
+}
 
 /// How often the engine's epoch advances: the granularity of timeouts, and how often a running
 /// guest yields its tokio worker to other tasks. Measured with a CPU-bound neighbour on two
@@ -121,8 +142,7 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        Scorer::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(anyhow::Error::from)?;
+        link_imports(&mut linker).map_err(anyhow::Error::from)?;
 
         let modules = python::Modules::new(&engine)?;
         let cache = Arc::new(ComponentCache::new(
@@ -395,7 +415,11 @@ async fn start_python(
         // which `Instance::start` opens in this order.
         let first_fd = 4 + python.bundle.folders().count() as u32;
         match guarded(budget, deadline, instance.settle(&mut store, first_fd)).await {
-            Ok(Ok(open)) if open.is_empty() => claim.take(&python.bundle, &mut store, &instance),
+            Ok(Ok(open)) if open.is_empty() => claim.take(
+                &python.bundle,
+                &mut store,
+                (instance.instance(), instance.memory()),
+            ),
             Ok(Ok(open)) => {
                 claim.give_up(&format!("init() left files open (descriptors {open:?})"))
             }
@@ -485,7 +509,12 @@ impl Instance {
             max_memory: spec.max_memory,
             output,
             charge: Charge::new(plugin.budget.clone()),
-            nn: nn::NnState::new(spec.onnx.clone(), spec.nn_load_bytes),
+            nn: nn::NnState::new(
+                spec.onnx.clone(),
+                spec.nn_load_bytes,
+                spec.deployment.clone(),
+                spec.max_memory,
+            ),
         };
         let engine = match &*plugin.pre {
             WorldPre::Scorer(pre) => pre.engine(),
@@ -689,7 +718,9 @@ async fn guarded<T>(
         Some(Ok(value)) => Ok(value),
         Some(Err(error)) => Err(match error.downcast_ref::<LimitHit>() {
             Some(LimitHit::Timeout) => CallError::Timeout(budget),
-            Some(LimitHit::Memory { .. } | LimitHit::HostMemory { .. }) => {
+            Some(
+                LimitHit::Memory { .. } | LimitHit::HostMemory { .. } | LimitHit::Handles { .. },
+            ) => {
                 tracing::warn!("{error:?}");
                 CallError::MemoryLimit
             }

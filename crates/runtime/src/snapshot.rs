@@ -31,11 +31,10 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use wasmtime::{Engine, InstancePre, Linker, Module, Store, Val};
+use wasmtime::{Engine, InstancePre, Linker, Memory, Module, Store, Val};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use super::cache::ComponentCache;
-use super::python::PythonInstance;
 use super::state::HostState;
 use scorehost_wit::bundle::Bundle;
 
@@ -218,7 +217,7 @@ impl Snapshots {
         mut captured: Captured,
     ) -> anyhow::Result<InstancePre<HostState>> {
         let (module, _) = self.cache.load_lazily::<Module>(&self.engine, key, || {
-            let original = super::python::read_module(bundle)?;
+            let original = super::cache::read_module(bundle)?;
             let wizer = Wizer::new();
             let (context, _) = wizer.instrument(&original).map_err(anyhow::Error::from)?;
             let rewritten = runtime
@@ -245,12 +244,17 @@ pub struct Claim {
 impl Claim {
     /// Copies the booted instance's globals and memory out of `store` and turns them into a
     /// snapshot in the background: rewritten, compiled, stored under the key and made ready.
-    pub fn take(mut self, bundle: &Bundle, store: &mut Store<HostState>, python: &PythonInstance) {
+    pub fn take(
+        mut self,
+        bundle: &Bundle,
+        store: &mut Store<HostState>,
+        booted: (wasmtime::Instance, Memory),
+    ) {
         let key = self.key.take().expect("a claim is used once");
         let snapshots = self.snapshots.clone();
         let model_dir = self.model_dir.clone();
         let started = Instant::now();
-        let captured = match Captured::of(store, python) {
+        let captured = match Captured::of(store, booted) {
             Ok(captured) => captured,
             Err(e) => return snapshots.give_up(&model_dir, &format!("{e:#}")),
         };
@@ -303,8 +307,10 @@ struct Captured {
 }
 
 impl Captured {
-    fn of(store: &mut Store<HostState>, python: &PythonInstance) -> anyhow::Result<Captured> {
-        let instance = python.instance();
+    fn of(
+        store: &mut Store<HostState>,
+        (instance, memory): (wasmtime::Instance, Memory),
+    ) -> anyhow::Result<Captured> {
         let globals: Vec<(String, wasmtime::Global)> = instance
             .exports(&mut *store)
             .filter_map(|export| {
@@ -328,7 +334,7 @@ impl Captured {
         }
         Ok(Captured {
             globals: values,
-            memory: python.memory().data(&*store).to_vec(),
+            memory: memory.data(&*store).to_vec(),
         })
     }
 }

