@@ -141,7 +141,7 @@ async fn bare(
 }
 
 /// The twin: the bare handler's work inside the envelope scorehost's `App::handle`
-/// (host/src/http/routes.rs) puts around every request. Written here rather than borrowed, so
+/// (crates/http/src/routes.rs) puts around every request. Written here rather than borrowed, so
 /// the host's private code stays private; what it mirrors is named on each part.
 async fn enveloped(
     model: Arc<Model>,
@@ -198,7 +198,7 @@ async fn enveloped(
 }
 
 /// `/score` in the twin: the bare handler's body and computation, answered as scorehost's
-/// `scored_response` and its errors answer (host/src/http/score.rs, error.rs). The run time
+/// `scored_response` and its errors answer (crates/http/src/score.rs, error.rs). The run time
 /// covers what a guest's `run` would do: parse, compute, write the output JSON.
 async fn scored(
     model: &Model,
@@ -244,7 +244,7 @@ const X_MS_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-request-id");
 const X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
 const TRACE_ID: HeaderName = HeaderName::from_static("traceid");
 
-/// A request's ids, by scorehost's rules (host/src/http/request_id.rs): `x-request-id` echoed
+/// A request's ids, by scorehost's rules (crates/http/src/request_id.rs): `x-request-id` echoed
 /// or a fresh UUID v4; `x-ms-request-id` the legacy header, else the client id, else the
 /// request id; `x-ms-client-request-id` the client id, else the legacy header, when given;
 /// `TraceId` echoed. (scorehost also answers 431 to an id over 100 characters.)
@@ -295,7 +295,7 @@ impl Ids {
 
 /// What the twin keeps across requests: the digest header and the request metrics, whose
 /// handles are looked up once (scorehost caches them per route and status the same way,
-/// host/src/metrics.rs). scorehost's latency histograms are lock-free; prometheus-client's,
+/// crates/metrics/src/lib.rs). scorehost's latency histograms are lock-free; prometheus-client's,
 /// used here, take an uncontended mutex per observation.
 struct Envelope {
     /// Every family, served at `GET /metrics`.

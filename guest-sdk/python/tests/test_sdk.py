@@ -272,7 +272,7 @@ class PackedArgumentsTest(unittest.TestCase):
         self.assertEqual(unpack_arguments(b"\0\0\0\0"), [])
 
     def test_the_layout_matches_the_hosts_byte_for_byte(self):
-        # The bytes the host's own test (host/src/runtime/packed.rs) expects from `pack`.
+        # The bytes the host's own test (crates/wit/src/packed.rs) expects from `pack`.
         data = (
             b"\x02\0\0\0" b"\x06\0\0\0Inputs" b"\x01\x02\0\0\0"
             b"\x01\0\0\0a" b"\x00\x03\x01\0\0\0" + struct.pack("<Q", 2) + b"\x00\x08\0\0\0" + struct.pack("<2i", 1, 2)
