@@ -37,17 +37,29 @@ async fn an_application_embeds_a_host_scores_directly_and_serves_on_its_own_list
     let predictions: Value = serde_json::from_str(&direct).unwrap();
     assert_eq!(predictions.as_array().map(Vec::len), Some(1), "{direct}");
 
-    // A bad value is a failure naming its field, before any guest call.
-    let bad = json!({"Inputs": {"input1": [[1, 2, 3, 4, "five", 6, 7, 8, 9, 10]]}}).to_string();
+    // JSON the host refuses is a failure naming its field, before any guest call.
+    let bad = r#"{"Inputs": {"input1": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 1e999]]}}"#.to_owned();
     let failure = ridge
         .score("embedded-2", Input::Body(bad.as_bytes()))
         .await
-        .expect_err("a string where a number belongs");
+        .expect_err("a number past float64");
     let Failure::BadInput { message, path } = &failure else {
         panic!("expected bad input, got {failure:?}");
     };
     assert!(path.contains("input1"), "{path}");
     assert!(!failure.run_failed());
+
+    // A value the script itself refuses is the script's failure, with its message.
+    let odd = json!({"Inputs": {"input1": [[1, 2, 3, 4, "five", 6, 7, 8, 9, 10]]}}).to_string();
+    let refused = ridge
+        .score("embedded-3", Input::Body(odd.as_bytes()))
+        .await
+        .expect_err("a string where the script wants a number");
+    let Failure::Refused(refusal) = &refused else {
+        panic!("expected the script's refusal, got {refused:?}");
+    };
+    assert!(refusal.contains("five"), "{refusal}");
+    assert!(refused.run_failed());
 
     // Over HTTP on a listener the application bound: the same answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,6 +87,11 @@ async fn an_application_embeds_a_host_scores_directly_and_serves_on_its_own_list
         json!({"message": message, "path": path}),
         "the same failure, mapped to the same 400"
     );
+    assert_eq!(response.header("x-ms-run-function-failed"), Some("False"));
+    let response = post(odd).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert_eq!(response.json(), json!({"message": refusal}));
+    assert_eq!(response.header("x-ms-run-function-failed"), Some("True"));
 
     // A swap through the API: a new version object serves, with the same digest (same
     // plugin file), and the served route answers from it.
