@@ -11,6 +11,7 @@
 import { componentize } from '@bytecodealliance/componentize-js';
 import { _setPreopens } from '@bytecodealliance/preview2-shim/filesystem';
 import { init as lexerReady, parse } from 'es-module-lexer';
+import { realpathSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -147,7 +148,10 @@ async function stageWit(dir) {
   return dir;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// Run as a program (not imported by the tests). Node gives this module its real path, so the
+// path it was started by is resolved the same way: through a symlinked cache folder, a
+// plain comparison would skip the build without a word.
+if (process.argv[1] && realpathSync(resolve(process.argv[1])) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e) => {
