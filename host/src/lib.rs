@@ -83,7 +83,7 @@ pub mod __bench {
     ) -> Result<usize, String> {
         let body = body(inputs, global_parameters);
         deployment
-            .score_on_fresh_instance(Input::Body(body.as_bytes()))
+            .score_on_fresh_instance(body.as_bytes())
             .await
             .map(|text| text.len())
             .map_err(|e| e.to_string())

@@ -1,5 +1,6 @@
 //! A deployment: one entry script with its model folder, warm instances and limits.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -74,12 +75,6 @@ impl Form {
             Form::Undecorated | Form::Typed(_) => "scorer",
         }
     }
-}
-
-/// What a call on an instance is given: typed arguments or text, or a whole request.
-enum Prepared {
-    Run(RunInput),
-    Http(HttpRequest),
 }
 
 /// Parses and optimises the model folder's ONNX files on a blocking thread (seconds for a big
@@ -312,48 +307,31 @@ impl Deployment {
     /// cap.
     pub async fn score(&self, request_id: &str, input: Input<'_>) -> Result<Scored, Failure> {
         let weight = input.weight();
-        let query_body;
-        let body = match &input {
-            Input::Body(body) => *body,
-            Input::Query(query) => {
-                query_body = match &self.form {
-                    Form::Typed(_) => query_to_body(query),
-                    _ => query_to_text(query).into_bytes(),
-                };
-                &query_body
-            }
-            Input::Http(_) => &[],
+        let body = match input {
+            Input::Http(request) => return self.score_http(request_id, request, weight).await,
+            Input::Body(body) => Cow::Borrowed(body),
+            Input::Query(query) => Cow::Owned(self.query_body(query)),
         };
-        let scored = match self.prepare(input, body)? {
-            Prepared::Http(request) => {
-                let scored = self
-                    .on_warm_instance(weight, async |instance, budget| {
-                        instance.run_raw(request_id, &request, budget).await
-                    })
-                    .await?;
-                return Ok(Scored {
-                    output: Output::Http(scored.output),
-                    run_time: scored.run_time,
-                });
-            }
-            Prepared::Run(input) => match &self.form {
-                Form::Typed(Typed {
-                    batcher: Some(batcher),
-                    ..
-                }) => match batcher
+        let input = self.bind(&body)?;
+        let scored = match &self.form {
+            Form::Typed(Typed {
+                batcher: Some(batcher),
+                ..
+            }) => {
+                let batched = batcher
                     .score(request_id, &input, weight, async |ids, call, weight| {
                         self.run(ids, call, weight).await
                     })
-                    .await
-                {
+                    .await;
+                match batched {
                     Some(scored) => scored?,
                     None => self.run(request_id, &input.into_call(), weight).await?,
-                },
-                _ => self.run(request_id, &input.into_call(), weight).await?,
-            },
+                }
+            }
+            _ => self.run(request_id, &input.into_call(), weight).await?,
         };
         if let Some(collector) = self.collector.get() {
-            collector.record(&self.settings.name, request_id, body, &scored.output);
+            collector.record(&self.settings.name, request_id, &body, &scored.output);
         }
         Ok(Scored {
             output: Output::Json(scored.output),
@@ -361,37 +339,50 @@ impl Deployment {
         })
     }
 
-    /// What the script's instance is called with: `input` bound to the schema (typed), its
-    /// text (undecorated), or the request itself (raw); `body` is the body or the query's.
-    fn prepare(&self, input: Input<'_>, body: &[u8]) -> Result<Prepared, Failure> {
-        Ok(match (&self.form, input) {
-            (Form::Raw, Input::Http(request)) => Prepared::Http(request),
-            (Form::Undecorated, Input::Body(_) | Input::Query(_)) => {
-                Prepared::Run(RunInput::Text(decode_text(body)?))
-            }
-            (Form::Typed(typed), Input::Body(_) | Input::Query(_)) => {
-                Prepared::Run(RunInput::Arguments(bind_arguments(&typed.schema, body)?))
-            }
-            (form, _) => {
-                tracing::error!(
-                    form = form.name(),
-                    "a request of the wrong kind for the script's form reached it (a host bug)"
-                );
-                return Err(Failure::Internal);
-            }
+    /// A raw script's call: the whole request in, its response out.
+    async fn score_http(
+        &self,
+        request_id: &str,
+        request: HttpRequest,
+        weight: usize,
+    ) -> Result<Scored, Failure> {
+        if !matches!(self.form, Form::Raw) {
+            return Err(wrong_kind(&self.form));
+        }
+        let scored = self
+            .on_warm_instance(weight, async |instance, budget| {
+                instance.run_raw(request_id, &request, budget).await
+            })
+            .await?;
+        Ok(Scored {
+            output: Output::Http(scored.output),
+            run_time: scored.run_time,
         })
+    }
+
+    /// The body a `GET` query stands for: the JSON object of its arguments for a typed
+    /// script, Azure ML's `json.dumps` of them for an undecorated one.
+    fn query_body(&self, query: &str) -> Vec<u8> {
+        match &self.form {
+            Form::Typed(_) => query_to_body(query),
+            Form::Raw | Form::Undecorated => query_to_text(query).into_bytes(),
+        }
+    }
+
+    /// What `run` gets for `body`: the arguments bound to the schema (typed), or its text
+    /// (undecorated).
+    fn bind(&self, body: &[u8]) -> Result<RunInput, Failure> {
+        match &self.form {
+            Form::Typed(typed) => Ok(RunInput::Arguments(bind_arguments(&typed.schema, body)?)),
+            Form::Undecorated => Ok(RunInput::Text(decode_text(body)?)),
+            Form::Raw => Err(wrong_kind(&self.form)),
+        }
     }
 
     /// Runs `input` on a fresh instance made for this call alone (instantiate + `init` +
     /// `run`), the alternative to the warm pool; used by the benchmarks.
-    pub async fn score_on_fresh_instance(&self, input: Input<'_>) -> Result<String, Failure> {
-        let body = match &input {
-            Input::Body(body) => *body,
-            _ => &[],
-        };
-        let Prepared::Run(input) = self.prepare(input, body)? else {
-            return Err(Failure::Internal);
-        };
+    pub async fn score_on_fresh_instance(&self, body: &[u8]) -> Result<String, Failure> {
+        let input = self.bind(body)?;
         let mut instance = self.pool.fresh_instance().await.map_err(|e| {
             tracing::warn!("a fresh instance could not start: {e:#}");
             Failure::NotStarted
@@ -469,6 +460,16 @@ impl Deployment {
         }
         Ok(scored)
     }
+}
+
+/// A request of the wrong kind for the script's form (a body for a raw script, a whole
+/// request for another): the caller's bug, not the client's.
+fn wrong_kind(form: &Form) -> Failure {
+    tracing::error!(
+        form = form.name(),
+        "a request of the wrong kind for the script's form reached it (a host bug)"
+    );
+    Failure::Internal
 }
 
 /// The failure a client is told about for a failed guest call; what it must not see (an
