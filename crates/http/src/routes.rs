@@ -232,15 +232,40 @@ impl App {
     }
 
     /// The answer to a request for `target`: the scoring routes' with the guest's run time,
-    /// the others' as they are.
+    /// the others' as they are. One `async fn` with one match: each nested future would be
+    /// polled (and moved) on every request.
     async fn route(
         &self,
         target: Target,
         req: Request<Incoming>,
         ids: &RequestIds,
     ) -> Result<Routed, ApiError> {
-        match target {
-            Target::Score(d) => self.score(&d, req, ids).await,
+        let response = match target {
+            Target::Score(d) => {
+                // A browser preflight carries no credentials; everything else needs a key.
+                let preflight = *req.method() == Method::OPTIONS
+                    && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+                if !preflight {
+                    authorize(req.headers(), d.settings().keys.as_slice())?;
+                }
+                // The scoring futures are boxed: kept inline they would make every request's
+                // future several KiB, which hyper moves around (measured: 6.3 KiB, ~3 % of a
+                // liveness request's CPU time in memmove).
+                if matches!(d.form(), Form::Raw) {
+                    return Box::pin(score::score_raw(&d, req, ids)).await;
+                }
+                return match *req.method() {
+                    Method::POST => Box::pin(score::score_post(&d, req, ids)).await,
+                    Method::GET => {
+                        let query = req.uri().query().unwrap_or("");
+                        Box::pin(score::score_get(&d, query, ids)).await
+                    }
+                    Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true).into()),
+                    _ => Err(ApiError::MethodNotAllowed {
+                        allow: "GET, POST, OPTIONS",
+                    }),
+                };
+            }
             Target::Oip(target) => {
                 if let oip::Target::Model {
                     deployment,
@@ -250,51 +275,8 @@ impl App {
                 {
                     authorize(req.headers(), deployment.settings().keys.as_slice())?;
                 }
-                Box::pin(oip::handle(target, req, ids)).await
+                return Box::pin(oip::handle(target, req, ids)).await;
             }
-            other => self.route_other(other, req).await.map(Routed::from),
-        }
-    }
-
-    /// `/score` of deployment `d`, raw, typed or undecorated.
-    async fn score(
-        &self,
-        d: &Deployment,
-        req: Request<Incoming>,
-        ids: &RequestIds,
-    ) -> Result<Routed, ApiError> {
-        // A browser preflight carries no credentials; everything else needs a key.
-        let preflight = *req.method() == Method::OPTIONS
-            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
-        if !preflight {
-            authorize(req.headers(), d.settings().keys.as_slice())?;
-        }
-        // The scoring futures are boxed: kept inline they would make every request's
-        // future several KiB, which hyper moves around (measured: 6.3 KiB, ~3 % of a
-        // liveness request's CPU time in memmove).
-        if matches!(d.form(), Form::Raw) {
-            return Box::pin(score::score_raw(d, req, ids)).await;
-        }
-        match *req.method() {
-            Method::POST => Box::pin(score::score_post(d, req, ids)).await,
-            Method::GET => {
-                let query = req.uri().query().unwrap_or("");
-                Box::pin(score::score_get(d, query, ids)).await
-            }
-            Method::OPTIONS => Ok(options("GET, POST, OPTIONS", true).into()),
-            _ => Err(ApiError::MethodNotAllowed {
-                allow: "GET, POST, OPTIONS",
-            }),
-        }
-    }
-
-    /// The routes that do not score.
-    async fn route_other(
-        &self,
-        target: Target,
-        req: Request<Incoming>,
-    ) -> Result<HttpResponse, ApiError> {
-        match target {
             Target::Liveness => match *req.method() {
                 Method::GET | Method::HEAD => Ok(text(StatusCode::OK, "Healthy")),
                 Method::OPTIONS => Ok(options("GET, HEAD, OPTIONS", false)),
@@ -344,9 +326,9 @@ impl App {
                 }
                 page.serve(req.method(), &self.registry)
             }
-            Target::Score(_) | Target::Oip(_) => unreachable!("routed in `route`"),
             Target::NotFound => Err(ApiError::NotFound(None)),
-        }
+        };
+        response.map(Routed::from)
     }
 
     /// The admin API needs the admin key; without one configured it is off.
