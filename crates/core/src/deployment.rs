@@ -320,7 +320,7 @@ impl Deployment {
             }) => {
                 let batched = batcher
                     .score(request_id, &input, weight, async |ids, call, weight| {
-                        self.run(ids, call, weight).await
+                        self.call(ids, call, weight).await
                     })
                     .await;
                 match batched {
@@ -437,20 +437,16 @@ impl Deployment {
         })
     }
 
-    /// One `run` on a warm instance (a request alone, or a batch's joined call, with the ids
-    /// of its requests); the answer must be JSON, since it goes to the client as it is (a
-    /// Rust guest's serde_json cannot write NaN, but another language's guest could).
+    /// One `run` of a request alone on a warm instance; the answer must be JSON, since it
+    /// goes to the client as it is (a Rust guest's serde_json cannot write NaN, but another
+    /// language's guest could).
     async fn run(
         &self,
-        request_ids: &str,
+        request_id: &str,
         input: &CallInput,
         weight: usize,
     ) -> Result<Scored<String>, Failure> {
-        let scored = self
-            .on_warm_instance(weight, async |instance, budget| {
-                instance.run(request_ids, input, budget).await
-            })
-            .await?;
+        let scored = self.call(request_id, input, weight).await?;
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&scored.output) {
             tracing::warn!(
                 "the entry script's result is not valid JSON (NaN and Infinity have no JSON \
@@ -459,6 +455,21 @@ impl Deployment {
             return Err(Failure::Internal);
         }
         Ok(scored)
+    }
+
+    /// One `run` on a warm instance, its answer as the guest wrote it: a batch's joined call
+    /// (with the ids of its requests), whose answer the batcher parses to split it, and an
+    /// answer it cannot parse sends every member back to [`Deployment::run`] alone.
+    async fn call(
+        &self,
+        request_ids: &str,
+        input: &CallInput,
+        weight: usize,
+    ) -> Result<Scored<String>, Failure> {
+        self.on_warm_instance(weight, async |instance, budget| {
+            instance.run(request_ids, input, budget).await
+        })
+        .await
     }
 }
 
