@@ -36,7 +36,8 @@ pub use scorehost_wit as wit;
 
 pub use collect::{CollectMode, CollectSettings};
 pub use config::{
-    BatchSettings, DeploymentSettings, Limits, RuntimeSettings, SampleVisibility, SwaggerSettings,
+    BatchSettings, DeploymentSettings, Limits, NnBackend, RuntimeSettings, SampleVisibility,
+    SwaggerSettings,
 };
 pub use deployment::{Deployment, Form};
 pub use host::{Host, RunError, Service};

@@ -199,6 +199,18 @@ struct ServeArgs {
     /// folder's models, by name).
     #[arg(long)]
     nn_load_bytes: bool,
+    /// Which engine runs the model folder's ONNX models through wasi-nn: auto (onnxruntime
+    /// when its library is found, else tract; a model one cannot load is tried on the other),
+    /// tract, or onnxruntime (the deployment does not load without its library).
+    #[arg(long, env = "SCOREHOST_NN_BACKEND", default_value = "auto", value_parser = ["auto", "tract", "onnxruntime"])]
+    nn_backend: String,
+    /// Intra-op threads of each onnxruntime session (one per request running at once).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    nn_threads: u16,
+    /// onnxruntime's library: the file, or a folder to find it in (a venv, a site-packages,
+    /// onnxruntime/capi). Default: $ORT_DYLIB_PATH, else where `pip install onnxruntime` put it.
+    #[arg(long, env = "SCOREHOST_ONNXRUNTIME")]
+    onnxruntime: Option<PathBuf>,
     /// Whether the Swagger page shows the samples or placeholders of the same types.
     #[arg(long, value_enum, default_value_t = Samples::Show)]
     samples: Samples,
@@ -408,6 +420,7 @@ fn serve(mut args: ServeArgs) -> ExitCode {
             cache_dir: plan.cache_dir,
             max_host_memory: plan.max_host_memory,
             no_python_snapshots: plan.no_python_snapshots,
+            onnxruntime: plan.onnxruntime,
         }) {
             Ok(host) => host,
             Err(e) => {
@@ -473,6 +486,8 @@ struct Plan {
     /// The host-wide memory budget in bytes; `None`: derived from the machine.
     max_host_memory: Option<usize>,
     no_python_snapshots: bool,
+    /// Where onnxruntime's library is, when given.
+    onnxruntime: Option<PathBuf>,
 }
 
 fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
@@ -513,6 +528,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             metrics_addr: args.metrics_addr,
             max_host_memory: max_host_memory.or(manifest.max_host_memory),
             no_python_snapshots: args.no_python_snapshots,
+            onnxruntime: args.onnxruntime.or(manifest.onnxruntime),
         });
     }
     let (Some(plugin), Some(model_dir)) = (args.plugin, args.model_dir) else {
@@ -539,6 +555,8 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
                 max_memory: args.max_memory_mib << 20,
                 max_body: args.max_body,
                 nn_load_bytes: args.nn_load_bytes,
+                nn_backend: args.nn_backend.parse().map_err(anyhow::Error::msg)?,
+                nn_threads: usize::from(args.nn_threads),
                 queue_timeout: Duration::from_millis(args.queue_timeout_ms),
                 queue: args.queue,
                 queue_memory: args.queue_memory_mib << 20,
@@ -593,6 +611,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             metrics_addr: args.metrics_addr,
             max_host_memory,
             no_python_snapshots: args.no_python_snapshots,
+            onnxruntime: args.onnxruntime,
         })
     }
 }

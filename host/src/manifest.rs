@@ -34,7 +34,9 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::collect::{CollectMode, CollectSettings};
-use crate::config::{BatchSettings, DeploymentSettings, Limits, SampleVisibility, SwaggerSettings};
+use crate::config::{
+    BatchSettings, DeploymentSettings, Limits, NnBackend, SampleVisibility, SwaggerSettings,
+};
 use crate::registry::SwapRoots;
 
 /// The whole file.
@@ -62,6 +64,9 @@ struct File {
     /// Linear memory and tables of every instance together, in MiB. Default: three quarters
     /// of the machine's (or cgroup's) memory.
     max_host_memory_mib: Option<usize>,
+    /// onnxruntime's library: the file, or a folder to find it in (a venv, a site-packages),
+    /// relative to the file. Default: the `--onnxruntime` flag, else where pip leaves it.
+    onnxruntime: Option<PathBuf>,
     /// The tenants.
     #[serde(default, rename = "deployment")]
     deployments: Vec<DeploymentEntry>,
@@ -134,6 +139,11 @@ struct DeploymentEntry {
     /// Default: false (only the model folder's models, by name).
     #[serde(default)]
     nn_load_bytes: bool,
+    /// Which engine runs the model folder's ONNX models: `"auto"` (onnxruntime when its
+    /// library is found, else tract), `"tract"` or `"onnxruntime"`. Default: `"auto"`.
+    nn_backend: Option<NnBackend>,
+    /// Intra-op threads of each onnxruntime session. Default: 1.
+    nn_threads: Option<usize>,
     /// Collect inputs and outputs: `"full"` or `"redact"` (types and shapes only). Default:
     /// off. Needs `collect_dir`.
     collect: Option<Collect>,
@@ -173,6 +183,8 @@ pub struct Manifest {
     pub max_header_bytes: Option<usize>,
     /// The host-wide memory budget in bytes, if the file sets one.
     pub max_host_memory: Option<usize>,
+    /// Where onnxruntime's library is, if the file says (resolved against its folder).
+    pub onnxruntime: Option<PathBuf>,
     /// The deployments whose plugin is an entry script to build first (`.py`/`.js`), by
     /// name, with the Python runtime their entry asks for.
     pub entry_scripts: Vec<(String, crate::builder::PythonRuntime)>,
@@ -261,6 +273,7 @@ impl Manifest {
             swap_roots,
             max_header_bytes: file.max_header_bytes,
             max_host_memory: file.max_host_memory_mib.map(|mib| mib << 20),
+            onnxruntime: file.onnxruntime.map(|p| base.join(p)),
             addr: file.addr,
             admin_key: file.admin_key,
             watch: file.watch,
@@ -337,6 +350,8 @@ impl DeploymentEntry {
                 .unwrap_or(defaults.max_memory),
             max_body: self.max_body.unwrap_or(defaults.max_body),
             nn_load_bytes: self.nn_load_bytes,
+            nn_backend: self.nn_backend.unwrap_or(defaults.nn_backend),
+            nn_threads: self.nn_threads.unwrap_or(defaults.nn_threads),
             ..defaults
         };
         if limits.instances == 0 {
@@ -349,6 +364,9 @@ impl DeploymentEntry {
         }
         if limits.timeout.is_zero() {
             bail!("timeout_ms: must be more than 0");
+        }
+        if limits.nn_threads == 0 {
+            bail!("nn_threads: must be at least 1");
         }
         let batch_defaults = BatchSettings::default();
         let batch = BatchSettings {

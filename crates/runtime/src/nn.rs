@@ -1,5 +1,5 @@
 //! `wasi:nn` for entry scripts: the resources a guest holds and the imports that act on them,
-//! backed by the deployment's ONNX models (`onnx`).
+//! backed by the deployment's ONNX models (`onnx`, on tract or onnxruntime).
 //!
 //! Every failure a guest can cause is a `wasi:nn` error (`invalid-argument` naming the input,
 //! `not-found`, `too-large`, …). Only a forged handle traps, and a guest that keeps more tensor
@@ -211,14 +211,13 @@ impl graph::Host for NnView<'_> {
                 ),
             );
         }
-        let parsed =
-            on_blocking_pool(move || OnnxModel::from_bytes(&bytes).map_err(|e| format!("{e:#}")))
-                .await;
+        let engines = self.nn.models.engines().clone();
+        let parsed = on_blocking_pool(move || OnnxModel::from_bytes(&bytes, &engines)).await;
         match parsed {
             Ok(Ok(model)) => self.push_graph(Arc::new(model)),
             Ok(Err(message)) => self.nn_error(
                 ErrorCode::InvalidArgument,
-                format!("not an ONNX model tract can run: {message}"),
+                format!("not an ONNX model this host can run: {message}"),
             ),
             Err(message) => self.nn_error(ErrorCode::RuntimeError, message),
         }
@@ -299,17 +298,24 @@ impl inference::HostGraphExecutionContext for NnView<'_> {
         };
         // Outputs join what the guest already holds in the host.
         let room = max_bytes.saturating_sub(self.nn.held_bytes);
+        // Dropped with this future (the request's timeout), it stops an onnxruntime run.
+        let (_stop, ticket) = match model.stop_on_drop() {
+            Ok(stop) => stop,
+            Err(failure) => return Ok(Err(self.failure(failure)?)),
+        };
         // A model measured to run in microseconds on inputs this size runs right here: the
         // blocking pool's hand-off would cost more than the model. Anything bigger, or not
         // yet measured, runs off the async workers.
         let ran = if model.is_tiny_run(&checked) {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(checked, room)))
-                .map_err(|_| {
-                    tracing::error!("the ONNX engine panicked");
-                    "the model failed inside the engine".to_owned()
-                })
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                model.run(checked, room, &ticket)
+            }))
+            .map_err(|_| {
+                tracing::error!("the ONNX engine panicked");
+                "the model failed inside the engine".to_owned()
+            })
         } else {
-            on_blocking_pool(move || model.run(checked, room)).await
+            on_blocking_pool(move || model.run(checked, room, &ticket)).await
         };
         let outputs = match ran {
             Ok(Ok(outputs)) => outputs,
@@ -345,7 +351,7 @@ impl inference::HostGraphExecutionContext for NnView<'_> {
 }
 
 /// Runs CPU-bound work on tokio's blocking threads once one of the [`COMPUTE_SLOTS`] is free.
-/// A panic inside (tract on a model it mishandles) becomes an error message, not a host crash.
+/// A panic inside (an engine on a model it mishandles) becomes an error message, not a host crash.
 /// If the caller stops waiting (the request's timeout), the work finishes in the background
 /// and keeps its slot until then, so abandoned work still counts against the limit.
 async fn on_blocking_pool<T: Send + 'static>(
@@ -433,7 +439,7 @@ impl nn_info::Host for NnView<'_> {
                 .iter()
                 .map(|p| TensorInfo {
                     name: p.name.clone(),
-                    element_type: p.element.onnx_name(),
+                    element_type: p.element.onnx_name().to_owned(),
                     shape: p.shape.iter().map(|d| d.map(|d| d as u64)).collect(),
                 })
                 .collect()

@@ -1,13 +1,16 @@
-//! The host's ONNX engine behind `wasi:nn`: tract, natively.
+//! The host's ONNX engines behind `wasi:nn`: tract, natively (`tract`), and onnxruntime,
+//! loaded at run time (`onnxruntime`), chosen per deployment ([`NnBackend`]).
 //!
-//! A deployment's models are parsed and optimised once, when the deployment loads
-//! ([`OnnxModels::load`]); every instance shares the same [`OnnxModel`]s, and an optimised plan
-//! serves concurrent requests without a lock (tract's `SimplePlan::run` takes `&self`): one for
-//! any batch size, and a second one for a batch of one where the model has a single symbolic
-//! dimension (faster convolutions, see `SingleBatch`). This module knows nothing of Wasm: `nn`
-//! turns its results and [`Failure`]s into `wasi:nn` values.
+//! A deployment's models are loaded once, when the deployment loads ([`OnnxModels::load`]);
+//! every instance shares the same [`OnnxModel`]s. Both engines sit behind one model type with
+//! the same checks of a guest's tensors, so guests cannot tell them apart except by speed and
+//! by the operators each knows. This module knows nothing of Wasm: `nn` turns its results and
+//! [`Failure`]s into `wasi:nn` values.
 
-use std::collections::{BTreeMap, HashMap};
+mod onnxruntime;
+mod tract;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,13 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use tract_onnx::prelude::*;
-use tract_onnx::tract_hir::infer::Factoid;
 
 use super::models::{GUEST_MODEL_DIR, ModelIndex};
+use onnxruntime::OrtModel;
+pub use onnxruntime::{LIBRARY_VARIABLE, Library, library, loaded};
+use tract::TractModel;
+pub use tract::name_unknown_dims;
 
-// Tensor bytes cross the boundary little-endian; on this host that is the native order, so an
-// output's bytes are tract's own.
+// Tensor bytes cross the boundary little-endian; on this host that is the native order.
 #[cfg(not(target_endian = "little"))]
 compile_error!(
     "the wasi:nn tensors are copied as native bytes: scorehost needs a little-endian host"
@@ -34,6 +38,114 @@ const MAX_DEPTH: usize = 2;
 /// Most ONNX files one model folder may hold; the rest would be parsed at every load.
 const MAX_FILES: usize = 256;
 
+/// Which engine runs a deployment's ONNX models.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NnBackend {
+    /// onnxruntime when its library is found, else tract; a model the first cannot load is
+    /// tried on the other.
+    #[default]
+    Auto,
+    /// tract only: a model it cannot load fails the deployment's load.
+    Tract,
+    /// onnxruntime only: without its library the deployment does not load.
+    Onnxruntime,
+}
+
+impl NnBackend {
+    /// `auto`, `tract` or `onnxruntime`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NnBackend::Auto => "auto",
+            NnBackend::Tract => "tract",
+            NnBackend::Onnxruntime => "onnxruntime",
+        }
+    }
+}
+
+impl std::str::FromStr for NnBackend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(NnBackend::Auto),
+            "tract" => Ok(NnBackend::Tract),
+            "onnxruntime" => Ok(NnBackend::Onnxruntime),
+            other => Err(format!(
+                "unknown nn backend {other:?}: use auto, tract or onnxruntime"
+            )),
+        }
+    }
+}
+
+/// One of the engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// tract, built in.
+    Tract,
+    /// onnxruntime, its library loaded at run time.
+    Onnxruntime,
+}
+
+impl EngineKind {
+    /// `tract` or `onnxruntime`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Tract => "tract",
+            EngineKind::Onnxruntime => "onnxruntime",
+        }
+    }
+}
+
+/// The engines a deployment's models load on, in order, with onnxruntime's threads.
+#[derive(Debug, Clone)]
+pub struct Engines {
+    order: Vec<EngineKind>,
+    threads: usize,
+}
+
+impl Engines {
+    /// The engines for `backend`, given whether onnxruntime's library could be loaded
+    /// (`library`): an error only when the deployment asks for onnxruntime and it cannot be.
+    pub fn choose(
+        backend: NnBackend,
+        threads: usize,
+        library: Result<&Library, String>,
+    ) -> Result<Self, String> {
+        let order = match (backend, library) {
+            (NnBackend::Tract, _) => vec![EngineKind::Tract],
+            (NnBackend::Onnxruntime, Ok(_)) => vec![EngineKind::Onnxruntime],
+            (NnBackend::Onnxruntime, Err(e)) => {
+                return Err(format!("the deployment asks for onnxruntime: {e}"));
+            }
+            (NnBackend::Auto, Ok(_)) => vec![EngineKind::Onnxruntime, EngineKind::Tract],
+            (NnBackend::Auto, Err(_)) => vec![EngineKind::Tract],
+        };
+        Ok(Engines {
+            order,
+            threads: threads.max(1),
+        })
+    }
+
+    /// tract alone (a model folder with no ONNX file needs no engine).
+    pub fn tract() -> Self {
+        Engines {
+            order: vec![EngineKind::Tract],
+            threads: 1,
+        }
+    }
+
+    /// The engine tried first.
+    pub fn first(&self) -> EngineKind {
+        self.order[0]
+    }
+
+    /// Intra-op threads of each onnxruntime session.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
 /// The element types a `wasi:nn` tensor can carry, as the ONNX model declares them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Element {
@@ -44,52 +156,32 @@ pub enum Element {
     U8,
     /// Passed as `U8` 0/1: wasi-nn has no boolean tensor type.
     Bool,
-    /// Anything else (int8, string, float16…): described, but `compute` refuses it.
-    Other(DatumType),
+    /// Anything else (int8, string, float16, a map…) by its ONNX name: described, but
+    /// `compute` refuses it.
+    Other(&'static str),
 }
 
 impl Element {
-    fn of(dt: DatumType) -> Self {
-        match dt {
-            DatumType::F32 => Element::F32,
-            DatumType::F64 => Element::F64,
-            DatumType::I64 => Element::I64,
-            DatumType::I32 => Element::I32,
-            DatumType::U8 => Element::U8,
-            DatumType::Bool => Element::Bool,
-            other => Element::Other(other),
-        }
-    }
-
-    /// Bytes per element on the wire.
+    /// Bytes per element on the wire (0 for a type that cannot cross).
     pub fn size(self) -> usize {
         match self {
             Element::F64 | Element::I64 => 8,
             Element::F32 | Element::I32 => 4,
             Element::U8 | Element::Bool => 1,
-            Element::Other(dt) => dt.size_of(),
+            Element::Other(_) => 0,
         }
     }
 
     /// The name onnxruntime writes inside `tensor(...)`.
-    pub fn onnx_name(self) -> String {
+    pub fn onnx_name(self) -> &'static str {
         match self {
-            Element::F32 => "float".into(),
-            Element::F64 => "double".into(),
-            Element::I64 => "int64".into(),
-            Element::I32 => "int32".into(),
-            Element::U8 => "uint8".into(),
-            Element::Bool => "bool".into(),
-            Element::Other(dt) => match dt {
-                DatumType::I8 => "int8".into(),
-                DatumType::I16 => "int16".into(),
-                DatumType::U16 => "uint16".into(),
-                DatumType::U32 => "uint32".into(),
-                DatumType::U64 => "uint64".into(),
-                DatumType::F16 => "float16".into(),
-                DatumType::String => "string".into(),
-                other => format!("{other:?}").to_lowercase(),
-            },
+            Element::F32 => "float",
+            Element::F64 => "double",
+            Element::I64 => "int64",
+            Element::I32 => "int32",
+            Element::U8 => "uint8",
+            Element::Bool => "bool",
+            Element::Other(name) => name,
         }
     }
 }
@@ -131,6 +223,14 @@ pub enum Failure {
     Runtime(String),
 }
 
+impl Failure {
+    fn too_large_outputs(total: usize, max_bytes: usize) -> Self {
+        Failure::TooLarge(format!(
+            "the outputs would hold {total} bytes, over the deployment's {max_bytes}-byte memory limit"
+        ))
+    }
+}
+
 /// An input tensor as the guest gave it: element type, dimensions and little-endian bytes.
 pub struct RawTensor {
     pub element: Element,
@@ -146,91 +246,59 @@ pub struct OutputTensor {
     pub data: Vec<u8>,
 }
 
+impl OutputTensor {
+    /// Output `port`'s tensor of `element`s: refused when wasi-nn cannot carry the type or a
+    /// dimension passes 2^32.
+    fn new(port: &Port, element: Element, shape: &[usize], data: Vec<u8>) -> Result<Self, Failure> {
+        if let Element::Other(name) = element {
+            return Err(Failure::Unsupported(format!(
+                "output '{}': {name} tensors cannot be passed through wasi-nn",
+                port.name,
+            )));
+        }
+        let dims = shape
+            .iter()
+            .map(|&d| u32::try_from(d))
+            .collect::<Result<Vec<u32>, _>>()
+            .map_err(|_| {
+                Failure::TooLarge(format!("output '{}': a dimension over 2^32", port.name))
+            })?;
+        Ok(OutputTensor {
+            name: port.name.clone(),
+            element,
+            dims,
+            data,
+        })
+    }
+}
+
 /// The bytes of `inputs` together.
 fn input_bytes(inputs: &[RawTensor]) -> u64 {
     inputs.iter().map(|t| t.data.len() as u64).sum()
 }
 
-/// One ONNX model, parsed and optimised for any batch size, and for a batch of one.
+/// A model as an engine loaded it, with its inputs and outputs.
+struct Loaded<M> {
+    model: M,
+    inputs: Vec<Port>,
+    outputs: Vec<Port>,
+}
+
+enum Engine {
+    Tract(TractModel),
+    Onnxruntime(OrtModel),
+}
+
+/// One ONNX model, loaded by one engine.
 pub struct OnnxModel {
     /// How the guest names it (its path under the model folder, or `<bytes>`).
     name: String,
-    /// The plan for any value of the symbolic dimensions.
-    plan: Arc<TypedRunnableModel>,
-    /// The plan for the model's one symbolic dimension (its batch) at 1, when it has exactly
-    /// one: see [`SingleBatch`].
-    single: Option<SingleBatch>,
+    engine: Engine,
     inputs: Vec<Port>,
     outputs: Vec<Port>,
     /// Measured cost of a run, in picoseconds per input byte (a moving average of the runs so
     /// far; 0 until the first run). Decides whether a run is small enough to do inline.
     ps_per_input_byte: AtomicU64,
-}
-
-/// A second plan of a model whose inputs have one symbolic dimension (the batch `N`), with that
-/// dimension fixed to 1: the online case, one image or row per request.
-///
-/// Why: with a concrete shape tract picks convolution code it cannot use for a symbolic batch
-/// (lazy im2col, packing each image patch straight into the matrix product instead of
-/// materialising a whole im2col matrix); the CNN example computes in ~7.3 ms instead of ~10
-/// (`host/examples/cnn_compute.rs`, BENCHMARKS.md 2026-12-04). Concrete batches above 1 gain
-/// nothing measurable (tract uses the same eager im2col as with a symbol), so there is no plan
-/// per batch size. The cost is a second optimised copy of the weights, held for the
-/// deployment's life (~4.7 MiB of RSS for the 2.8 MB CNN, ~0 for the iris classifier).
-struct SingleBatch {
-    /// Per input, in the model's order: the axes that carry the symbol.
-    axes: Vec<Vec<usize>>,
-    plan: Arc<TypedRunnableModel>,
-}
-
-impl SingleBatch {
-    /// The plan for `typed` (decluttered, not optimised) with its symbol at 1, when every
-    /// symbolic input dimension is the same plain symbol; `None` otherwise (no symbol, several,
-    /// or an expression), or when tract cannot build it (the any-batch plan still serves).
-    fn plan(name: &str, typed: &TypedModel) -> Option<Self> {
-        let mut symbol: Option<Symbol> = None;
-        let mut axes = Vec::with_capacity(typed.inputs.len());
-        for input in 0..typed.inputs.len() {
-            let mut these = Vec::new();
-            for (axis, dim) in typed.input_fact(input).ok()?.shape.iter().enumerate() {
-                if dim.to_i64().is_ok() {
-                    continue;
-                }
-                let TDim::Sym(sym) = dim else {
-                    return None;
-                };
-                if symbol.get_or_insert_with(|| sym.clone()) != sym {
-                    return None;
-                }
-                these.push(axis);
-            }
-            axes.push(these);
-        }
-        let symbol = symbol?;
-        let one = HashMap::from([(symbol, TDim::Val(1))]);
-        let plan = typed
-            .set_symbols(&one)
-            .and_then(TypedModel::into_optimized)
-            .and_then(TypedModel::into_runnable);
-        match plan {
-            Ok(plan) => Some(SingleBatch { axes, plan }),
-            Err(e) => {
-                tracing::warn!(
-                    model = name,
-                    "no batch-of-one plan, the any-batch one serves: {e:#}"
-                );
-                None
-            }
-        }
-    }
-
-    /// Whether `inputs` (checked, in the model's order) have the symbol at 1.
-    fn fits(&self, inputs: &[RawTensor]) -> bool {
-        self.axes
-            .iter()
-            .zip(inputs)
-            .all(|(axes, input)| axes.iter().all(|&axis| input.dims.get(axis) == Some(&1)))
-    }
 }
 
 /// A run predicted to take less than this runs on the calling task instead of the blocking
@@ -241,83 +309,87 @@ impl fmt::Debug for OnnxModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OnnxModel")
             .field("name", &self.name)
+            .field("engine", &self.engine_kind().name())
             .field("inputs", &self.inputs)
             .field("outputs", &self.outputs)
-            .field("single_batch_plan", &self.single.is_some())
             .finish_non_exhaustive()
     }
 }
 
+/// Stops an onnxruntime run when dropped (onnxruntime checks between operators), so a request
+/// that stopped waiting frees its compute slot early; nothing for tract, whose runs finish.
+pub struct StopOnDrop(#[allow(dead_code)] Option<onnxruntime::Stop>);
+
+/// What a run needs to be stoppable by its [`StopOnDrop`].
+pub struct RunTicket(Option<Arc<ort::session::RunOptions>>);
+
 impl OnnxModel {
-    /// Parses and optimises the model file at `path`.
-    pub fn from_path(name: String, path: &Path) -> TractResult<Self> {
-        Self::plan(name, onnx().model_for_path(path)?)
-    }
-
-    /// Parses and optimises a model from its bytes (a guest's `load`). External data files
-    /// are not followed: tract has no folder to resolve them in.
-    pub fn from_bytes(bytes: &[u8]) -> TractResult<Self> {
-        let mut read = bytes;
-        Self::plan("<bytes>".into(), onnx().model_for_read(&mut read)?)
-    }
-
-    /// Exporters such as skl2onnx leave the batch dimension unnamed; tract would then not know
-    /// it and could not optimise, so every unknown dimension becomes a symbol (the first `N`).
-    /// The decluttered model is optimised twice: as it is, and with that symbol at 1.
-    fn plan(name: String, mut model: InferenceModel) -> TractResult<Self> {
-        name_unknown_dims(&mut model)?;
-        // Read before optimising, which may rename nodes.
-        let output_names: Vec<String> = model
-            .output_outlets()?
-            .iter()
-            .map(|&o| {
-                model
-                    .outlet_label(o)
-                    .unwrap_or(&model.node(o.node).name)
-                    .to_owned()
-            })
-            .collect();
-        let input_names: Vec<String> = model
-            .input_outlets()?
-            .iter()
-            .map(|o| model.node(o.node).name.clone())
-            .collect();
-        let typed = model.into_typed()?.into_decluttered()?;
-        let single = SingleBatch::plan(&name, &typed);
-        let typed = typed.into_optimized()?;
-        let port = |name: &String, fact: &TypedFact| Port {
-            name: name.clone(),
-            // tract turns some integer outputs (an ArgMax's label) into symbolic dimensions;
-            // they leave as the int64 the ONNX model declares.
-            element: Element::of(match fact.datum_type {
-                DatumType::TDim => DatumType::I64,
-                dt => dt,
-            }),
-            shape: fact
-                .shape
-                .iter()
-                .map(|d| d.to_i64().ok().and_then(|d| usize::try_from(d).ok()))
-                .collect(),
-        };
-        let inputs = input_names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Ok(port(name, typed.input_fact(i)?)))
-            .collect::<TractResult<Vec<_>>>()?;
-        let outputs = output_names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Ok(port(name, typed.output_fact(i)?)))
-            .collect::<TractResult<Vec<_>>>()?;
-        let plan = typed.into_runnable()?;
-        Ok(OnnxModel {
+    fn new<M>(name: String, loaded: Loaded<M>, engine: impl FnOnce(M) -> Engine) -> Self {
+        OnnxModel {
             name,
-            plan,
-            single,
-            inputs,
-            outputs,
+            engine: engine(loaded.model),
+            inputs: loaded.inputs,
+            outputs: loaded.outputs,
             ps_per_input_byte: AtomicU64::new(0),
-        })
+        }
+    }
+
+    /// Loads the model file at `path` on the first of `engines` that can; the error names
+    /// each engine's reason.
+    fn from_path(name: String, path: &Path, engines: &Engines) -> Result<Self, String> {
+        let mut reasons = Vec::new();
+        for &kind in &engines.order {
+            let loaded = match kind {
+                EngineKind::Tract => TractModel::from_path(&name, path)
+                    .map(|l| Self::new(name.clone(), l, Engine::Tract))
+                    .map_err(|e| format!("{e:#}")),
+                EngineKind::Onnxruntime => OrtModel::from_path(path, engines.threads)
+                    .map(|l| Self::new(name.clone(), l, Engine::Onnxruntime)),
+            };
+            match loaded {
+                Ok(model) => {
+                    if !reasons.is_empty() {
+                        tracing::warn!(
+                            model = name,
+                            engine = kind.name(),
+                            "loaded on the second engine: {}",
+                            reasons.join("; ")
+                        );
+                    }
+                    return Ok(model);
+                }
+                Err(reason) => reasons.push(format!("{}: {reason}", kind.name())),
+            }
+        }
+        Err(reasons.join("; "))
+    }
+
+    /// Loads a model from its bytes (a guest's `load`) on the first of `engines` that can.
+    /// tract follows no external data files (it has no folder to resolve them in).
+    pub fn from_bytes(bytes: &[u8], engines: &Engines) -> Result<Self, String> {
+        let mut reasons = Vec::new();
+        for &kind in &engines.order {
+            let loaded = match kind {
+                EngineKind::Tract => TractModel::from_bytes(bytes)
+                    .map(|l| Self::new("<bytes>".into(), l, Engine::Tract))
+                    .map_err(|e| format!("{e:#}")),
+                EngineKind::Onnxruntime => OrtModel::from_bytes(bytes, engines.threads)
+                    .map(|l| Self::new("<bytes>".into(), l, Engine::Onnxruntime)),
+            };
+            match loaded {
+                Ok(model) => return Ok(model),
+                Err(reason) => reasons.push(format!("{}: {reason}", kind.name())),
+            }
+        }
+        Err(reasons.join("; "))
+    }
+
+    /// The engine that runs the model.
+    pub fn engine_kind(&self) -> EngineKind {
+        match self.engine {
+            Engine::Tract(_) => EngineKind::Tract,
+            Engine::Onnxruntime(_) => EngineKind::Onnxruntime,
+        }
     }
 
     /// The model's inputs, in its order.
@@ -394,6 +466,18 @@ impl OnnxModel {
         (bytes.saturating_mul(ps_per_byte) / 1000) < INLINE_BELOW_NS
     }
 
+    /// A stop for the next run: keep the [`StopOnDrop`] where the caller waits, and give the
+    /// [`RunTicket`] to [`OnnxModel::run`].
+    pub fn stop_on_drop(&self) -> Result<(StopOnDrop, RunTicket), Failure> {
+        match &self.engine {
+            Engine::Tract(_) => Ok((StopOnDrop(None), RunTicket(None))),
+            Engine::Onnxruntime(model) => {
+                let (stop, options) = model.stop()?;
+                Ok((StopOnDrop(Some(stop)), RunTicket(Some(options))))
+            }
+        }
+    }
+
     /// Runs the model on inputs checked by [`OnnxModel::check_inputs`]; the outputs' bytes
     /// together may not pass `max_bytes`. CPU-bound: call it on a blocking thread unless
     /// [`OnnxModel::is_tiny_run`] says it is tiny. Each run updates the cost estimate.
@@ -401,10 +485,20 @@ impl OnnxModel {
         &self,
         inputs: Vec<RawTensor>,
         max_bytes: usize,
+        ticket: &RunTicket,
     ) -> Result<Vec<OutputTensor>, Failure> {
         let bytes = input_bytes(&inputs).max(1);
         let started = Instant::now();
-        let result = self.run_untimed(inputs, max_bytes);
+        let ports = (self.inputs.as_slice(), self.outputs.as_slice());
+        let result = match (&self.engine, &ticket.0) {
+            (Engine::Tract(model), _) => model.run(inputs, ports, max_bytes),
+            (Engine::Onnxruntime(model), Some(options)) => {
+                model.run(inputs, ports, max_bytes, options)
+            }
+            (Engine::Onnxruntime(_), None) => Err(Failure::Runtime(
+                "an onnxruntime run needs the model's own ticket".into(),
+            )),
+        };
         let sample = u64::try_from(started.elapsed().as_nanos())
             .unwrap_or(u64::MAX)
             .saturating_mul(1000)
@@ -421,72 +515,6 @@ impl OnnxModel {
         };
         self.ps_per_input_byte.store(new, Ordering::Relaxed);
         result
-    }
-
-    fn run_untimed(
-        &self,
-        inputs: Vec<RawTensor>,
-        max_bytes: usize,
-    ) -> Result<Vec<OutputTensor>, Failure> {
-        let plan = match &self.single {
-            Some(single) if single.fits(&inputs) => &single.plan,
-            _ => &self.plan,
-        };
-        let mut values = TVec::with_capacity(inputs.len());
-        for (port, input) in self.inputs.iter().zip(inputs) {
-            let tensor = to_tract(input)
-                .map_err(|e| Failure::InvalidArgument(format!("input '{}': {e:#}", port.name)))?;
-            values.push(tensor.into_tvalue());
-        }
-        let outputs = plan
-            .run(values)
-            .map_err(|e| Failure::Runtime(format!("the model failed: {e:#}")))?;
-        let total: usize = outputs
-            .iter()
-            .map(|t| t.len().saturating_mul(t.datum_type().size_of()))
-            .fold(0, usize::saturating_add);
-        if total > max_bytes {
-            return Err(Failure::TooLarge(format!(
-                "the outputs would hold {total} bytes, over the deployment's {max_bytes}-byte memory limit"
-            )));
-        }
-        self.outputs
-            .iter()
-            .zip(outputs)
-            .map(|(port, value)| {
-                let value = if value.datum_type() == DatumType::TDim {
-                    value
-                        .cast_to::<i64>()
-                        .map_err(|e| Failure::Runtime(format!("output '{}': {e:#}", port.name)))?
-                        .into_owned()
-                        .into_tvalue()
-                } else {
-                    value
-                };
-                let element = Element::of(value.datum_type());
-                if let Element::Other(_) = element {
-                    return Err(Failure::Unsupported(format!(
-                        "output '{}': {} tensors cannot be passed through wasi-nn",
-                        port.name,
-                        element.onnx_name()
-                    )));
-                }
-                let dims = value
-                    .shape()
-                    .iter()
-                    .map(|&d| u32::try_from(d))
-                    .collect::<Result<Vec<u32>, _>>()
-                    .map_err(|_| {
-                        Failure::TooLarge(format!("output '{}': a dimension over 2^32", port.name))
-                    })?;
-                Ok(OutputTensor {
-                    name: port.name.clone(),
-                    element,
-                    dims,
-                    data: value.as_bytes().to_vec(),
-                })
-            })
-            .collect()
     }
 }
 
@@ -552,34 +580,6 @@ fn wire_name(element: Element) -> &'static str {
     }
 }
 
-/// A tract tensor from checked little-endian bytes (one copy, no `unsafe`).
-fn to_tract(input: RawTensor) -> TractResult<Tensor> {
-    let RawTensor {
-        element,
-        dims,
-        data,
-    } = input;
-    Ok(match element {
-        Element::F32 => array(&dims, decode(&data, f32::from_le_bytes))?,
-        Element::F64 => array(&dims, decode(&data, f64::from_le_bytes))?,
-        Element::I64 => array(&dims, decode(&data, i64::from_le_bytes))?,
-        Element::I32 => array(&dims, decode(&data, i32::from_le_bytes))?,
-        Element::U8 => array(&dims, data)?,
-        Element::Bool => {
-            let values = data
-                .iter()
-                .map(|&b| match b {
-                    0 => Ok(false),
-                    1 => Ok(true),
-                    other => Err(anyhow::anyhow!("a bool element is {other}; use 0 or 1")),
-                })
-                .collect::<TractResult<Vec<bool>>>()?;
-            array(&dims, values)?
-        }
-        Element::Other(dt) => anyhow::bail!("{dt:?} tensors are not supported"),
-    })
-}
-
 fn decode<T, const N: usize>(bytes: &[u8], from_le: fn([u8; N]) -> T) -> Vec<T> {
     bytes
         .chunks_exact(N)
@@ -591,13 +591,22 @@ fn decode<T, const N: usize>(bytes: &[u8], from_le: fn([u8; N]) -> T) -> Vec<T> 
         .collect()
 }
 
-fn array<T: Datum>(dims: &[usize], values: Vec<T>) -> TractResult<Tensor> {
-    Ok(tract_ndarray::ArrayD::from_shape_vec(dims, values)?.into_tensor())
+/// Bools from bytes that must each be 0 or 1.
+fn bools(data: &[u8]) -> anyhow::Result<Vec<bool>> {
+    data.iter()
+        .map(|&b| match b {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(anyhow::anyhow!("a bool element is {other}; use 0 or 1")),
+        })
+        .collect()
 }
 
 /// The ONNX models of one deployment's model folder, by the names a guest may use.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OnnxModels {
+    /// The engines models load on (a guest's `load` of bytes too).
+    engines: Engines,
     /// By path relative to the model folder (`model.onnx`, `iris/2/model.onnx`).
     files: BTreeMap<String, Arc<OnnxModel>>,
     /// Folder (relative, `""` for the root) → the file it stands for: its `model.onnx`, else
@@ -608,9 +617,14 @@ pub struct OnnxModels {
 }
 
 impl OnnxModels {
-    /// Parses and optimises every `.onnx` file of `dir` down to `NAME/VERSION/`. CPU-bound:
-    /// call it on a blocking thread. A file tract cannot load fails the whole load, naming it.
-    pub fn load(dir: &Path, index: Arc<ModelIndex>) -> anyhow::Result<Self> {
+    /// Loads every `.onnx` file of `dir` down to `NAME/VERSION/` on the engines `choose`
+    /// gives (told whether there is any file). CPU-bound: call it on a blocking thread. A file
+    /// no engine can load fails the whole load, naming it and each engine's reason.
+    pub fn load(
+        dir: &Path,
+        index: Arc<ModelIndex>,
+        choose: impl FnOnce(bool) -> Result<Engines, String>,
+    ) -> anyhow::Result<Self> {
         let mut found = Vec::new();
         find_onnx(dir, "", 0, &mut found)
             .with_context(|| format!("looking for ONNX models in {}", dir.display()))?;
@@ -620,11 +634,12 @@ impl OnnxModels {
             dir.display(),
             found.len()
         );
+        let engines = choose(!found.is_empty()).map_err(anyhow::Error::msg)?;
         let mut files = BTreeMap::new();
         for rel in found {
             let path = dir.join(&rel);
-            let model = OnnxModel::from_path(rel.clone(), &path).map_err(|e| {
-                anyhow::anyhow!("cannot load the ONNX model {}: {e:#}", path.display())
+            let model = OnnxModel::from_path(rel.clone(), &path, &engines).map_err(|e| {
+                anyhow::anyhow!("cannot load the ONNX model {}: {e}", path.display())
             })?;
             files.insert(rel, Arc::new(model));
         }
@@ -644,10 +659,33 @@ impl OnnxModels {
             })
             .collect();
         Ok(OnnxModels {
+            engines,
             files,
             folders,
             index,
         })
+    }
+
+    /// No models (a deployment without a model folder's ONNX files).
+    pub fn none() -> Self {
+        OnnxModels {
+            engines: Engines::tract(),
+            files: BTreeMap::new(),
+            folders: BTreeMap::new(),
+            index: Arc::default(),
+        }
+    }
+
+    /// The engines models load on.
+    pub fn engines(&self) -> &Engines {
+        &self.engines
+    }
+
+    /// Each model's file (relative to the model folder) and the engine that runs it.
+    pub fn engines_by_file(&self) -> impl Iterator<Item = (&str, EngineKind)> {
+        self.files
+            .iter()
+            .map(|(file, model)| (file.as_str(), model.engine_kind()))
     }
 
     /// How many models were loaded.
@@ -739,37 +777,6 @@ fn find_onnx(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) -> s
     Ok(())
 }
 
-/// Makes every unknown input dimension of `model` a symbol: the first axis `N` (the batch),
-/// the others `d{input}_{axis}`. Exporters such as skl2onnx leave the batch unnamed, and tract
-/// cannot optimise a dimension it does not know.
-pub fn name_unknown_dims(model: &mut InferenceModel) -> TractResult<()> {
-    for input in 0..model.inputs.len() {
-        let rank = model.input_fact(input)?.shape.rank().concretize();
-        let Some(rank) = rank.and_then(|r| usize::try_from(r).ok()) else {
-            anyhow::bail!("input {input} has no known rank");
-        };
-        for axis in 0..rank {
-            let unknown = model
-                .input_fact(input)?
-                .shape
-                .dim(axis)
-                .is_none_or(|d| d.concretize().is_none());
-            if unknown {
-                let symbol = if axis == 0 {
-                    model.symbols.sym("N")
-                } else {
-                    model.symbols.sym(&format!("d{input}_{axis}"))
-                };
-                model
-                    .input_fact_mut(input)?
-                    .shape
-                    .set_dim(axis, symbol.into());
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -786,25 +793,30 @@ mod tests {
         }
     }
 
-    /// Times `OnnxModel::run` on one CNN image with the batch-of-one plan and with the
-    /// any-batch plan, and checks they agree. Needs the model the tests make
-    /// (`cargo test --test all cnn` writes `target/onnx-models/cnn`); run with
-    /// `cargo test --release -p scorehost --lib cnn_compute_time -- --ignored --nocapture`.
+    /// Times tract's run of one CNN image with the batch-of-one plan and with the any-batch
+    /// plan, and checks they agree. Needs the model the tests make (`cargo test --test all
+    /// cnn` writes `target/onnx-models/cnn`); run with
+    /// `cargo test --release -p scorehost-runtime --lib cnn_compute_time -- --ignored --nocapture`.
     #[test]
     #[ignore = "a measurement: needs target/onnx-models/cnn and a release build"]
     fn cnn_compute_time() {
         let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/onnx-models/cnn/model.onnx");
-        let mut model = OnnxModel::from_path("model.onnx".into(), &path).unwrap();
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/onnx-models/cnn/model.onnx");
+        let Loaded {
+            mut model,
+            inputs,
+            outputs,
+        } = TractModel::from_path("model.onnx", &path).unwrap();
         assert!(
-            model.single.is_some(),
+            model.has_single_plan(),
             "the CNN's batch dimension is its one symbol"
         );
-        let time = |model: &OnnxModel| {
+        let ports = (inputs.as_slice(), outputs.as_slice());
+        let time = |model: &TractModel| {
             let mut samples: Vec<f64> = (0..53)
                 .map(|_| {
                     let started = Instant::now();
-                    model.run(vec![cnn_image()], usize::MAX).unwrap();
+                    model.run(vec![cnn_image()], ports, usize::MAX).unwrap();
                     started.elapsed().as_secs_f64() * 1e3
                 })
                 .skip(3)
@@ -812,17 +824,13 @@ mod tests {
             samples.sort_by(f64::total_cmp);
             (samples[samples.len() / 2], samples[0])
         };
-        let single = model.run(vec![cnn_image()], usize::MAX).unwrap();
+        let single = model.run(vec![cnn_image()], ports, usize::MAX).unwrap();
         let (p50, min) = time(&model);
-        println!(
-            "OnnxModel::run, one CNN image, batch-of-one plan: p50 {p50:.3} ms, min {min:.3} ms"
-        );
-        model.single = None;
-        let any = model.run(vec![cnn_image()], usize::MAX).unwrap();
+        println!("tract, one CNN image, batch-of-one plan: p50 {p50:.3} ms, min {min:.3} ms");
+        model.drop_single_plan();
+        let any = model.run(vec![cnn_image()], ports, usize::MAX).unwrap();
         let (p50, min) = time(&model);
-        println!(
-            "OnnxModel::run, one CNN image, any-batch plan:    p50 {p50:.3} ms, min {min:.3} ms"
-        );
+        println!("tract, one CNN image, any-batch plan:    p50 {p50:.3} ms, min {min:.3} ms");
         for (a, b) in single.iter().zip(&any) {
             assert_eq!((&a.name, &a.dims), (&b.name, &b.dims));
             let floats = |t: &OutputTensor| decode(&t.data, f32::from_le_bytes);

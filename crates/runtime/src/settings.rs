@@ -16,6 +16,10 @@ pub struct RuntimeSettings {
     /// Boot every wasi-python instance (the script's imports and `init()` each time) instead
     /// of restoring later ones from a snapshot taken after the first one's `init()`.
     pub no_python_snapshots: bool,
+    /// Where onnxruntime's library is: the file, or a folder to find it in (a venv, a
+    /// `site-packages`, onnxruntime's `capi`). `None`: `$SCOREHOST_ONNXRUNTIME`, else
+    /// `$ORT_DYLIB_PATH`, else where `pip install onnxruntime` leaves it.
+    pub onnxruntime: Option<PathBuf>,
 }
 
 impl RuntimeSettings {
