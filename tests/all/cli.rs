@@ -21,7 +21,10 @@ pub(crate) fn scorehost() -> Command {
         .env_remove("AML_APP_ROOT")
         .env_remove("AML_CORS_ORIGINS")
         .env_remove("SERVICE_NAME")
-        .env_remove("SERVER_VERSION_LOG_RESPONSE_ENABLED");
+        .env_remove("SERVER_VERSION_LOG_RESPONSE_ENABLED")
+        .env_remove("SCOREHOST_ONNXRUNTIME")
+        .env_remove("ORT_DYLIB_PATH")
+        .env_remove("SCOREHOST_NN_BACKEND");
     cmd
 }
 
@@ -122,6 +125,121 @@ fn a_file_that_is_not_a_component_is_refused() {
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a loadable Wasm component"));
+}
+
+/// `scorehost serve` of the ONNX iris classifier (`onnx_tabular`) with `args` added.
+fn serve_onnx_tabular(args: &[&str]) -> Command {
+    let mut cmd = scorehost();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--plugin"])
+        .arg(plugin("onnx_tabular"))
+        .arg("--model-dir")
+        .arg(crate::onnx::models().join("tabular/single"))
+        .args(args);
+    cmd
+}
+
+#[test]
+fn asking_for_onnxruntime_without_a_usable_library_exits_3_saying_why() {
+    let output = serve_onnx_tabular(&[
+        "--nn-backend",
+        "onnxruntime",
+        "--onnxruntime",
+        "/nonexistent/venv",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "the deployment asks for onnxruntime: no onnxruntime library at /nonexistent/venv"
+        ),
+        "{stderr}"
+    );
+
+    // A file that is not a library: dlopen's reason, no crash.
+    let dir = crate::support::repo().join("target/test-not-onnxruntime");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("libonnxruntime.so.1.99.0");
+    std::fs::write(&fake, "not a shared library").unwrap();
+    let output = serve_onnx_tabular(&["--nn-backend", "onnxruntime", "--onnxruntime"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the deployment asks for onnxruntime: onnxruntime at")
+            && stderr.contains("libonnxruntime.so.1.99.0: failed to load"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The admin list's `nn` of the one deployment a server at `addr` serves.
+async fn nn_of(addr: std::net::SocketAddr) -> serde_json::Value {
+    let list = crate::support::RequestBuilder::to(addr, hyper::Method::GET, "/api/v1/deployments")
+        .header("authorization", "Bearer admin")
+        .send()
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+    list.json()["deployments"][0]["nn"].clone()
+}
+
+#[tokio::test]
+async fn auto_runs_on_onnxruntime_when_found_and_on_tract_otherwise_and_says_which() {
+    let models = crate::onnx::models().join("tabular/single");
+    let venv = crate::support::repo().join("target/onnx-venv");
+    let body = json!({"Inputs": {"data": [[5.1, 3.5, 1.4, 0.2]]}}).to_string();
+    let mut answers = Vec::new();
+    for (library, engine) in [
+        (venv.as_path(), "onnxruntime"),
+        ("/nonexistent".as_ref(), "tract"),
+    ] {
+        let (_child, addr) = serve(&[
+            "--plugin".as_ref(),
+            plugin("onnx_tabular").as_os_str(),
+            "--model-dir".as_ref(),
+            models.as_os_str(),
+            "--admin-key".as_ref(),
+            "admin".as_ref(),
+            "--onnxruntime".as_ref(),
+            library.as_os_str(),
+        ])
+        .await;
+        let nn = nn_of(addr).await;
+        assert_eq!(nn["backend"], "auto");
+        assert_eq!(nn["threads"], 1);
+        assert_eq!(nn["models"], json!({"model.onnx": engine}), "{nn}");
+        if engine == "onnxruntime" {
+            assert_eq!(nn["onnxruntime"]["version"], "1.32.0", "{nn}");
+            let path = nn["onnxruntime"]["path"].as_str().unwrap();
+            assert!(path.ends_with("libonnxruntime.so.1.32.0"), "{path}");
+        } else {
+            assert_eq!(nn["onnxruntime"], serde_json::Value::Null, "{nn}");
+        }
+        let response = crate::support::RequestBuilder::to(addr, hyper::Method::POST, "/score")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        answers.push(response.json());
+    }
+    // The same label from both engines, probabilities within float32 rounding.
+    let (a, b) = (&answers[0]["Results"], &answers[1]["Results"]);
+    assert_eq!(a["label"], b["label"]);
+    for (x, y) in a["probabilities"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(b["probabilities"][0].as_array().unwrap())
+    {
+        assert!(
+            (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-5,
+            "{a} vs {b}"
+        );
+    }
 }
 
 /// Starts `scorehost serve ARGS` on a free port; returns it once it prints its address.

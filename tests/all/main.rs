@@ -17,6 +17,7 @@ mod js;
 mod load;
 mod oip;
 mod onnx;
+mod onnx_backends;
 mod onnx_guests;
 mod ops;
 mod packaging;

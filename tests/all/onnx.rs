@@ -3,8 +3,9 @@
 //! against onnxruntime's outputs for the same inputs.
 //!
 //! The models and onnxruntime's answers come from the scripts beside the plugins
-//! (`plugins/onnx_*/model/train.py`) and `tests/onnx/nn_models.py`, run once per test process
-//! in a venv under `target/`.
+//! (`plugins/onnx_*/model/train.py`), `tests/onnx/nn_models.py` and `tests/onnx/skl_models.py`
+//! (scikit-learn's answers, for `onnx_backends.rs`), run once per test process in a venv under
+//! `target/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -20,8 +21,8 @@ use crate::support::{TestResponse, TestServer, multipart, repo, runtime, setting
 /// How far scorehost's numbers may be from onnxruntime's.
 const TOLERANCE: f64 = 1e-5;
 
-/// `target/onnx-models`, made by the training scripts: `tabular/{single,multi}` and `image`,
-/// each with onnxruntime's `expected.json`.
+/// `target/onnx-models`, made by the training scripts: `tabular/{single,multi}`, `image` and
+/// `nn/`, each with onnxruntime's `expected.json`, and `skl/` with scikit-learn's.
 pub(crate) fn models() -> &'static Path {
     static MODELS: OnceLock<PathBuf> = OnceLock::new();
     MODELS.get_or_init(|| {
@@ -32,6 +33,7 @@ pub(crate) fn models() -> &'static Path {
             ("plugins/onnx_tabular/model/train.py", "tabular"),
             ("plugins/onnx_image/model/train.py", "image"),
             ("tests/onnx/nn_models.py", "nn"),
+            ("tests/onnx/skl_models.py", "skl"),
         ] {
             let status = std::process::Command::new(&python)
                 .arg(root.join(script))
@@ -55,7 +57,7 @@ pub(crate) fn expected(folder: &str) -> Value {
 }
 
 /// Asserts two JSON values have the same shape and integers, and floats within [`TOLERANCE`].
-fn assert_close(actual: &Value, expected: &Value, at: &str) {
+pub(crate) fn assert_close(actual: &Value, expected: &Value, at: &str) {
     match (actual, expected) {
         (Value::Array(a), Value::Array(e)) => {
             assert_eq!(a.len(), e.len(), "length at {at}");
@@ -75,7 +77,7 @@ fn assert_close(actual: &Value, expected: &Value, at: &str) {
         }
         (Value::Number(a), Value::Number(e)) if e.is_f64() => {
             let (a, e) = (a.as_f64().unwrap(), e.as_f64().unwrap());
-            assert!((a - e).abs() <= TOLERANCE, "{at}: {a} vs onnxruntime's {e}");
+            assert!((a - e).abs() <= TOLERANCE, "{at}: {a}, expected {e}");
         }
         _ => assert_eq!(actual, expected, "at {at}"),
     }
@@ -306,7 +308,7 @@ async fn a_missing_model_fails_init_clearly() {
 }
 
 /// `nn_probe` serving `target/onnx-models/nn` (`dtypes/`, `slow/`), with `limits`.
-async fn probe(limits: Limits) -> TestServer {
+pub(crate) async fn probe(limits: Limits) -> TestServer {
     TestServer::start_with(DeploymentSettings {
         limits,
         ..settings("nn_probe", &models().join("nn"))
@@ -315,7 +317,7 @@ async fn probe(limits: Limits) -> TestServer {
 }
 
 /// The `nn_probe` request that feeds the dtypes model the inputs of its `expected.json`.
-fn dtypes_request(model: &str) -> Value {
+pub(crate) fn dtypes_request(model: &str) -> Value {
     let inputs = &expected("nn/dtypes")["inputs"];
     let tensor = |name: &str, ty: &str, dims: Value| {
         let data: Vec<Value> = match &inputs[name] {
@@ -345,8 +347,14 @@ fn dtypes_request(model: &str) -> Value {
 
 #[tokio::test]
 async fn wasi_nn_runs_every_dtype_and_several_inputs_and_outputs_as_onnxruntime_does() {
+    runs_every_dtype(Limits::default()).await;
+}
+
+/// The dtypes model answers as onnxruntime does, and is described as onnxruntime describes it,
+/// on the backend `limits` choose.
+pub(crate) async fn runs_every_dtype(limits: Limits) {
     let expected = expected("nn/dtypes");
-    let server = probe(Limits::default()).await;
+    let server = probe(limits).await;
     // The folder, the file, and the file under $AZUREML_MODEL_DIR all name the same model.
     for name in [
         "dtypes",
@@ -392,15 +400,18 @@ async fn wasi_nn_runs_every_dtype_and_several_inputs_and_outputs_as_onnxruntime_
     server.stop().await;
 }
 
-#[tokio::test]
-async fn inputs_that_do_not_fit_the_model_are_invalid_argument_naming_the_input() {
-    let server = probe(Limits::default()).await;
-    let with = |edit: &dyn Fn(&mut Value)| {
-        let mut request = dtypes_request("dtypes");
-        edit(&mut request);
-        request
-    };
-    let cases: Vec<(Value, &str)> = vec![
+/// `dtypes_request("dtypes")` changed by `edit`.
+pub(crate) fn dtypes_request_with(edit: &dyn Fn(&mut Value)) -> Value {
+    let mut request = dtypes_request("dtypes");
+    edit(&mut request);
+    request
+}
+
+/// Requests whose inputs do not fit the dtypes model, each with the start of the host's
+/// `InvalidArgument` message.
+pub(crate) fn misfit_requests() -> Vec<(Value, &'static str)> {
+    let with = dtypes_request_with;
+    vec![
         (
             with(&|r| r["inputs"][0]["type"] = json!("FP32")),
             "input 'f64': expected FP64 (double), got FP32",
@@ -429,8 +440,14 @@ async fn inputs_that_do_not_fit_the_model_are_invalid_argument_naming_the_input(
             with(&|r| r["inputs"][3]["name"] = json!("nope")),
             "input 'nope': the model has no such input",
         ),
-    ];
-    for (request, message) in cases {
+    ]
+}
+
+#[tokio::test]
+async fn inputs_that_do_not_fit_the_model_are_invalid_argument_naming_the_input() {
+    let server = probe(Limits::default()).await;
+    let with = dtypes_request_with;
+    for (request, message) in misfit_requests() {
         let response = server.score(&request).await;
         assert_eq!(
             response.status,
@@ -504,10 +521,16 @@ async fn loading_model_bytes_is_refused_unless_the_deployment_allows_it() {
 
 #[tokio::test]
 async fn inference_past_the_timeout_gets_504_and_the_deployment_keeps_serving() {
+    times_out_and_keeps_serving(Limits::default()).await;
+}
+
+/// A run of the slow model past a 300 ms budget answers 504, and the next request is served,
+/// on the backend `limits` choose.
+pub(crate) async fn times_out_and_keeps_serving(limits: Limits) {
     let server = probe(Limits {
         timeout: std::time::Duration::from_millis(300),
         instances: 1,
-        ..Limits::default()
+        ..limits
     })
     .await;
     // Seconds of matrix products on one core.

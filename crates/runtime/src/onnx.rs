@@ -192,6 +192,9 @@ pub struct Port {
     pub name: String,
     pub element: Element,
     pub shape: Vec<Option<usize>>,
+    /// Per axis, the name of an open dimension (`N`): every input naming it must give it the
+    /// same size. Empty when the model names none.
+    pub symbols: Vec<Option<String>>,
 }
 
 impl Port {
@@ -427,6 +430,7 @@ impl OnnxModel {
                 "the inputs hold {total} bytes, over the deployment's {max_bytes}-byte memory limit"
             )));
         }
+        check_symbols(&self.inputs, &given)?;
         let mut ordered = Vec::with_capacity(self.inputs.len());
         for port in &self.inputs {
             let mut found = given
@@ -516,6 +520,32 @@ impl OnnxModel {
         self.ps_per_input_byte.store(new, Ordering::Relaxed);
         result
     }
+}
+
+/// Checks that every named open dimension (`N`) has one size across the inputs (shapes are
+/// checked one by one before): tract would fail mid-run, onnxruntime would not notice.
+fn check_symbols(ports: &[Port], given: &[(String, RawTensor)]) -> Result<(), Failure> {
+    let mut bound: Vec<(&str, usize, &str)> = Vec::new();
+    for (name, tensor) in given {
+        let Some(port) = ports.iter().find(|p| &p.name == name) else {
+            continue;
+        };
+        for (symbol, &size) in port.symbols.iter().zip(&tensor.dims) {
+            let Some(symbol) = symbol.as_deref() else {
+                continue;
+            };
+            match bound.iter().find(|(s, _, _)| *s == symbol) {
+                Some(&(_, first, other)) if first != size => {
+                    return Err(Failure::InvalidArgument(format!(
+                        "input '{name}': dimension {symbol} is {size} here but {first} in input '{other}'"
+                    )));
+                }
+                Some(_) => {}
+                None => bound.push((symbol, size, name)),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_tensor(port: &Port, tensor: &RawTensor) -> Result<(), Failure> {
@@ -838,5 +868,52 @@ mod tests {
                 assert!((x - y).abs() < 1e-5, "{}: {x} vs {y}", a.name);
             }
         }
+    }
+
+    /// Times onnxruntime's run of one CNN image through [`OnnxModel`] (the library of
+    /// `target/onnx-venv`, one intra-op thread), on this thread and on fresh blocking-style
+    /// threads. Run with
+    /// `cargo test --release -p scorehost-runtime --lib ort_cnn_compute_time -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: needs target/onnx-models/cnn, target/onnx-venv and a release build"]
+    fn ort_cnn_compute_time() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        library(Some(&root.join("target/onnx-venv"))).unwrap();
+        let engines = Engines::choose(NnBackend::Onnxruntime, 1, library(None)).unwrap();
+        let path = root.join("target/onnx-models/cnn/model.onnx");
+        let model = OnnxModel::from_path("model.onnx".into(), &path, &engines).unwrap();
+        let once = |model: &OnnxModel| {
+            let checked = model
+                .check_inputs(vec![("images".into(), cnn_image())], usize::MAX)
+                .or_else(|_| {
+                    let name = model.inputs()[0].name.clone();
+                    model.check_inputs(vec![(name, cnn_image())], usize::MAX)
+                })
+                .unwrap();
+            let (_stop, ticket) = model.stop_on_drop().unwrap();
+            let started = Instant::now();
+            model.run(checked, usize::MAX, &ticket).unwrap();
+            started.elapsed().as_secs_f64() * 1e3
+        };
+        let p50 = |mut samples: Vec<f64>| {
+            samples.sort_by(f64::total_cmp);
+            samples[samples.len() / 2]
+        };
+        let here: Vec<f64> = (0..60).map(|_| once(&model)).skip(10).collect();
+        println!(
+            "onnxruntime, one CNN image, same thread: p50 {:.3} ms",
+            p50(here)
+        );
+        let model = Arc::new(model);
+        let threads: Vec<f64> = (0..30)
+            .map(|_| {
+                let model = model.clone();
+                std::thread::spawn(move || once(&model)).join().unwrap()
+            })
+            .collect();
+        println!(
+            "onnxruntime, one CNN image, a new thread each: p50 {:.3} ms",
+            p50(threads)
+        );
     }
 }

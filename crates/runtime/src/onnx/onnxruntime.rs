@@ -307,14 +307,27 @@ impl OrtModel {
             .inputs()
             .iter()
             .map(|input| {
-                let (element, shape) = match input.dtype() {
-                    ValueType::Tensor { ty, shape, .. } => (element(*ty), dims(shape)),
-                    other => (Element::Other(kind_name(other)), Vec::new()),
+                let (element, shape, symbols) = match input.dtype() {
+                    ValueType::Tensor {
+                        ty,
+                        shape,
+                        dimension_symbols,
+                    } => (
+                        element(*ty),
+                        dims(shape),
+                        shape
+                            .iter()
+                            .zip(dimension_symbols.iter())
+                            .map(|(&d, name)| (d < 0 && !name.is_empty()).then(|| name.clone()))
+                            .collect(),
+                    ),
+                    other => (Element::Other(kind_name(other)), Vec::new(), Vec::new()),
                 };
                 Port {
                     name: input.name().to_owned(),
                     element,
                     shape,
+                    symbols,
                 }
             })
             .collect();
@@ -345,6 +358,7 @@ impl OrtModel {
                     name: output.name().to_owned(),
                     element,
                     shape: dims,
+                    symbols: Vec::new(),
                 }
             })
             .collect();

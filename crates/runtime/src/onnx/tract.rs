@@ -156,6 +156,14 @@ impl TractModel {
                 .iter()
                 .map(|d| d.to_i64().ok().and_then(|d| usize::try_from(d).ok()))
                 .collect(),
+            symbols: fact
+                .shape
+                .iter()
+                .map(|d| match d {
+                    TDim::Sym(symbol) => Some(symbol.to_string()),
+                    _ => None,
+                })
+                .collect(),
         };
         let inputs = input_names
             .iter()
