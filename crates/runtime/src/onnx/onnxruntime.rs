@@ -4,8 +4,9 @@
 //!
 //! onnxruntime's `Run` may not be called concurrently on one session (`ort` takes `&mut self`
 //! for it, after crashes under concurrent use), so a model keeps a few sessions: one per run in
-//! flight, made when a run finds none idle. Runs are bounded by the compute slots and the async
-//! workers, so a model never holds more sessions than the cores can use at once.
+//! flight, made when a run finds none idle. Runs in flight are bounded by the compute slots
+//! (one per core) and the async workers (tiny runs go inline), so a model holds at most one
+//! session per slot and per worker.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,7 +21,7 @@ use super::{Element, Failure, Loaded, OutputTensor, Port, RawTensor, bools, deco
 pub const LIBRARY_VARIABLE: &str = "SCOREHOST_ONNXRUNTIME";
 
 /// The onnxruntime library this process uses. `ort` loads one per process, so the first
-/// deployment that asks decides (the host asks at start, from its setting).
+/// deployment that needs it decides where it comes from (the runtime's setting).
 #[derive(Debug, Clone)]
 pub struct Library {
     /// The file loaded.
