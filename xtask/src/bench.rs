@@ -2,8 +2,9 @@
 //! server (Python, in a venv made here from PyPI), scorehost, and a native hyper handler (bare,
 //! and its twin carrying scorehost's per-request envelope), with `wrk` at 1, 8 and 64
 //! connections. Prints a Markdown table; the full run also writes it into
-//! BENCHMARKS.md between the `bench:start`/`bench:end` markers. `--quick` (a second per case)
-//! only checks the whole pipeline still works, and is part of `cargo xtask test`. `--only WORD`
+//! BENCHMARKS.md between the `bench:start`/`bench:end` markers. `--quick` (a second per case,
+//! on the tests' dev build) only checks the whole pipeline still works, and is part of
+//! `cargo xtask test`. `--only WORD`
 //! runs the suites whose title contains WORD (and writes nothing into BENCHMARKS.md).
 
 use std::fmt::Write as _;
@@ -13,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xtask::{build_plugins, build_python_plugins, build_release_server, repo_root, run};
+use xtask::{
+    build_dev_server, build_plugins, build_python_plugins, build_release_server, repo_root, run,
+};
 
 /// Python packages of the reference server (and what its entry scripts import).
 const AZUREML_PACKAGES: &[&str] = &["azureml-inference-server-http", "numpy", "pandas", "pillow"];
@@ -76,7 +79,13 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     std::fs::create_dir_all(&out)?;
     let plugins = build_plugins()?;
     let python_plugins = build_python_plugins()?;
-    let release = build_release_server(&root)?;
+    // The quick run checks the harness end to end on the tests' build; its figures are not
+    // comparable with a release build's.
+    let release = if quick {
+        build_dev_server(&root)?
+    } else {
+        build_release_server(&root)?
+    };
     let wrk = ensure_wrk()?;
     let venv = ensure_venv(&root.join("target/bench-venv"))?;
     let model_dir = root.join("plugins/ridge/model");
@@ -511,7 +520,11 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
     let _ = writeln!(
         table,
         "{} loopback, wrk {}s per case; machine: {} cores, {}.\n",
-        if quick { "Quick run:" } else { "Full run:" },
+        if quick {
+            "Quick run (dev build: checks the harness; the figures are not comparable):"
+        } else {
+            "Full run:"
+        },
         seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model()

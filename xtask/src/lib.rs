@@ -66,6 +66,24 @@ pub fn build_release_server(root: &Path) -> io::Result<PathBuf> {
     Ok(root.join("target/release"))
 }
 
+/// Builds the server and the native handler in the dev profile, which `cargo test` has built
+/// already (the quick benchmark at the end of `cargo xtask test` only checks the harness; a
+/// second, release build of the world would add a quarter of a fresh clone's test run);
+/// returns the folder holding them.
+pub fn build_dev_server(root: &Path) -> io::Result<PathBuf> {
+    println!("xtask: building scorehost and the native handler (dev profile, as the tests did)");
+    run(cargo_command(root).args([
+        "build",
+        "--package",
+        "scorehost",
+        "--bin",
+        "scorehost",
+        "--example",
+        "native_ridge",
+    ]))?;
+    Ok(root.join("target/debug"))
+}
+
 /// A `cargo` command for another workspace, cleaned of what the calling cargo exported
 /// (its target dir, flags and wrappers belong to the caller's build, not this one).
 pub fn cargo_command(dir: &Path) -> Command {
