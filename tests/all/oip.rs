@@ -569,6 +569,111 @@ async fn tritonclient_errors_carry_the_status_and_message() {
     server.stop().await;
 }
 
+/// The plan of `tritonclient_on_powerbi_equals_score_binary_and_json`.
+fn powerbi_plan() -> Value {
+    json!([
+        {"op": "live"},
+        {"op": "ready"},
+        {"op": "model_ready", "model": "powerbi"},
+        {"op": "model_ready", "model": "nope"},
+        {"op": "metadata", "model": "powerbi"},
+        {"op": "infer", "model": "powerbi", "inputs": powerbi_tensors(), "id": "t-1"},
+        {"op": "infer", "model": "powerbi", "inputs": powerbi_tensors(), "binary": false,
+         "outputs": ["Results"]},
+    ])
+}
+
+#[tokio::test]
+async fn tritonclient_grpc_on_the_http_port_answers_as_rest_does() {
+    let server = powerbi().await;
+    // The same plan over HTTP/1.1 (REST) and over HTTP/2 (gRPC, tritonclient's raw tensors)
+    // on the one port: the same answers, floats bit for bit.
+    let rest = drive("triton", &server, powerbi_plan()).await;
+    let grpc = drive("triton_grpc", &server, powerbi_plan()).await;
+    // An unknown model's readiness: tritonclient.http reads REST's 404 as `false`; over gRPC
+    // it is NOT_FOUND, as KServe's and Triton's servers answer it.
+    assert_eq!(ok(&rest[3]), &json!(false));
+    assert_eq!(grpc[3]["error"]["status"], "NOT_FOUND", "{}", grpc[3]);
+    for (step, (r, g)) in rest.iter().zip(&grpc).enumerate() {
+        if step == 3 {
+            continue;
+        }
+        let (r, g) = (ok(r), ok(g));
+        if step == 4 {
+            // tritonclient.http gives the REST body, tritonclient.grpc the message's fields.
+            for key in ["name", "versions", "platform", "inputs", "outputs"] {
+                assert_eq!(r[key], g[key], "metadata {key}");
+            }
+            continue;
+        }
+        if let Some(outputs) = r.get("outputs") {
+            // Without an id the answer carries the request's own id, new for each request.
+            if step == 5 {
+                assert_eq!((&r["id"], &g["id"]), (&json!("t-1"), &json!("t-1")));
+            } else {
+                assert!(!g["id"].as_str().unwrap_or("").is_empty(), "{g}");
+            }
+            assert_eq!(r["model_version"], g["model_version"], "step {step}");
+            let (r, g) = (&outputs["Results"], &g["outputs"]["Results"]);
+            assert_eq!((&r["datatype"], &r["shape"]), (&g["datatype"], &g["shape"]));
+            assert_eq!(bits(&r["data"]), bits(&g["data"]), "step {step}");
+            continue;
+        }
+        assert_eq!(r, g, "step {step}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tritonclient_grpc_errors_carry_the_code_and_the_rest_message() {
+    let server = TestServer::start_with(settings("tensor_echo", &ridge_model_dir())).await;
+    let good = tensor_echo_inputs();
+    let mut wrong_shape = good.clone();
+    wrong_shape[0]["data"] = json!([[1.0, 2.0, 3.0]]);
+    let mut half = good.clone();
+    half[1]["datatype"] = json!("FP16");
+    let mut failing = good.clone();
+    failing
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "GlobalParameters", "datatype": "BOOL", "data": [true]}));
+    let results = drive(
+        "triton_grpc",
+        &server,
+        json!([
+            {"op": "infer", "model": "nope", "inputs": good},
+            {"op": "infer", "model": "../v2", "inputs": good},
+            {"op": "infer", "model": "tensor_echo", "inputs": wrong_shape},
+            {"op": "infer", "model": "tensor_echo", "inputs": half},
+            {"op": "infer", "model": "tensor_echo", "inputs": failing},
+        ]),
+    )
+    .await;
+    let expected = [
+        ("NOT_FOUND", "unknown model 'nope'"),
+        ("NOT_FOUND", "unknown model: \"../v2\""),
+        (
+            "INVALID_ARGUMENT",
+            "input 'f64': shape [1, 3] does not match the model's [-1, 2]",
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "input 'f32': datatype FP16 is not supported",
+        ),
+        // The script's own failure message, as on REST; never a host trace.
+        ("INTERNAL", "asked to fail"),
+    ];
+    for (result, (code, message)) in results.iter().zip(expected) {
+        let error = &result["error"];
+        assert_eq!(error["status"], code, "{result}");
+        assert!(
+            error["message"].as_str().unwrap().contains(message),
+            "{result}"
+        );
+    }
+    server.stop().await;
+}
+
 /// One input per datatype for `tensor_echo`, with values at the edges of each type.
 fn tensor_echo_inputs() -> Value {
     json!([
@@ -612,7 +717,7 @@ async fn every_datatype_round_trips_through_both_clients_binary_and_json() {
         go(v, &mut out);
         out
     };
-    for client in ["triton", "kserve"] {
+    for client in ["triton", "kserve", "triton_grpc"] {
         let results = drive(
             client,
             &server,

@@ -1,13 +1,15 @@
 """Drives real Open Inference Protocol clients for tests/all/oip.rs.
 
 Usage: python clients.py CLIENT HOST:PORT PLAN_JSON
-CLIENT is `triton` (tritonclient.http) or `kserve` (kserve.InferenceRESTClient, protocol v2).
+CLIENT is `triton` (tritonclient.http), `triton_grpc` (tritonclient.grpc, raw tensors; `binary`
+is ignored) or `kserve` (kserve.InferenceRESTClient, protocol v2).
 PLAN_JSON is a list of steps; each prints one result, so the output is a JSON list:
   {"op": "live"} / {"op": "ready"} / {"op": "model_ready", "model": M}
   {"op": "metadata", "model": M}
   {"op": "infer", "model": M, "inputs": [{"name", "datatype", "data" (nested lists)}],
    "binary": bool, "outputs": [names] or null, "id": str or null, "headers": {...}}
-A result is {"ok": value} or {"error": {"status": int or null, "message": str}}.
+A result is {"ok": value} or {"error": {"status": int or null, "message": str}}; over gRPC the
+status is the code's name (`NOT_FOUND`).
 Infer values: {"id", "model_version", "outputs": {name: {"datatype", "shape", "data" (flat)}}};
 floats print as Python's repr, which reads back bit-exact.
 """
@@ -37,11 +39,19 @@ def plain(name, datatype, values):
     return {"datatype": datatype, "shape": list(values.shape), "data": flat}
 
 
-def triton(url, plan):
-    import tritonclient.http as http
+def ints(shape):
+    """A shape's dimensions as ints (tritonclient.grpc's JSON gives int64s as strings)."""
+    return [int(d) for d in shape]
+
+
+def triton(url, plan, grpc=False):
+    if grpc:
+        import tritonclient.grpc as client_module
+    else:
+        import tritonclient.http as client_module
     from tritonclient.utils import InferenceServerException
 
-    client = http.InferenceServerClient(url)
+    client = client_module.InferenceServerClient(url)
     results = []
     for step in plan:
         op = step["op"]
@@ -53,24 +63,37 @@ def triton(url, plan):
             elif op == "model_ready":
                 value = client.is_model_ready(step["model"])
             elif op == "metadata":
-                value = client.get_model_metadata(step["model"])
+                if grpc:
+                    value = client.get_model_metadata(step["model"], as_json=True)
+                    for tensor in value.get("inputs", []) + value.get("outputs", []):
+                        tensor["shape"] = ints(tensor["shape"])
+                else:
+                    value = client.get_model_metadata(step["model"])
             elif op == "infer":
                 binary = step.get("binary", True)
                 inputs = []
                 for spec in step["inputs"]:
                     values = array(spec)
-                    tensor = http.InferInput(spec["name"], list(values.shape), spec["datatype"])
-                    tensor.set_data_from_numpy(values, binary_data=binary)
+                    tensor = client_module.InferInput(
+                        spec["name"], list(values.shape), spec["datatype"])
+                    if grpc:
+                        tensor.set_data_from_numpy(values)
+                    else:
+                        tensor.set_data_from_numpy(values, binary_data=binary)
                     inputs.append(tensor)
                 names = step.get("outputs")
-                outputs = None if names is None else [
-                    http.InferRequestedOutput(n, binary_data=binary) for n in names
-                ]
+                if names is None:
+                    outputs = None
+                elif grpc:
+                    outputs = [client_module.InferRequestedOutput(n) for n in names]
+                else:
+                    outputs = [client_module.InferRequestedOutput(n, binary_data=binary)
+                               for n in names]
                 result = client.infer(
                     step["model"], inputs, outputs=outputs,
                     request_id=step.get("id") or "", headers=step.get("headers"),
                 )
-                response = result.get_response()
+                response = result.get_response(as_json=True) if grpc else result.get_response()
                 value = {
                     "id": response.get("id"),
                     "model_version": response.get("model_version"),
@@ -84,8 +107,11 @@ def triton(url, plan):
             results.append({"ok": value})
         except InferenceServerException as e:
             status = e.status()
-            results.append({"error": {"status": int(status) if status else None,
-                                      "message": e.message()}})
+            if grpc:
+                status = str(status).removeprefix("StatusCode.") if status else None
+            else:
+                status = int(status) if status else None
+            results.append({"error": {"status": status, "message": e.message()}})
     return results
 
 
@@ -150,4 +176,9 @@ def kserve(url, plan):
 
 if __name__ == "__main__":
     client, url, plan = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    print(json.dumps({"triton": triton, "kserve": kserve}[client](url, plan)))
+    clients = {
+        "triton": triton,
+        "triton_grpc": lambda url, plan: triton(url, plan, grpc=True),
+        "kserve": kserve,
+    }
+    print(json.dumps(clients[client](url, plan)))

@@ -3,7 +3,7 @@
 //! version (`PUT /api/v1/service/NAME` with `{"plugin": "/path.wasm", "model_dir": "/path"}`,
 //! either field optional). Protected by the admin key (checked in `routes`).
 
-use hyper::body::Incoming;
+use super::RequestBody;
 use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
 
@@ -41,7 +41,7 @@ pub(crate) fn show(registry: &Registry, name: &str) -> Result<HttpResponse, ApiE
 pub(crate) async fn swap(
     registry: &Registry,
     name: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     roots: Option<&SwapRoots>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(req.into_body(), MAX_ADMIN_BODY).await?;

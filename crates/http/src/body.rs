@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
+
+use super::RequestBody;
 
 use super::error::ApiError;
 use scorehost_core::scoring::FormFile;
@@ -18,7 +20,7 @@ const DRAIN_LIMIT: u64 = 64 << 20;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads the whole body, refusing more than `limit` bytes.
-pub(crate) async fn read_limited(mut body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_limited(mut body: RequestBody, limit: usize) -> Result<Bytes, ApiError> {
     if body.size_hint().lower() > limit as u64 {
         drain(body);
         return Err(ApiError::PayloadTooLarge { limit });
@@ -64,7 +66,7 @@ pub(crate) async fn read_limited(mut body: Incoming, limit: usize) -> Result<Byt
 
 /// Discards the rest of a refused body in the background (bounded in size and time), so the
 /// connection stays usable and the client reads our 413 rather than a reset.
-fn drain(mut body: Incoming) {
+fn drain(mut body: RequestBody) {
     tokio::spawn(async move {
         let discard = async {
             let mut seen = 0u64;

@@ -15,6 +15,7 @@ mod admin;
 mod body;
 mod cors;
 mod error;
+mod grpc;
 mod oip;
 mod pages;
 mod request_id;
@@ -44,6 +45,9 @@ use routes::{App, Role};
 use scorehost_core::registry::Registry;
 
 type HttpResponse = hyper::Response<Full<Bytes>>;
+
+/// A request's body: hyper's, or one the host made itself (a gRPC call put in its REST form).
+pub(crate) type RequestBody = http_body_util::Either<hyper::body::Incoming, Full<Bytes>>;
 
 /// A scoring route's answer: the response, and the guest's run time when the route called
 /// the guest (the rest of the request's time is the host's, in the metrics).
@@ -224,7 +228,15 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut stopped: watch::R
         let watcher = graceful.watcher();
         match &tls {
             None => {
-                tokio::spawn(serve_connection(TokioIo::new(stream), app, watcher));
+                tokio::spawn(async move {
+                    // HTTP/2 with prior knowledge (h2c: gRPC clients) or HTTP/1.1, told apart
+                    // by the first bytes, which stay in the socket.
+                    if starts_with_h2_preface(&stream).await {
+                        serve_h2(TokioIo::new(stream), app, watcher).await;
+                    } else {
+                        serve_connection(TokioIo::new(stream), app, watcher).await;
+                    }
+                });
             }
             Some(tls) => {
                 let acceptor = tls.acceptor.clone();
@@ -252,6 +264,65 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut stopped: watch::R
     }
 }
 
+/// Whether the connection starts with HTTP/2's connection preface (`PRI * HTTP/2.0…`), read
+/// without taking it from the socket; false at the first byte that differs (the second of any
+/// HTTP/1.1 request), at the end of the stream, or when nothing comes within the header
+/// timeout.
+async fn starts_with_h2_preface(stream: &tokio::net::TcpStream) -> bool {
+    const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut seen = [0u8; 24];
+    let check = async {
+        loop {
+            let n = match stream.peek(&mut seen).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if seen[..n] != PREFACE[..n] {
+                return false;
+            }
+            if n == PREFACE.len() {
+                return true;
+            }
+            // A preface split across packets: look again once more has arrived.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(HEADER_TIMEOUT, check)
+        .await
+        .unwrap_or(false)
+}
+
+/// Serves HTTP/2 on one connection: gRPC calls (`application/grpc`) to the Open Inference
+/// Protocol's gRPC service, everything else to the same routes as HTTP/1.1.
+async fn serve_h2<I>(io: TokioIo<I>, app: Arc<App>, watcher: Watcher)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let max_header_bytes = u32::try_from(app.options.max_header_bytes()).unwrap_or(u32::MAX);
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        async move {
+            let response = if grpc::is_grpc(&req) {
+                grpc::call(app, req)
+                    .await
+                    .map(http_body_util::Either::Right)
+            } else {
+                app.handle(req.map(http_body_util::Either::Left))
+                    .await
+                    .map(http_body_util::Either::Left)
+            };
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let connection = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_header_list_size(max_header_bytes.saturating_mul(2))
+        .serve_connection(io, service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!("HTTP/2 connection ended: {e}");
+    }
+}
+
 /// Serves HTTP/1.1 on one connection (plain or TLS) until it closes or shutdown ends it.
 async fn serve_connection<I>(io: TokioIo<I>, app: Arc<App>, watcher: Watcher)
 where
@@ -267,7 +338,7 @@ where
         .max(HYPER_DEFAULT_MAX_BUF);
     let service = service_fn(move |req| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(app.handle(req).await) }
+        async move { Ok::<_, Infallible>(app.handle(req.map(http_body_util::Either::Left)).await) }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())

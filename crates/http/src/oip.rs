@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use hyper::body::Incoming;
+use super::RequestBody;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
@@ -122,7 +122,7 @@ impl Target {
 /// `infer`).
 pub(crate) async fn handle(
     target: Target,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     ids: &RequestIds,
 ) -> Result<Routed, ApiError> {
     let get_only = |method: &Method| match *method {
@@ -198,7 +198,7 @@ pub(crate) async fn handle(
 /// sends none).
 async fn infer(
     deployment: &Deployment,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     ids: &RequestIds,
 ) -> Result<Routed, ApiError> {
     let signature = deployment.signature();

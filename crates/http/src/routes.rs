@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::RequestBody;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{
     ACCESS_CONTROL_REQUEST_METHOD, ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue,
 };
@@ -73,7 +73,7 @@ enum Target {
 
 impl App {
     /// Answers one request: resolves its ids, routes it, stamps the common headers, logs it.
-    pub(crate) async fn handle(&self, req: Request<Incoming>) -> HttpResponse {
+    pub(crate) async fn handle(&self, req: Request<RequestBody>) -> HttpResponse {
         let started = Instant::now();
         let method = req.method().clone();
         // Kept for the log line: a `Uri` clone shares hyper's bytes (no copy of the path).
@@ -237,7 +237,7 @@ impl App {
     async fn route(
         &self,
         target: Target,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         ids: &RequestIds,
     ) -> Result<Routed, ApiError> {
         let response = match target {

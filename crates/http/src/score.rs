@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use super::RequestBody;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
@@ -40,7 +40,7 @@ pub(crate) fn swagger(
 /// JSON body (415 otherwise); an undecorated one takes any content type, as Azure ML does.
 pub(crate) async fn score_post(
     deployment: &Deployment,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     ids: &RequestIds,
 ) -> Result<Routed, ApiError> {
     let content_type = req
@@ -74,7 +74,7 @@ pub(crate) async fn score_get(
 /// A raw entry script gets the whole request, whatever its method, and makes the response.
 pub(crate) async fn score_raw(
     deployment: &Deployment,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     ids: &RequestIds,
 ) -> Result<Routed, ApiError> {
     let (parts, body) = req.into_parts();
