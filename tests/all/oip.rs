@@ -674,6 +674,65 @@ async fn tritonclient_grpc_errors_carry_the_code_and_the_rest_message() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn grpc_calls_need_the_deployment_key_and_are_counted_under_grpc_routes() {
+    let server = TestServer::start_many(
+        vec![scorehost::DeploymentSettings {
+            keys: vec!["tenant-key".to_owned()],
+            ..settings("powerbi", &ridge_model_dir())
+        }],
+        scorehost::ServerOptions {
+            admin_key: Some("admin".to_owned()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let key = json!({"authorization": "Bearer tenant-key"});
+    let results = drive(
+        "triton_grpc",
+        &server,
+        json!([
+            {"op": "infer", "model": "powerbi", "inputs": powerbi_tensors()},
+            {"op": "infer", "model": "powerbi", "inputs": powerbi_tensors(), "headers": key,
+             "id": "keyed"},
+            {"op": "metadata", "model": "powerbi"},
+            {"op": "live"},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        results[0]["error"]["status"], "UNAUTHENTICATED",
+        "{}",
+        results[0]
+    );
+    assert!(
+        results[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization"),
+        "{}",
+        results[0]
+    );
+    assert_eq!(ok(&results[1])["id"], "keyed");
+    // Metadata, like REST's, needs no key.
+    assert_eq!(ok(&results[2])["name"], "powerbi");
+    assert_eq!(ok(&results[3]), &json!(true));
+    let metrics = server
+        .request(Method::GET, "/metrics")
+        .header("authorization", "Bearer admin")
+        .send()
+        .await
+        .text();
+    for series in [
+        r#"scorehost_requests_total{deployment="powerbi",route="grpc_infer",status="401"} 1"#,
+        r#"scorehost_requests_total{deployment="powerbi",route="grpc_infer",status="200"} 1"#,
+        r#"scorehost_requests_total{deployment="powerbi",route="grpc_model_metadata",status="200"} 1"#,
+    ] {
+        assert!(metrics.contains(series), "{series} not in {metrics}");
+    }
+    server.stop().await;
+}
+
 /// One input per datatype for `tensor_echo`, with values at the edges of each type.
 fn tensor_echo_inputs() -> Value {
     json!([
@@ -869,7 +928,8 @@ fn kserve_manifests_fit_the_models_the_kserve_package_publishes() {
 async fn the_serving_runtime_args_serve_the_model_under_its_inferenceservice_name() {
     let runtime = kserve_manifest("clusterservingruntime.yaml");
     let spec = &runtime["spec"];
-    assert_eq!(spec["protocolVersions"], json!(["v2"]));
+    // REST and gRPC on the one port.
+    assert_eq!(spec["protocolVersions"], json!(["v2", "grpc-v2"]));
     let container = &spec["containers"][0];
     assert_eq!(container["name"], "kserve-container");
     assert_eq!(container["ports"][0]["containerPort"], 8080);

@@ -369,6 +369,85 @@ async fn https_works_and_plain_http_to_the_tls_port_is_closed_cleanly() {
     server.stop().await;
 }
 
+/// GET `path` over HTTP/2 on `io`; returns status and body.
+async fn h2_get<I>(io: I, path: &str) -> (StatusCode, String)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::BodyExt as _;
+
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::get(format!("http://localhost{path}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn http2_is_served_on_the_same_port_by_prior_knowledge_and_by_alpn() {
+    use tokio_rustls::rustls;
+
+    // Plain: HTTP/2 with prior knowledge (h2c), as gRPC clients speak it; HTTP/1.1 beside it.
+    let server = TestServer::start_many(
+        vec![settings("ridge", "ridge", &ridge_model_dir(), 1)],
+        ServerOptions::default(),
+    )
+    .await;
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    assert_eq!(
+        h2_get(tcp, "/").await,
+        (StatusCode::OK, "Healthy".to_owned())
+    );
+    assert_eq!(
+        server.request(Method::GET, "/").send().await.status,
+        StatusCode::OK
+    );
+    server.stop().await;
+
+    // TLS: `h2` chosen by ALPN; a client offering none stays on HTTP/1.1 (`https_get`).
+    let (cert, key, root) = self_signed("alpn");
+    let tls = scorehost::Tls::from_pem_files(&cert, &key).unwrap();
+    let server = TestServer::start_many(
+        vec![settings("ridge", "ridge", &ridge_model_dir(), 1)],
+        ServerOptions {
+            tls: Some(tls),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    assert_eq!(
+        h2_get(tls, "/v2/health/ready").await,
+        (StatusCode::OK, r#"{"ready":true}"#.to_owned())
+    );
+    let (status, body) = https_get(server.addr, root, "/").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "Healthy"));
+    server.stop().await;
+}
+
 #[test]
 fn a_key_that_does_not_match_the_certificate_is_refused() {
     let (cert, _, _) = self_signed("mismatch-a");

@@ -23,7 +23,7 @@ use tonic::server::Grpc;
 use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
 
-use super::routes::App;
+use super::routes::{App, GrpcCall};
 use messages::*;
 
 /// The binary extension's header: the JSON header's length in a binary body.
@@ -191,7 +191,10 @@ async fn rest(
     metadata: &MetadataMap,
     body: Option<(Bytes, usize)>,
 ) -> Answer {
-    let mut req = Request::builder().method(method).uri(path);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .extension(GrpcCall);
     if let Some(headers) = req.headers_mut() {
         for (name, value) in metadata.clone().into_headers() {
             let Some(name) = name else { continue };

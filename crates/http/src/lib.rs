@@ -245,7 +245,12 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut stopped: watch::R
                         .await
                     {
                         Ok(Ok(stream)) => {
-                            serve_connection(TokioIo::new(stream), app, watcher).await;
+                            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                            if h2 {
+                                serve_h2(TokioIo::new(stream), app, watcher).await;
+                            } else {
+                                serve_connection(TokioIo::new(stream), app, watcher).await;
+                            }
                         }
                         // Plain HTTP on the TLS port, an unknown CA, a port scan: close it.
                         Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),

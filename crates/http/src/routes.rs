@@ -94,7 +94,10 @@ impl App {
         let header_limit = self.options.max_header_bytes();
         let too_large = header_bytes(&req) > header_limit;
         let target = self.target(uri.path());
-        let route = target.route();
+        let route = match req.extensions().get::<GrpcCall>() {
+            Some(_) => target.route().over_grpc(),
+            None => target.route(),
+        };
         let deployment = match &target {
             Target::Score(d) | Target::Swagger(d) | Target::Docs(d) => Some(d.clone()),
             Target::Oip(t) => t.deployment().cloned(),
@@ -358,6 +361,10 @@ impl Target {
         }
     }
 }
+
+/// Marks a request the gRPC service made from a call (`grpc`): counted under the gRPC route.
+#[derive(Clone, Copy)]
+pub(crate) struct GrpcCall;
 
 /// Readiness: 200 once every deployment has loaded and while each has a healthy instance,
 /// else 503. The path is KServe's (open inference protocol v2), which probes and load

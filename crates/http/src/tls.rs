@@ -1,5 +1,5 @@
 //! TLS for the scoring listener (`--tls-cert`/`--tls-key`): rustls with the `ring` provider,
-//! HTTP/1.1 only. The handshake runs on the connection's own task under a timeout, so a slow
+//! HTTP/2 when the client offers `h2` by ALPN (gRPC clients do), else HTTP/1.1. The handshake runs on the connection's own task under a timeout, so a slow
 //! or plain-HTTP client cannot hold up the accept loop; a failed handshake just closes that
 //! connection.
 
@@ -59,7 +59,7 @@ impl Tls {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .context("the certificate and key do not form a usable pair")?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
         })

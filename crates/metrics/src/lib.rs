@@ -61,10 +61,35 @@ pub enum Route {
     model_ready,
     /// Open Inference Protocol: `POST /v2/models/NAME/infer`.
     infer,
+    /// Open Inference Protocol over gRPC: `ServerLive`.
+    grpc_server_live,
+    /// Open Inference Protocol over gRPC: `ServerReady`.
+    grpc_server_ready,
+    /// Open Inference Protocol over gRPC: `ServerMetadata`.
+    grpc_server_metadata,
+    /// Open Inference Protocol over gRPC: `ModelMetadata`.
+    grpc_model_metadata,
+    /// Open Inference Protocol over gRPC: `ModelReady`.
+    grpc_model_ready,
+    /// Open Inference Protocol over gRPC: `ModelInfer`.
+    grpc_infer,
 }
 
 impl Route {
-    const COUNT: usize = 11;
+    const COUNT: usize = 17;
+
+    /// The gRPC twin of a REST route (itself when it has none).
+    pub fn over_grpc(self) -> Route {
+        match self {
+            Route::liveness => Route::grpc_server_live,
+            Route::readiness => Route::grpc_server_ready,
+            Route::server_metadata => Route::grpc_server_metadata,
+            Route::model_metadata => Route::grpc_model_metadata,
+            Route::model_ready => Route::grpc_model_ready,
+            Route::infer => Route::grpc_infer,
+            other => other,
+        }
+    }
 }
 
 /// Statuses counted without touching the family's lock after their first request.
