@@ -625,7 +625,7 @@ async fn tritonclient_grpc_on_the_http_port_answers_as_rest_does() {
 }
 
 #[tokio::test]
-async fn tritonclient_grpc_errors_carry_the_code_and_the_rest_message() {
+async fn grpc_clients_errors_carry_the_code_and_the_rest_message() {
     let server = TestServer::start_with(settings("tensor_echo", &ridge_model_dir())).await;
     let good = tensor_echo_inputs();
     let mut wrong_shape = good.clone();
@@ -637,39 +637,41 @@ async fn tritonclient_grpc_errors_carry_the_code_and_the_rest_message() {
         .as_array_mut()
         .unwrap()
         .push(json!({"name": "GlobalParameters", "datatype": "BOOL", "data": [true]}));
-    let results = drive(
-        "triton_grpc",
-        &server,
-        json!([
-            {"op": "infer", "model": "nope", "inputs": good},
-            {"op": "infer", "model": "../v2", "inputs": good},
-            {"op": "infer", "model": "tensor_echo", "inputs": wrong_shape},
-            {"op": "infer", "model": "tensor_echo", "inputs": half},
-            {"op": "infer", "model": "tensor_echo", "inputs": failing},
-        ]),
-    )
-    .await;
-    let expected = [
-        ("NOT_FOUND", "unknown model 'nope'"),
-        ("NOT_FOUND", "unknown model: \"../v2\""),
-        (
-            "INVALID_ARGUMENT",
-            "input 'f64': shape [1, 3] does not match the model's [-1, 2]",
-        ),
-        (
-            "INVALID_ARGUMENT",
-            "input 'f32': datatype FP16 is not supported",
-        ),
-        // The script's own failure message, as on REST; never a host trace.
-        ("INTERNAL", "asked to fail"),
-    ];
-    for (result, (code, message)) in results.iter().zip(expected) {
-        let error = &result["error"];
-        assert_eq!(error["status"], code, "{result}");
-        assert!(
-            error["message"].as_str().unwrap().contains(message),
-            "{result}"
-        );
+    for client in ["triton_grpc", "kserve_grpc"] {
+        let results = drive(
+            client,
+            &server,
+            json!([
+                {"op": "infer", "model": "nope", "inputs": good},
+                {"op": "infer", "model": "../v2", "inputs": good},
+                {"op": "infer", "model": "tensor_echo", "inputs": wrong_shape},
+                {"op": "infer", "model": "tensor_echo", "inputs": half},
+                {"op": "infer", "model": "tensor_echo", "inputs": failing},
+            ]),
+        )
+        .await;
+        let expected = [
+            ("NOT_FOUND", "unknown model 'nope'"),
+            ("NOT_FOUND", "unknown model: \"../v2\""),
+            (
+                "INVALID_ARGUMENT",
+                "input 'f64': shape [1, 3] does not match the model's [-1, 2]",
+            ),
+            (
+                "INVALID_ARGUMENT",
+                "input 'f32': datatype FP16 is not supported",
+            ),
+            // The script's own failure message, as on REST; never a host trace.
+            ("INTERNAL", "asked to fail"),
+        ];
+        for (result, (code, message)) in results.iter().zip(expected) {
+            let error = &result["error"];
+            assert_eq!(error["status"], code, "{client}: {result}");
+            assert!(
+                error["message"].as_str().unwrap().contains(message),
+                "{client}: {result}"
+            );
+        }
     }
     server.stop().await;
 }
@@ -752,7 +754,7 @@ fn tensor_echo_inputs() -> Value {
 }
 
 #[tokio::test]
-async fn every_datatype_round_trips_through_both_clients_binary_and_json() {
+async fn every_datatype_round_trips_through_every_client_binary_and_json() {
     let server = TestServer::start_with(settings("tensor_echo", &ridge_model_dir())).await;
     // /score with the same values is the reference.
     let inputs = tensor_echo_inputs();
@@ -776,7 +778,7 @@ async fn every_datatype_round_trips_through_both_clients_binary_and_json() {
         go(v, &mut out);
         out
     };
-    for client in ["triton", "kserve", "triton_grpc"] {
+    for client in ["triton", "kserve", "triton_grpc", "kserve_grpc"] {
         let results = drive(
             client,
             &server,

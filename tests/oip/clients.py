@@ -2,7 +2,8 @@
 
 Usage: python clients.py CLIENT HOST:PORT PLAN_JSON
 CLIENT is `triton` (tritonclient.http), `triton_grpc` (tritonclient.grpc, raw tensors; `binary`
-is ignored) or `kserve` (kserve.InferenceRESTClient, protocol v2).
+is ignored), `kserve` (kserve.InferenceRESTClient, protocol v2) or `kserve_grpc`
+(kserve.InferenceGRPCClient: `binary` sends raw_input_contents, else the typed contents).
 PLAN_JSON is a list of steps; each prints one result, so the output is a JSON list:
   {"op": "live"} / {"op": "ready"} / {"op": "model_ready", "model": M}
   {"op": "metadata", "model": M}
@@ -174,11 +175,67 @@ def kserve(url, plan):
     return asyncio.run(run())
 
 
+def kserve_grpc(url, plan):
+    import grpc
+    from kserve import InferenceGRPCClient
+    from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+
+    async def run():
+        # No retries: an UNAVAILABLE answer is reported, not retried.
+        client = InferenceGRPCClient(url, channel_args=[("grpc.enable_retries", 0)])
+        results = []
+        try:
+            for step in plan:
+                op = step["op"]
+                headers = list((step.get("headers") or {}).items()) or None
+                try:
+                    if op == "live":
+                        value = await client.is_server_live(headers=headers)
+                    elif op == "ready":
+                        value = await client.is_server_ready(headers=headers)
+                    elif op == "model_ready":
+                        value = await client.is_model_ready(step["model"], headers=headers)
+                    elif op == "infer":
+                        binary = step.get("binary", True)
+                        inputs = []
+                        for spec in step["inputs"]:
+                            values = array(spec)
+                            tensor = InferInput(spec["name"], list(values.shape), spec["datatype"])
+                            tensor.set_data_from_numpy(values, binary_data=binary)
+                            inputs.append(tensor)
+                        names = step.get("outputs")
+                        outputs = None if names is None else [RequestedOutput(n) for n in names]
+                        request = InferRequest(
+                            step["model"], inputs, request_id=step.get("id"),
+                            request_outputs=outputs,
+                        )
+                        response = await client.infer(request, headers=headers)
+                        value = {
+                            "id": response.id,
+                            "model_version": response.model_version,
+                            "outputs": {
+                                o.name: plain(o.name, o.datatype, o.as_numpy())
+                                for o in response.outputs
+                            },
+                        }
+                    else:
+                        raise ValueError(op)
+                    results.append({"ok": value})
+                except grpc.aio.AioRpcError as e:
+                    results.append({"error": {"status": e.code().name, "message": e.details()}})
+        finally:
+            await client.close()
+        return results
+
+    return asyncio.run(run())
+
+
 if __name__ == "__main__":
     client, url, plan = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     clients = {
         "triton": triton,
         "triton_grpc": lambda url, plan: triton(url, plan, grpc=True),
         "kserve": kserve,
+        "kserve_grpc": kserve_grpc,
     }
     print(json.dumps(clients[client](url, plan)))
