@@ -62,6 +62,10 @@ pub struct Service {
     /// Where a scraper reads `/metrics` without a key; `None`: only on `listener`, behind
     /// the admin key.
     pub metrics_listener: Option<TcpListener>,
+    /// A second address for the same routes and the gRPC service (`--grpc-addr`), for clients
+    /// and platforms that expect gRPC on a port of its own (Triton's 8001); `None`: only
+    /// `listener`, which serves both.
+    pub grpc_listener: Option<TcpListener>,
     /// How the routes behave.
     pub options: ServerOptions,
     /// What to load once the listeners answer.
@@ -139,6 +143,13 @@ impl Host {
         shutdown: impl Future<Output = ()>,
         ready: impl FnOnce(SocketAddr),
     ) -> Result<(), RunError> {
+        let grpc = match service.grpc_listener {
+            Some(listener) => Some(
+                self.serve(listener, service.options.clone())
+                    .map_err(RunError::Listen)?,
+            ),
+            None => None,
+        };
         let server = self
             .serve(service.listener, service.options)
             .map_err(RunError::Listen)?;
@@ -165,6 +176,9 @@ impl Host {
         shutdown.await;
         tracing::info!("shutting down: no new connections; finishing requests under way");
         server.shutdown().await;
+        if let Some(grpc) = grpc {
+            grpc.shutdown().await;
+        }
         if let Some(metrics) = metrics {
             metrics.shutdown().await;
         }

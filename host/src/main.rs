@@ -261,6 +261,10 @@ struct ServeArgs {
     /// network); without it `/metrics` is on the main address behind the admin key.
     #[arg(long, env = "SCOREHOST_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// A second address serving the same routes, gRPC included (the main address serves
+    /// gRPC too, over HTTP/2): for clients and platforms that expect a port of its own.
+    #[arg(long, env = "SCOREHOST_GRPC_ADDR")]
+    grpc_addr: Option<SocketAddr>,
     /// Most bytes of a request's line and header fields (more get 431); default 65536.
     #[arg(long, env = "SCOREHOST_MAX_HEADER_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_header_bytes: Option<u64>,
@@ -446,6 +450,16 @@ fn serve(mut args: ServeArgs) -> ExitCode {
             },
             None => None,
         };
+        let grpc_listener = match plan.grpc_addr {
+            Some(addr) => match bind(addr).await {
+                Ok(listener) => {
+                    tracing::info!(%addr, "gRPC listener (the same routes, gRPC included)");
+                    Some(listener)
+                }
+                Err(_) => return ExitCode::FAILURE,
+            },
+            None => None,
+        };
         let scheme = if plan.options.tls.is_some() {
             "https"
         } else {
@@ -454,6 +468,7 @@ fn serve(mut args: ServeArgs) -> ExitCode {
         let service = Service {
             listener,
             metrics_listener,
+            grpc_listener,
             options: plan.options,
             deployments: plan.deployments,
             watch: plan.watch.then_some(WATCH_INTERVAL),
@@ -483,6 +498,7 @@ struct Plan {
     watch: bool,
     cache_dir: Option<PathBuf>,
     metrics_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
     /// The host-wide memory budget in bytes; `None`: derived from the machine.
     max_host_memory: Option<usize>,
     no_python_snapshots: bool,
@@ -526,6 +542,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             watch: manifest.watch || args.watch,
             cache_dir: args.cache_dir,
             metrics_addr: args.metrics_addr,
+            grpc_addr: args.grpc_addr,
             max_host_memory: max_host_memory.or(manifest.max_host_memory),
             no_python_snapshots: args.no_python_snapshots,
             onnxruntime: args.onnxruntime.or(manifest.onnxruntime),
@@ -609,6 +626,7 @@ fn plan(args: ServeArgs) -> anyhow::Result<Plan> {
             watch: args.watch,
             cache_dir: args.cache_dir,
             metrics_addr: args.metrics_addr,
+            grpc_addr: args.grpc_addr,
             max_host_memory,
             no_python_snapshots: args.no_python_snapshots,
             onnxruntime: args.onnxruntime,

@@ -242,6 +242,57 @@ async fn auto_runs_on_onnxruntime_when_found_and_on_tract_otherwise_and_says_whi
     }
 }
 
+#[tokio::test]
+async fn grpc_addr_serves_the_same_routes_on_a_second_port() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let grpc_addr = free.local_addr().unwrap();
+    drop(free);
+    let (_child, addr) = serve(&[
+        "--plugin".as_ref(),
+        plugin("ridge").as_os_str(),
+        "--model-dir".as_ref(),
+        ridge_model_dir().as_os_str(),
+        "--grpc-addr".as_ref(),
+        grpc_addr.to_string().as_ref(),
+    ])
+    .await;
+    for at in [addr, grpc_addr] {
+        let response =
+            crate::support::RequestBuilder::to(at, hyper::Method::GET, "/v2/health/ready")
+                .send()
+                .await;
+        assert_eq!(response.status, StatusCode::OK, "{at}");
+    }
+    // The gRPC service on the second address, as a gRPC client reaches it.
+    let tcp = tokio::net::TcpStream::connect(grpc_addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    // ServerLive: an empty message, framed (no compression, length 0).
+    let request = hyper::Request::post(format!(
+        "http://{grpc_addr}/inference.GRPCInferenceService/ServerLive"
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(http_body_util::Full::new(bytes::Bytes::from_static(&[
+        0, 0, 0, 0, 0,
+    ])))
+    .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let collected = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap();
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    assert_eq!(trailers.get("grpc-status").unwrap(), "0");
+    // `live = true`: field 1, varint, 1, after the 5-byte frame header.
+    assert_eq!(&collected.to_bytes()[..], &[0, 0, 0, 0, 2, 0x08, 0x01]);
+}
+
 /// Starts `scorehost serve ARGS` on a free port; returns it once it prints its address.
 pub(crate) async fn serve(args: &[&std::ffi::OsStr]) -> (Running, std::net::SocketAddr) {
     serve_with(args, Stdio::null()).await

@@ -231,10 +231,14 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut stopped: watch::R
                 tokio::spawn(async move {
                     // HTTP/2 with prior knowledge (h2c: gRPC clients) or HTTP/1.1, told apart
                     // by the first bytes, which stay in the socket.
-                    if starts_with_h2_preface(&stream).await {
-                        serve_h2(TokioIo::new(stream), app, watcher).await;
-                    } else {
-                        serve_connection(TokioIo::new(stream), app, watcher).await;
+                    match starts_with_h2_preface(&stream).await {
+                        Some(true) => serve_h2(TokioIo::new(stream), app, watcher).await,
+                        Some(false) => {
+                            serve_connection(TokioIo::new(stream), app, watcher).await;
+                        }
+                        // Nothing sent within the header timeout, or closed: HTTP/1.1 would
+                        // only wait as long again.
+                        None => {}
                     }
                 });
             }
@@ -270,23 +274,23 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut stopped: watch::R
 }
 
 /// Whether the connection starts with HTTP/2's connection preface (`PRI * HTTP/2.0…`), read
-/// without taking it from the socket; false at the first byte that differs (the second of any
-/// HTTP/1.1 request), at the end of the stream, or when nothing comes within the header
-/// timeout.
-async fn starts_with_h2_preface(stream: &tokio::net::TcpStream) -> bool {
+/// without taking it from the socket: false at the first byte that differs (the second of any
+/// HTTP/1.1 request); `None` when the stream ends or errs, or when nothing conclusive comes
+/// within the header timeout.
+async fn starts_with_h2_preface(stream: &tokio::net::TcpStream) -> Option<bool> {
     const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let mut seen = [0u8; 24];
     let check = async {
         loop {
             let n = match stream.peek(&mut seen).await {
-                Ok(0) | Err(_) => return false,
+                Ok(0) | Err(_) => return None,
                 Ok(n) => n,
             };
             if seen[..n] != PREFACE[..n] {
-                return false;
+                return Some(false);
             }
             if n == PREFACE.len() {
-                return true;
+                return Some(true);
             }
             // A preface split across packets: look again once more has arrived.
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -294,7 +298,8 @@ async fn starts_with_h2_preface(stream: &tokio::net::TcpStream) -> bool {
     };
     tokio::time::timeout(HEADER_TIMEOUT, check)
         .await
-        .unwrap_or(false)
+        .ok()
+        .flatten()
 }
 
 /// Serves HTTP/2 on one connection: gRPC calls (`application/grpc`) to the Open Inference
