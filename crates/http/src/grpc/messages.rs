@@ -91,8 +91,9 @@ pub struct InferParameter {
     pub parameter_choice: Option<ParameterChoice>,
 }
 
-/// The one value an [`InferParameter`] holds.
+/// The one value an [`InferParameter`] holds (the protocol's names).
 #[derive(Clone, PartialEq, prost::Oneof)]
+#[allow(clippy::enum_variant_names)]
 pub enum ParameterChoice {
     #[prost(bool, tag = "1")]
     BoolParam(bool),
