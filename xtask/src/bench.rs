@@ -138,6 +138,9 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
         &oip_json_lua,
         wrk_script(Some(("application/json", &lua_string(OIP_JSON.as_bytes())))),
     )?;
+    // The same request again for the gRPC row (`examples/grpc_load` sends it as raw contents).
+    let oip_json_file = out.join("oip.json");
+    std::fs::write(&oip_json_file, OIP_JSON)?;
     let (oip_binary, header_length) = oip_binary_body();
     let oip_binary_lua = out.join("oip-binary.lua");
     std::fs::write(
@@ -415,6 +418,11 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
                     request: Some((oip_binary_lua.clone(), "/v2/models/default/infer")),
                     ..scorehost("powerbi", 5324, &bench_cache)
                 },
+                Target {
+                    name: "scorehost OIP gRPC (ModelInfer, raw contents, HTTP/2 on the same port)",
+                    request: Some((oip_json_file.clone(), GRPC_MODEL_INFER)),
+                    ..scorehost("powerbi", 5325, &bench_cache)
+                },
             ],
         ),
         (
@@ -552,7 +560,11 @@ pub fn bench(quick: bool, only: Option<&str>) -> io::Result<()> {
                     Some((script, path)) => (script.as_path(), *path),
                     None => (script, url_path),
                 };
-                let f = run_wrk(&wrk, script, addr, url_path, conns, seconds)?;
+                let f = if url_path == GRPC_MODEL_INFER {
+                    run_grpc_load(&release, script, addr, conns, seconds)?
+                } else {
+                    run_wrk(&wrk, script, addr, url_path, conns, seconds)?
+                };
                 let after = tree_usage(child.0.id());
                 let f = Figures {
                     cpu_s: after.0 - before.0,
@@ -877,6 +889,51 @@ fn lua_string(bytes: &[u8]) -> String {
     }
     s.push('"');
     s
+}
+
+/// The path of a gRPC row's "request": its calls are `ModelInfer`, made by
+/// `examples/grpc_load` from an Open Inference Protocol JSON request file.
+const GRPC_MODEL_INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
+
+/// Runs `examples/grpc_load` (built beside the server in `release`) with `conns` HTTP/2
+/// connections for `seconds`, sending the request of `request_file` to model `default`.
+fn run_grpc_load(
+    release: &Path,
+    request_file: &Path,
+    addr: SocketAddr,
+    conns: u32,
+    seconds: u32,
+) -> io::Result<Figures> {
+    let output = Command::new(release.join("examples/grpc_load"))
+        .arg(addr.to_string())
+        .arg("default")
+        .arg(request_file)
+        .arg(conns.to_string())
+        .arg(seconds.to_string())
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(io::Error::other(format!(
+            "grpc_load failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let field = |key: &str| -> io::Result<f64> {
+        text.split_whitespace()
+            .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("grpc_load printed no {key}: {text}")))
+    };
+    Ok(Figures {
+        requests: field("requests")?,
+        requests_per_s: field("rps")?,
+        p50_us: field("p50_us")?,
+        p99_us: field("p99_us")?,
+        p999_us: field("p999_us")?,
+        errors: field("errors")? as u64,
+        cpu_s: 0.0,
+        rss_mib: 0.0,
+    })
 }
 
 fn run_wrk(

@@ -62,11 +62,13 @@ pub fn build_release_server(root: &Path) -> io::Result<PathBuf> {
         "scorehost",
         "--example",
         "native_ridge",
+        "--example",
+        "grpc_load",
     ]))?;
     Ok(root.join("target/release"))
 }
 
-/// Builds the server and the native handler in the dev profile, which `cargo test` has built
+/// Builds the server, the native handler and the gRPC load generator in the dev profile, which `cargo test` has built
 /// already (the quick benchmark at the end of `cargo xtask test` only checks the harness; a
 /// second, release build of the world would add a quarter of a fresh clone's test run);
 /// returns the folder holding them.
@@ -80,6 +82,8 @@ pub fn build_dev_server(root: &Path) -> io::Result<PathBuf> {
         "scorehost",
         "--example",
         "native_ridge",
+        "--example",
+        "grpc_load",
     ]))?;
     Ok(root.join("target/debug"))
 }

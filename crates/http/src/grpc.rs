@@ -8,7 +8,7 @@
 //! equal theirs bit for bit. The REST answer is turned back into the gRPC message, and its
 //! status into a gRPC code, here (`status`), the one place.
 
-pub(crate) mod messages;
+pub mod messages;
 
 use std::sync::Arc;
 

@@ -16,6 +16,9 @@ mod body;
 mod cors;
 mod error;
 mod grpc;
+/// The Open Inference Protocol's gRPC messages (`inference` package), for clients and tools
+/// that speak to the gRPC service (the benchmark's load generator).
+pub use grpc::messages as grpc_messages;
 mod oip;
 mod pages;
 mod request_id;

@@ -2,6 +2,8 @@
 //! `GRPCInferenceService`), written out with prost's derive: the field numbers and types are
 //! the protocol's, so KServe's and Triton's clients speak to them unchanged.
 
+#![allow(missing_docs)] // The protocol's own names; see the module's description.
+
 use std::collections::HashMap;
 
 use bytes::Bytes;
