@@ -440,25 +440,24 @@ fn serve(mut args: ServeArgs) -> ExitCode {
         let Ok(listener) = bind(plan.addr).await else {
             return ExitCode::FAILURE;
         };
-        let metrics_listener = match plan.metrics_addr {
-            Some(addr) => match bind(addr).await {
-                Ok(listener) => {
-                    tracing::info!(%addr, "metrics listener");
-                    Some(listener)
-                }
-                Err(_) => return ExitCode::FAILURE,
-            },
-            None => None,
+        // The optional second listeners: `what` for the log line.
+        let extra = async |addr: Option<SocketAddr>, what: &str| match addr {
+            Some(addr) => bind(addr).await.map(|listener| {
+                tracing::info!(%addr, "{what}");
+                Some(listener)
+            }),
+            None => Ok(None),
         };
-        let grpc_listener = match plan.grpc_addr {
-            Some(addr) => match bind(addr).await {
-                Ok(listener) => {
-                    tracing::info!(%addr, "gRPC listener (the same routes, gRPC included)");
-                    Some(listener)
-                }
-                Err(_) => return ExitCode::FAILURE,
-            },
-            None => None,
+        let Ok(metrics_listener) = extra(plan.metrics_addr, "metrics listener").await else {
+            return ExitCode::FAILURE;
+        };
+        let Ok(grpc_listener) = extra(
+            plan.grpc_addr,
+            "gRPC listener (the same routes, gRPC included)",
+        )
+        .await
+        else {
+            return ExitCode::FAILURE;
         };
         let scheme = if plan.options.tls.is_some() {
             "https"

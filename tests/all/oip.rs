@@ -519,9 +519,9 @@ async fn tritonclient_on_powerbi_equals_score_binary_and_json() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn tritonclient_errors_carry_the_status_and_message() {
-    let server = TestServer::start_with(settings("tensor_echo", &ridge_model_dir())).await;
+/// `tensor_echo`'s inputs made wrong: a wrong shape, a wrong datatype, FP16, and a
+/// `GlobalParameters` that makes the script fail.
+fn tensor_echo_misfits() -> [Value; 4] {
     let good = tensor_echo_inputs();
     let mut wrong_shape = good.clone();
     wrong_shape[0]["data"] = json!([[1.0, 2.0, 3.0]]);
@@ -529,11 +529,19 @@ async fn tritonclient_errors_carry_the_status_and_message() {
     wrong_datatype[1]["datatype"] = json!("FP64");
     let mut half = good.clone();
     half[1]["datatype"] = json!("FP16");
-    let mut failing = good.clone();
+    let mut failing = good;
     failing
         .as_array_mut()
         .unwrap()
         .push(json!({"name": "GlobalParameters", "datatype": "BOOL", "data": [true]}));
+    [wrong_shape, wrong_datatype, half, failing]
+}
+
+#[tokio::test]
+async fn tritonclient_errors_carry_the_status_and_message() {
+    let server = TestServer::start_with(settings("tensor_echo", &ridge_model_dir())).await;
+    let good = tensor_echo_inputs();
+    let [wrong_shape, wrong_datatype, half, failing] = tensor_echo_misfits();
     let results = drive(
         "triton",
         &server,
@@ -628,15 +636,7 @@ async fn tritonclient_grpc_on_the_http_port_answers_as_rest_does() {
 async fn grpc_clients_errors_carry_the_code_and_the_rest_message() {
     let server = TestServer::start_with(settings("tensor_echo", &ridge_model_dir())).await;
     let good = tensor_echo_inputs();
-    let mut wrong_shape = good.clone();
-    wrong_shape[0]["data"] = json!([[1.0, 2.0, 3.0]]);
-    let mut half = good.clone();
-    half[1]["datatype"] = json!("FP16");
-    let mut failing = good.clone();
-    failing
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"name": "GlobalParameters", "datatype": "BOOL", "data": [true]}));
+    let [wrong_shape, _, half, failing] = tensor_echo_misfits();
     for client in ["triton_grpc", "kserve_grpc"] {
         let results = drive(
             client,

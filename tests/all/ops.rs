@@ -293,6 +293,29 @@ fn self_signed(tag: &str) -> (PathBuf, PathBuf, rustls_pki_types::CertificateDer
     (cert, key, certified.cert.der().clone())
 }
 
+/// A TLS connection to `addr` for `localhost`, trusting only `root`, offering `alpn`.
+async fn tls_connect(
+    addr: std::net::SocketAddr,
+    root: rustls_pki_types::CertificateDer<'static>,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use tokio_rustls::rustls;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
 /// GET `path` over HTTPS, trusting only `root`; returns status and body.
 async fn https_get(
     addr: std::net::SocketAddr,
@@ -300,20 +323,8 @@ async fn https_get(
     path: &str,
 ) -> (StatusCode, String) {
     use http_body_util::BodyExt as _;
-    use tokio_rustls::rustls;
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = connector.connect(name, tcp).await.unwrap();
+    let tls = tls_connect(addr, root, &[]).await;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
             .await
@@ -395,8 +406,6 @@ where
 
 #[tokio::test]
 async fn http2_is_served_on_the_same_port_by_prior_knowledge_and_by_alpn() {
-    use tokio_rustls::rustls;
-
     // Plain: HTTP/2 with prior knowledge (h2c), as gRPC clients speak it; HTTP/1.1 beside it.
     let server = TestServer::start_many(
         vec![settings("ridge", "ridge", &ridge_model_dir(), 1)],
@@ -425,19 +434,7 @@ async fn http2_is_served_on_the_same_port_by_prior_knowledge_and_by_alpn() {
         },
     )
     .await;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root.clone()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = connector.connect(name, tcp).await.unwrap();
+    let tls = tls_connect(server.addr, root.clone(), &[b"h2"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     assert_eq!(
         h2_get(tls, "/v2/health/ready").await,
