@@ -423,9 +423,9 @@ async fn scripts_without_a_tensor_form_answer_501_but_keep_metadata_and_health()
     server.stop().await;
 }
 
-#[tokio::test]
-async fn infer_needs_the_deployment_key_and_is_counted_in_the_metrics() {
-    let server = TestServer::start_many(
+/// `powerbi` with the key `tenant-key`, on a server whose admin key is `admin`.
+async fn keyed_powerbi() -> TestServer {
+    TestServer::start_many(
         vec![scorehost::DeploymentSettings {
             keys: vec!["tenant-key".to_owned()],
             ..settings("powerbi", &ridge_model_dir())
@@ -435,7 +435,12 @@ async fn infer_needs_the_deployment_key_and_is_counted_in_the_metrics() {
             ..Default::default()
         },
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn infer_needs_the_deployment_key_and_is_counted_in_the_metrics() {
+    let server = keyed_powerbi().await;
     let request = json!({"inputs": [{"name": "input1", "shape": [1, 10], "datatype": "FP64", "data": vec![1.0; 10]}]});
     let response = infer(&server, "powerbi", &request).await;
     let message = error(&response, StatusCode::UNAUTHORIZED);
@@ -678,17 +683,7 @@ async fn grpc_clients_errors_carry_the_code_and_the_rest_message() {
 
 #[tokio::test]
 async fn grpc_calls_need_the_deployment_key_and_are_counted_under_grpc_routes() {
-    let server = TestServer::start_many(
-        vec![scorehost::DeploymentSettings {
-            keys: vec!["tenant-key".to_owned()],
-            ..settings("powerbi", &ridge_model_dir())
-        }],
-        scorehost::ServerOptions {
-            admin_key: Some("admin".to_owned()),
-            ..Default::default()
-        },
-    )
-    .await;
+    let server = keyed_powerbi().await;
     let key = json!({"authorization": "Bearer tenant-key"});
     let results = drive(
         "triton_grpc",

@@ -316,6 +316,19 @@ async fn tls_connect(
     connector.connect(name, tcp).await.unwrap()
 }
 
+/// The ridge deployment served over TLS with the certificate and key at `cert` and `key`.
+async fn ridge_over_tls(cert: &Path, key: &Path) -> TestServer {
+    let tls = scorehost::Tls::from_pem_files(cert, key).unwrap();
+    TestServer::start_many(
+        vec![settings("ridge", "ridge", &ridge_model_dir(), 1)],
+        ServerOptions {
+            tls: Some(tls),
+            ..ServerOptions::default()
+        },
+    )
+    .await
+}
+
 /// GET `path` over HTTPS, trusting only `root`; returns status and body.
 async fn https_get(
     addr: std::net::SocketAddr,
@@ -343,15 +356,7 @@ async fn https_get(
 #[tokio::test]
 async fn https_works_and_plain_http_to_the_tls_port_is_closed_cleanly() {
     let (cert, key, root) = self_signed("server");
-    let tls = scorehost::Tls::from_pem_files(&cert, &key).unwrap();
-    let server = TestServer::start_many(
-        vec![settings("ridge", "ridge", &ridge_model_dir(), 1)],
-        ServerOptions {
-            tls: Some(tls),
-            ..ServerOptions::default()
-        },
-    )
-    .await;
+    let server = ridge_over_tls(&cert, &key).await;
     let (status, body) = https_get(server.addr, root.clone(), "/").await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "Healthy"));
 
@@ -425,15 +430,7 @@ async fn http2_is_served_on_the_same_port_by_prior_knowledge_and_by_alpn() {
 
     // TLS: `h2` chosen by ALPN; a client offering none stays on HTTP/1.1 (`https_get`).
     let (cert, key, root) = self_signed("alpn");
-    let tls = scorehost::Tls::from_pem_files(&cert, &key).unwrap();
-    let server = TestServer::start_many(
-        vec![settings("ridge", "ridge", &ridge_model_dir(), 1)],
-        ServerOptions {
-            tls: Some(tls),
-            ..ServerOptions::default()
-        },
-    )
-    .await;
+    let server = ridge_over_tls(&cert, &key).await;
     let tls = tls_connect(server.addr, root.clone(), &[b"h2"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     assert_eq!(

@@ -116,10 +116,32 @@ def triton(url, plan, grpc=False):
     return results
 
 
+def kserve_inputs(step, binary):
+    """A step's inputs as KServe's InferInputs (binary: raw bytes, else typed values)."""
+    from kserve.protocol.infer_type import InferInput
+
+    inputs = []
+    for spec in step["inputs"]:
+        values = array(spec)
+        tensor = InferInput(spec["name"], list(values.shape), spec["datatype"])
+        tensor.set_data_from_numpy(values, binary_data=binary)
+        inputs.append(tensor)
+    return inputs
+
+
+def kserve_value(response):
+    """A KServe InferResponse as an infer step's result."""
+    return {
+        "id": response.id,
+        "model_version": response.model_version,
+        "outputs": {o.name: plain(o.name, o.datatype, o.as_numpy()) for o in response.outputs},
+    }
+
+
 def kserve(url, plan):
     import httpx
     from kserve import InferenceRESTClient, RESTConfig
-    from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+    from kserve.protocol.infer_type import InferRequest, RequestedOutput
 
     async def run():
         base = "http://" + url
@@ -137,12 +159,7 @@ def kserve(url, plan):
                         value = await client.is_model_ready(base, step["model"])
                     elif op == "infer":
                         binary = step.get("binary", True)
-                        inputs = []
-                        for spec in step["inputs"]:
-                            values = array(spec)
-                            tensor = InferInput(spec["name"], list(values.shape), spec["datatype"])
-                            tensor.set_data_from_numpy(values, binary_data=binary)
-                            inputs.append(tensor)
+                        inputs = kserve_inputs(step, binary)
                         names = step.get("outputs")
                         outputs = None if names is None else [
                             RequestedOutput(n, parameters={"binary_data": binary}) for n in names
@@ -154,14 +171,7 @@ def kserve(url, plan):
                         )
                         response = await client.infer(
                             base, request, model_name=step["model"], headers=step.get("headers"))
-                        value = {
-                            "id": response.id,
-                            "model_version": response.model_version,
-                            "outputs": {
-                                o.name: plain(o.name, o.datatype, o.as_numpy())
-                                for o in response.outputs
-                            },
-                        }
+                        value = kserve_value(response)
                     else:
                         raise ValueError(op)
                     results.append({"ok": value})
@@ -178,7 +188,7 @@ def kserve(url, plan):
 def kserve_grpc(url, plan):
     import grpc
     from kserve import InferenceGRPCClient
-    from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+    from kserve.protocol.infer_type import InferRequest, RequestedOutput
 
     async def run():
         # No retries: an UNAVAILABLE answer is reported, not retried.
@@ -197,12 +207,7 @@ def kserve_grpc(url, plan):
                         value = await client.is_model_ready(step["model"], headers=headers)
                     elif op == "infer":
                         binary = step.get("binary", True)
-                        inputs = []
-                        for spec in step["inputs"]:
-                            values = array(spec)
-                            tensor = InferInput(spec["name"], list(values.shape), spec["datatype"])
-                            tensor.set_data_from_numpy(values, binary_data=binary)
-                            inputs.append(tensor)
+                        inputs = kserve_inputs(step, binary)
                         names = step.get("outputs")
                         outputs = None if names is None else [RequestedOutput(n) for n in names]
                         request = InferRequest(
@@ -210,14 +215,7 @@ def kserve_grpc(url, plan):
                             request_outputs=outputs,
                         )
                         response = await client.infer(request, headers=headers)
-                        value = {
-                            "id": response.id,
-                            "model_version": response.model_version,
-                            "outputs": {
-                                o.name: plain(o.name, o.datatype, o.as_numpy())
-                                for o in response.outputs
-                            },
-                        }
+                        value = kserve_value(response)
                     else:
                         raise ValueError(op)
                     results.append({"ok": value})

@@ -47,35 +47,31 @@ pub fn build_plugins() -> io::Result<PathBuf> {
     Ok(target_dir.join(WASM_TARGET).join("release"))
 }
 
-/// Builds the release `scorehost` binary and the native baseline (`native_ridge`) the
-/// benchmarks run, always with the same arguments: a build with a different set of targets
-/// unifies dependency features differently and would recompile the server on every switch
-/// between `bench` and `bench --density`. Returns `target/release`.
+/// Builds the release `scorehost` binary and the programs the benchmarks run beside it (the
+/// native baseline `native_ridge`, the gRPC load generator `grpc_load`), always with the same
+/// arguments: a build with a different set of targets unifies dependency features differently
+/// and would recompile the server on every switch between `bench` and `bench --density`.
+/// Returns `target/release`.
 pub fn build_release_server(root: &Path) -> io::Result<PathBuf> {
     println!("xtask: building scorehost and the native handler (release)");
-    run(cargo_command(root).args([
-        "build",
-        "--release",
-        "--package",
-        "scorehost",
-        "--bin",
-        "scorehost",
-        "--example",
-        "native_ridge",
-        "--example",
-        "grpc_load",
-    ]))?;
-    Ok(root.join("target/release"))
+    build_bench_programs(root, true)
 }
 
-/// Builds the server, the native handler and the gRPC load generator in the dev profile, which `cargo test` has built
-/// already (the quick benchmark at the end of `cargo xtask test` only checks the harness; a
-/// second, release build of the world would add a quarter of a fresh clone's test run);
-/// returns the folder holding them.
+/// The same in the dev profile, which `cargo test` has built already (the quick benchmark at
+/// the end of `cargo xtask test` only checks the harness; a second, release build of the
+/// world would add a quarter of a fresh clone's test run). Returns `target/debug`.
 pub fn build_dev_server(root: &Path) -> io::Result<PathBuf> {
     println!("xtask: building scorehost and the native handler (dev profile, as the tests did)");
-    run(cargo_command(root).args([
-        "build",
+    build_bench_programs(root, false)
+}
+
+fn build_bench_programs(root: &Path, release: bool) -> io::Result<PathBuf> {
+    let mut cargo = cargo_command(root);
+    cargo.arg("build");
+    if release {
+        cargo.arg("--release");
+    }
+    run(cargo.args([
         "--package",
         "scorehost",
         "--bin",
@@ -85,7 +81,11 @@ pub fn build_dev_server(root: &Path) -> io::Result<PathBuf> {
         "--example",
         "grpc_load",
     ]))?;
-    Ok(root.join("target/debug"))
+    Ok(root.join(if release {
+        "target/release"
+    } else {
+        "target/debug"
+    }))
 }
 
 /// A `cargo` command for another workspace, cleaned of what the calling cargo exported
